@@ -1,0 +1,39 @@
+# Thin wrapper over CMake: the README's commands.
+BUILD    ?= build
+JOBS     ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all build demo test test-asan test-tsan bench install deps clean
+
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/examples/tour
+
+deps:
+	@scripts/deps.sh
+
+test: deps build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DMOTE_SANITIZE=address -DMOTE_BENCH=OFF"
+
+test-tsan: deps
+	$(MAKE) test BUILD=build-tsan CMAKE_ARGS="-DMOTE_SANITIZE=thread -DMOTE_BENCH=OFF"
+
+bench: build
+	bench/run.sh $(BUILD)
+
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-asan build-tsan

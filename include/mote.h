@@ -1,0 +1,293 @@
+/*
+ * mote.h -- lightweight processes and asynchronous I/O for C.
+ *
+ * This header is the whole public API. Every handle is opaque. Every call
+ * that can fail returns 0 (or a non-negative count) on success and a negative
+ * errno value on failure, libuv style; mote_strerror() turns one into text.
+ *
+ * Processes are green threads scheduled M:N over a pool of OS threads. Code in
+ * a process reads like blocking code: a call that has to wait (mote_call,
+ * mote_await, mote_receive, mote_sleep, ...) suspends only the calling process,
+ * never its OS thread.
+ *
+ * Because a process may resume on another OS thread after any call that can
+ * suspend, never keep errno, a thread-local's address or a thread id across
+ * such a call. The runtime itself never reports errors through errno.
+ *
+ * Times are nanoseconds in an int64_t. A timeout < 0 (MOTE_FOREVER) waits
+ * forever; a timeout of 0 does not wait at all.
+ */
+#ifndef MOTE_H
+#define MOTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOTE_VERSION_MAJOR 0
+#define MOTE_VERSION_MINOR 1
+#define MOTE_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#define MOTE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MOTE_PRINTF(f, a)
+#endif
+
+/* ---- Time --------------------------------------------------------------- */
+
+#define MOTE_NSEC(n) ((int64_t)(n))
+#define MOTE_USEC(n) ((int64_t)(n) * 1000)
+#define MOTE_MSEC(n) ((int64_t)(n) * 1000000)
+#define MOTE_SEC(n) ((int64_t)(n) * 1000000000)
+#define MOTE_FOREVER ((int64_t)-1)
+
+/* Monotonic clock in nanoseconds. */
+int64_t mote_now(void);
+
+/* ---- Errors ------------------------------------------------------------- */
+
+/* Text for a negative errno value returned by any mote call. Never NULL. */
+const char *mote_strerror(int err);
+
+/* ---- Runtime ------------------------------------------------------------ */
+
+/*
+ * Configuration. A zero field means "use the environment variable, else the
+ * default":
+ *   threads      MOTE_THREADS     worker threads; default: CPUs in the
+ *                                 process's affinity mask
+ *   stack_size   MOTE_STACK_SIZE  bytes per process stack (rounded up to
+ *                                 pages, minimum 16 KiB); default 256 KiB
+ *   msg_budget   MOTE_MSG_BUDGET  messages a process runs before it must
+ *                                 let others run; default 64
+ * A value set in the struct wins over the environment.
+ */
+typedef struct mote_config {
+    unsigned threads;
+    size_t stack_size;
+    unsigned msg_budget;
+} mote_config;
+
+typedef int (*mote_main_fn)(void *arg);
+
+/*
+ * Start the runtime, run main(arg) as the main process on the calling
+ * (main) thread, and shut down when it returns, even if other processes are
+ * still running or hold messages: every thread is joined, the state
+ * destructor of every remaining process runs, and everything the runtime
+ * allocated is freed. Pending messages are discarded without running.
+ *
+ * Returns main's return value, or a negative errno if the runtime could not
+ * start (-EINVAL for a bad config, -EBUSY if a runtime is already running,
+ * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
+ * mote_run may be called again after it returns. cfg may be NULL.
+ */
+int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
+
+/* Number of worker threads of the running runtime, 0 if none runs. */
+unsigned mote_threads(void);
+
+/* ---- Processes ---------------------------------------------------------- */
+
+typedef struct mote_proc mote_proc;     /* counted handle to a process */
+typedef struct mote_future mote_future; /* result of an asynchronous call */
+typedef struct mote_msg mote_msg;       /* a received data message */
+
+/*
+ * A result: a 64-bit value beside an error code (0 or negative errno), the
+ * seed's Future[T, E]. A pointer in a result passes ownership to whoever
+ * takes the result.
+ */
+typedef struct mote_result {
+    union {
+        int64_t i;
+        uint64_t u;
+        double f;
+        void *p;
+    };
+    int err;
+} mote_result;
+
+static inline mote_result mote_ok_i(int64_t v) {
+    mote_result r;
+    r.i = v;
+    r.err = 0;
+    return r;
+}
+static inline mote_result mote_ok_p(void *v) {
+    mote_result r;
+    r.p = v;
+    r.err = 0;
+    return r;
+}
+static inline mote_result mote_error(int err) {
+    mote_result r;
+    r.u = 0;
+    r.err = err;
+    return r;
+}
+
+/*
+ * A message handler: runs inside the receiving process with exclusive access
+ * to its state (a process never runs two messages at once, so the state
+ * needs no lock). arg points to the runtime's copy of the argument bytes,
+ * 16-byte aligned and valid until the handler returns; pointers inside the
+ * arguments pass ownership of what they point to. The returned result goes
+ * to the caller's future (and is dropped for mote_cast).
+ */
+typedef mote_result (*mote_msg_fn)(void *state, void *arg);
+
+/* Destructor for a process's state: runs exactly once, when the process is
+ * freed (last handle dropped and mailbox drained, or runtime shutdown). */
+typedef void (*mote_dtor_fn)(void *state);
+
+/*
+ * Spawn a process whose private state is a copy of the size bytes at state
+ * (zero-filled if state is NULL). Never blocks; the process costs no stack
+ * until it first runs a message. *out receives one reference.
+ * Errors: -EINVAL, -ENOMEM, -ESHUTDOWN (no runtime running).
+ */
+int mote_spawn(mote_proc **out, const void *state, size_t size, mote_dtor_fn dtor);
+
+/*
+ * Erlang-style: spawn a process that runs fn(arg), where arg points to a copy
+ * of the size bytes at arg (NULL if size is 0). The process holds a stack
+ * while fn runs. When fn returns, the process keeps serving call messages
+ * until its last handle is dropped. out may be NULL to drop the handle at
+ * once (the process still runs to the end of fn).
+ */
+typedef void (*mote_proc_fn)(void *arg);
+int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size);
+
+/* Take another reference to p; returns p. */
+mote_proc *mote_proc_ref(mote_proc *p);
+
+/* Drop a reference. When the last one goes, the process runs its remaining
+ * messages and is then freed; its destructor runs exactly once. NULL is a
+ * no-op. */
+void mote_proc_release(mote_proc *p);
+
+/* A unique, never reused id for p (for logs). */
+uint64_t mote_proc_id(const mote_proc *p);
+
+/* The calling process, borrowed (take mote_proc_ref to keep it), or NULL
+ * when called outside any process (a foreign thread). */
+mote_proc *mote_self(void);
+
+/* The calling process's state (as passed to its message handlers); NULL
+ * outside a process. */
+void *mote_self_state(void);
+
+/* Let other processes run; the caller is requeued behind them. */
+void mote_yield(void);
+
+/* ---- Messages (asynchronous calls) -------------------------------------- */
+
+/*
+ * All of these may be called from any thread: from a process, or from a
+ * thread mote did not create (a foreign thread). None of them blocks the
+ * sender. Messages to one process run in the order they were sent (FIFO per
+ * sender; a total order per mailbox). Argument bytes are copied.
+ */
+
+/* Send fn(state, arg) to p and forget the result. */
+int mote_cast(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size);
+
+/* Send fn(state, arg) to p and return a future for its result. */
+int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_future **out);
+
+/*
+ * Send fn(state, arg) to p and wait for its result. Suspends only the
+ * calling process (a foreign thread blocks). Returns 0 with the result in
+ * *out (out may be NULL), or -EDEADLK if p is the caller itself.
+ */
+int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out);
+
+/*
+ * If the receiver ends (panics) or the runtime shuts down before a message
+ * runs, its future resolves with err == -ECANCELED.
+ */
+
+/* Wait for f and take its result; f is consumed. Returns 0 and the result in
+ * *out (out may be NULL). */
+int mote_await(mote_future *f, mote_result *out);
+
+/*
+ * Like mote_await, but gives up after timeout nanoseconds with -ETIMEDOUT.
+ * On timeout f is NOT consumed: it stays valid and may be awaited or polled
+ * again, or dropped with mote_future_drop (a result that arrives after the
+ * drop is discarded; a pointer in it is not freed by the runtime).
+ */
+int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
+
+/*
+ * Wait until one or more of the n futures in futs are ready. The ready ones
+ * are moved to ready[] (at most cap of them), removed from futs (the
+ * remaining ones keep their relative order) and *n is updated. Returns the
+ * number moved (> 0), -ETIMEDOUT, or -EINVAL (n == 0, cap == 0, NULL).
+ * Ready futures are still futures: take their results with mote_await,
+ * which then does not wait. A waiting poller is woken once per future that
+ * becomes ready, never to rescan.
+ */
+int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, int64_t timeout);
+
+/* True once f has a result (never waits). */
+bool mote_future_ready(const mote_future *f);
+
+/* Drop a future without waiting for it. NULL is a no-op. */
+void mote_future_drop(mote_future *f);
+
+/* ---- Erlang-style data messages ----------------------------------------- */
+
+/* Send a copy of the size bytes at data to p's mailbox, for mote_receive. */
+int mote_send(mote_proc *p, const void *data, size_t size);
+
+/*
+ * Take the next message from the calling process's mailbox, waiting up to
+ * timeout. Call messages (mote_cast/async/call) met on the way are run in
+ * order first, in this process. Returns 0 and a message in *out, which the
+ * caller frees with mote_msg_free; -ETIMEDOUT; -EPERM outside a process.
+ */
+int mote_receive(mote_msg **out, int64_t timeout);
+const void *mote_msg_data(const mote_msg *m);
+size_t mote_msg_size(const mote_msg *m);
+void mote_msg_free(mote_msg *m);
+
+/* ---- Timers ------------------------------------------------------------- */
+
+/* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
+ * Returns 0. */
+int mote_sleep(int64_t ns);
+
+/* A future that resolves with value 0 after ns nanoseconds (the seed's
+ * Timer): await it, or poll it together with results. */
+int mote_timer(mote_future **out, int64_t ns);
+
+/* ---- Panics ------------------------------------------------------------- */
+
+/*
+ * Panic: print the process, the message being run and a backtrace to
+ * stderr, and exit the program with status 101. If the process registered a
+ * panic handler, the handler runs instead (in the panicking process) and
+ * then only that process ends: its stack is discarded (C has no unwinding:
+ * whatever its frames owned leaks), its pending messages resolve with
+ * -ECANCELED and its state destructor runs. Outside a process, always exits.
+ */
+_Noreturn void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
+
+/* The handler gets the panic message and ctx. */
+typedef void (*mote_panic_fn)(const char *msg, void *ctx);
+
+/* Register (or with fn NULL, remove) the calling process's panic handler.
+ * -EPERM outside a process. */
+int mote_on_panic(mote_panic_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MOTE_H */

@@ -1,0 +1,13 @@
+#!/bin/sh
+# Install what building and testing mote needs, from Debian's archive only.
+# Idempotent: installs nothing when everything is present.
+set -e
+need=""
+check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || need="$need $1"; }
+for p in cmake make gcc clang pkg-config libcriterion-dev socat curl valgrind; do check "$p"; done
+[ -z "$need" ] && exit 0
+echo "deps: installing$need"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null

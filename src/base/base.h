@@ -1,0 +1,82 @@
+/*
+ * base.h -- the bottom layer: compiler helpers, clock, futex, errno access.
+ * Includes nothing of mote's own but the public header.
+ *
+ * errno and thread-locals: a process can resume on another OS thread after
+ * any call that may suspend, and compilers cache the address returned by
+ * __errno_location (declared const) across calls. So errno is read only
+ * through mote__errno(), which is not inlined, right after the failing
+ * syscall and never across a possible switch.
+ */
+#ifndef MOTE_BASE_H
+#define MOTE_BASE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "mote.h"
+
+#define MOTE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MOTE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MOTE_NOINLINE __attribute__((noinline))
+#define MOTE_HIDDEN __attribute__((visibility("hidden")))
+#define MOTE_CACHELINE 64
+#define mote__container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Sanitizer builds (set by CMake, also detected from the compiler). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MOTE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MOTE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define MOTE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MOTE_TSAN 1
+#endif
+#endif
+
+/* -errno of the last failed libc call on this OS thread. Never inlined. */
+int mote__errno(void);
+
+/* Monotonic nanoseconds. */
+int64_t mote__now(void);
+
+/* Futex on a 32-bit word (process-private). timeout_ns < 0 waits forever.
+ * Returns 0 when woken or the value differed, -ETIMEDOUT, or -EINTR. */
+int mote__futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t timeout_ns);
+void mote__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* CPU pause hint for spin loops. */
+static inline void mote__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin up to ns nanoseconds while *addr == val. Returns true if it changed.
+ * Used before a futex sleep: on a VM, waking a sleeping thread costs tens
+ * of microseconds, a short spin catches most quick hand-offs. */
+bool mote__spin_while(_Atomic uint32_t *addr, uint32_t val, int64_t ns);
+#define MOTE_SPIN_NS 50000
+
+/* Allocation that reports failure by returning NULL (never aborts). */
+void *mote__calloc(size_t n, size_t size);
+
+/* Write a whole string to stderr with write(2): usable in signal handlers. */
+void mote__write_stderr(const char *s);
+
+/* Integer parsing of environment variables: returns def when unset/bad. */
+size_t mote__env_size(const char *name, size_t def);
+
+/* Print a backtrace of the calling thread's current stack to stderr. */
+void mote__backtrace(void);
+
+#endif

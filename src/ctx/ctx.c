@@ -1,0 +1,208 @@
+/* ctx.c -- context creation, annotated switches, guarded stacks. */
+#include "ctx/ctx.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(MOTE_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(MOTE_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define MOTE_HAVE_VALGRIND 1
+#endif
+#endif
+
+static size_t page_size_cache;
+
+size_t mote__page_size(void) {
+    if (!page_size_cache)
+        page_size_cache = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size_cache;
+}
+
+#ifndef MOTE_USE_UCONTEXT
+void mote__ctx_swap(void **save_sp, void *new_sp);
+void mote__ctx_trampoline(void);
+
+/* A reset stack starts a new TSan fiber: the old one's shadow call stack
+ * still holds the frames that were abandoned by the final switch. */
+static void fiber_reset(mote__stack *s) {
+#if defined(MOTE_TSAN)
+    if (s->ctx.fiber)
+        __tsan_destroy_fiber(s->ctx.fiber);
+    s->ctx.fiber = __tsan_create_fiber(0);
+#else
+    (void)s;
+#endif
+}
+
+void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
+    fiber_reset(s);
+    uintptr_t top = ((uintptr_t)s->ctx.lo + s->ctx.size) & ~(uintptr_t)15;
+#if defined(__x86_64__)
+    /* Frame popped by mote__ctx_swap: control words, r15, r14, r13 (arg),
+     * r12 (fn), rbx, rbp, return address. After the ret, rsp = top - 16,
+     * 16-byte aligned for the trampoline's call. */
+    uint64_t *sp = (uint64_t *)(top - 80);
+    uint32_t csr = 0x1F80;   /* MXCSR: all exceptions masked */
+    uint16_t fcw = 0x037F;   /* x87: default control word */
+    memcpy(&sp[0], &csr, 4);
+    memcpy((char *)&sp[0] + 4, &fcw, 2);
+    sp[1] = 0;               /* r15 */
+    sp[2] = 0;               /* r14 */
+    sp[3] = (uint64_t)arg;   /* r13 */
+    sp[4] = (uint64_t)fn;    /* r12 */
+    sp[5] = 0;               /* rbx */
+    sp[6] = 0;               /* rbp */
+    sp[7] = (uint64_t)mote__ctx_trampoline;
+    s->ctx.sp = sp;
+#elif defined(__aarch64__)
+    uint64_t *sp = (uint64_t *)(top - 176);
+    memset(sp, 0, 176);
+    sp[0] = (uint64_t)fn;    /* x19 */
+    sp[1] = (uint64_t)arg;   /* x20 */
+    sp[11] = (uint64_t)mote__ctx_trampoline; /* x30 */
+    s->ctx.sp = sp;
+#else
+#error "no context switch for this architecture: build with -DMOTE_UCONTEXT=ON"
+#endif
+}
+
+static inline void ctx_swap(mote__ctx *from, mote__ctx *to) {
+    mote__ctx_swap(&from->sp, to->sp);
+}
+#else /* MOTE_USE_UCONTEXT: portable and slow (swapcontext saves the signal mask) */
+static void uc_trampoline(unsigned hi_fn, unsigned lo_fn, unsigned hi_arg, unsigned lo_arg) {
+    mote__entry_fn fn = (mote__entry_fn)(((uintptr_t)hi_fn << 32) | lo_fn);
+    void *arg = (void *)(((uintptr_t)hi_arg << 32) | lo_arg);
+    fn(arg);
+    abort();
+}
+
+void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
+    fiber_reset(s);
+    getcontext(&s->ctx.uc);
+    s->ctx.uc.uc_stack.ss_sp = (void *)s->ctx.lo;
+    s->ctx.uc.uc_stack.ss_size = s->ctx.size;
+    s->ctx.uc.uc_link = NULL;
+    uintptr_t f = (uintptr_t)fn, a = (uintptr_t)arg;
+    makecontext(&s->ctx.uc, (void (*)(void))uc_trampoline, 4, (unsigned)(f >> 32), (unsigned)f,
+                (unsigned)(a >> 32), (unsigned)a);
+}
+
+static inline void ctx_swap(mote__ctx *from, mote__ctx *to) {
+    swapcontext(&from->uc, &to->uc);
+}
+#endif
+
+void mote__ctx_init_thread(mote__ctx *ctx) {
+    memset(ctx, 0, sizeof *ctx);
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &lo, &size);
+        pthread_attr_destroy(&attr);
+    }
+    ctx->lo = lo;
+    ctx->size = size;
+#if defined(MOTE_TSAN)
+    ctx->fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void mote__ctx_destroy_thread(mote__ctx *ctx) {
+    (void)ctx;
+}
+
+void mote__ctx_switch(mote__ctx *from, mote__ctx *to) {
+#if defined(MOTE_ASAN)
+    __sanitizer_start_switch_fiber(&from->fake_stack, to->lo, to->size);
+#endif
+#if defined(MOTE_TSAN)
+    __tsan_switch_to_fiber(to->fiber, 0);
+#endif
+    ctx_swap(from, to);
+#if defined(MOTE_ASAN)
+    __sanitizer_finish_switch_fiber(from->fake_stack, NULL, NULL);
+#endif
+}
+
+void mote__ctx_switch_final(mote__ctx *from, mote__ctx *to) {
+#if defined(MOTE_ASAN)
+    /* NULL: the current fiber's fake stack dies with it. */
+    __sanitizer_start_switch_fiber(NULL, to->lo, to->size);
+#endif
+#if defined(MOTE_TSAN)
+    __tsan_switch_to_fiber(to->fiber, 0);
+#endif
+    ctx_swap(from, to);
+    abort(); /* nothing resumes a finished context */
+}
+
+void mote__ctx_entered(void) {
+#if defined(MOTE_ASAN)
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+}
+
+mote__stack *mote__stack_new(size_t size) {
+    size_t page = mote__page_size();
+    size = (size + page - 1) & ~(page - 1);
+    size_t map_size = size + page; /* + guard page */
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (mprotect(map, page, PROT_NONE) != 0) {
+        munmap(map, map_size);
+        return NULL;
+    }
+    size_t hdr = (sizeof(mote__stack) + 63) & ~(size_t)63;
+    mote__stack *s = (mote__stack *)(map + map_size - hdr);
+    memset(s, 0, sizeof *s);
+    s->map = map;
+    s->map_size = map_size;
+    s->ctx.lo = map + page;
+    s->ctx.size = map_size - page - hdr;
+#if defined(MOTE_HAVE_VALGRIND)
+    s->vg_id = VALGRIND_STACK_REGISTER(map + page, map + map_size);
+#endif
+    return s;
+}
+
+void mote__stack_free(mote__stack *s) {
+    if (!s)
+        return;
+#if defined(MOTE_TSAN)
+    if (s->ctx.fiber)
+        __tsan_destroy_fiber(s->ctx.fiber);
+#endif
+#if defined(MOTE_HAVE_VALGRIND)
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+    munmap(s->map, s->map_size);
+}
+
+bool mote__stack_guard_hit(const mote__stack *s, const void *addr) {
+    const char *a = addr, *g = s->map;
+    /* The guard page, and a little below it: a large frame can jump past. */
+    return a >= g - 65536 && a < g + mote__page_size();
+}
+
+void mote__stack_trim(mote__stack *s) {
+    /* Drop the pages of the usable area except the top one (header). */
+    size_t page = mote__page_size();
+    char *lo = (char *)s->ctx.lo;
+    size_t len = ((char *)s - lo) & ~(page - 1);
+    if (len > page)
+        madvise(lo, len - page, MADV_DONTNEED);
+}

@@ -1,0 +1,81 @@
+/*
+ * ctx.h -- execution contexts and stacks (layer above base/).
+ *
+ * A context is a saved stack pointer: mote__ctx_swap() pushes the
+ * callee-saved registers and the floating-point control words on the current
+ * stack, saves the stack pointer, and pops the same from the target stack.
+ * Nothing else is saved: a switch is a function call as far as the compiler
+ * knows, so caller-saved registers are already dead.
+ *
+ * Every switch goes through mote__ctx_switch(), which tells AddressSanitizer,
+ * ThreadSanitizer and valgrind that the stack changes; without that they
+ * report nonsense.
+ *
+ * Stacks are mmap'd with a PROT_NONE guard page below them. The stack header
+ * (struct mote__stack) lives at the top of the mapping, so a stack costs one
+ * mmap and two VMAs (guard + stack) and no malloc. Stacks are cached per
+ * worker and globally and reused, so the number of mappings follows the
+ * number of processes suspended at once, not the number spawned.
+ */
+#ifndef MOTE_CTX_H
+#define MOTE_CTX_H
+
+#include "base/base.h"
+
+#ifdef MOTE_USE_UCONTEXT
+#include <ucontext.h>
+#endif
+
+typedef struct mote__ctx {
+#ifdef MOTE_USE_UCONTEXT
+    ucontext_t uc;
+#else
+    void *sp; /* saved stack pointer while not running */
+#endif
+#if defined(MOTE_ASAN)
+    void *fake_stack;
+#endif
+#if defined(MOTE_TSAN)
+    void *fiber;
+#endif
+    const void *lo; /* lowest usable address of this context's stack */
+    size_t size;    /* usable bytes */
+} mote__ctx;
+
+typedef struct mote__stack {
+    mote__ctx ctx;
+    struct mote__stack *next; /* free-list link */
+    void *map;                /* mmap base (the guard page) */
+    size_t map_size;
+    unsigned vg_id; /* valgrind stack id */
+} mote__stack;
+
+typedef void (*mote__entry_fn)(void *arg);
+
+/* Prepare stack s so that switching to it calls fn(arg) on it. fn must
+ * never return: it ends by switching away for good (mote__ctx_switch_final). */
+void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg);
+
+/* Initialise ctx as the context of the calling thread's native stack. */
+void mote__ctx_init_thread(mote__ctx *ctx);
+void mote__ctx_destroy_thread(mote__ctx *ctx);
+
+/* Save the current context into from and resume to. */
+void mote__ctx_switch(mote__ctx *from, mote__ctx *to);
+/* Leave the current stack for good (it will be reset with mote__ctx_make
+ * or freed): like mote__ctx_switch, but nothing will resume `from`. */
+_Noreturn void mote__ctx_switch_final(mote__ctx *from, mote__ctx *to);
+/* Must be the first call of every entry function given to mote__ctx_make. */
+void mote__ctx_entered(void);
+
+/* Stacks. size is the usable size (a multiple of the page size). */
+mote__stack *mote__stack_new(size_t size);
+void mote__stack_free(mote__stack *s);
+/* Given a faulting address, true if it lies in s's guard page. */
+bool mote__stack_guard_hit(const mote__stack *s, const void *addr);
+/* Release the stack's pages to the kernel (keeps the mapping). */
+void mote__stack_trim(mote__stack *s);
+
+size_t mote__page_size(void);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * future.c -- futures, waiters, await, await-with-timeout, poll, timers as
+ * futures.
+ *
+ * The protocol lives in one atomic word per future (see proc.h). The
+ * producer exchanges it to BUSY, wakes the registered waiter if any, and
+ * stores DONE; a waiter that unregisters and finds BUSY spins until DONE,
+ * so no producer ever touches a waiter (on a stack) after the wait returned.
+ *
+ * Wake counting: the producer bumps the waiter's `events` before waking it,
+ * so a process waiting on any number of futures is woken once per future
+ * that becomes ready, and only then; it never wakes just to rescan.
+ * mote_poll costs O(n) per call (register, then unregister and collect) and
+ * O(1) per completion while it waits.
+ */
+#include "proc/proc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- Registry of heap futures: freed at shutdown if a process never took
+ * its result (it may have ended suspended, or never awaited). ---- */
+
+#define FREG_SHARDS 16
+static struct {
+    pthread_mutex_t lock;
+    mote_future *head;
+} freg[FREG_SHARDS];
+static pthread_once_t freg_once = PTHREAD_ONCE_INIT;
+
+static void freg_init(void) {
+    for (int i = 0; i < FREG_SHARDS; i++)
+        pthread_mutex_init(&freg[i].lock, NULL);
+}
+
+static unsigned freg_shard(mote_future *f) {
+    return (unsigned)(((uintptr_t)f >> 6) % FREG_SHARDS);
+}
+
+mote_future *mote__future_new(uint32_t kind) {
+    mote_future *f = malloc(sizeof *f);
+    if (!f)
+        return NULL;
+    atomic_init(&f->w, NULL);
+    f->res = mote_error(0);
+    f->kind = kind;
+    f->timer.slot = 0;
+    pthread_once(&freg_once, freg_init);
+    unsigned s = freg_shard(f);
+    pthread_mutex_lock(&freg[s].lock);
+    f->reg_prev = NULL;
+    f->reg_next = freg[s].head;
+    if (f->reg_next)
+        f->reg_next->reg_prev = f;
+    freg[s].head = f;
+    pthread_mutex_unlock(&freg[s].lock);
+    return f;
+}
+
+static void future_free(mote_future *f) {
+    if (f->kind == MOTE__FUT_STACK)
+        return;
+    unsigned s = freg_shard(f);
+    pthread_mutex_lock(&freg[s].lock);
+    if (f->reg_prev)
+        f->reg_prev->reg_next = f->reg_next;
+    else
+        freg[s].head = f->reg_next;
+    if (f->reg_next)
+        f->reg_next->reg_prev = f->reg_prev;
+    pthread_mutex_unlock(&freg[s].lock);
+    free(f);
+}
+
+void mote__futures_reap_all(void) {
+    pthread_once(&freg_once, freg_init);
+    for (int i = 0; i < FREG_SHARDS; i++) {
+        pthread_mutex_lock(&freg[i].lock);
+        mote_future *f = freg[i].head;
+        freg[i].head = NULL;
+        pthread_mutex_unlock(&freg[i].lock);
+        while (f) {
+            mote_future *next = f->reg_next;
+            free(f);
+            f = next;
+        }
+    }
+}
+
+void mote__future_init_stack(mote_future *f) {
+    atomic_init(&f->w, NULL);
+    f->res = mote_error(0);
+    f->kind = MOTE__FUT_STACK;
+    f->timer.slot = 0;
+}
+
+/* ---- Waiters ---- */
+
+static void waiter_timer_fire(mote__timer *t) {
+    mote__waiter *w = mote__container_of(t, mote__waiter, timer);
+    atomic_store(&w->timed_out, true);
+    mote__waiter_wake(w);
+}
+
+void mote__waiter_init(mote__waiter *w) {
+    w->task = mote__task_current();
+    atomic_init(&w->seq, 0);
+    atomic_init(&w->futex, 0);
+    atomic_init(&w->events, 0);
+    atomic_init(&w->timed_out, false);
+    w->timer_armed = false;
+    w->timer.slot = 0;
+    w->timer.fire = waiter_timer_fire;
+}
+
+void mote__waiter_arm(mote__waiter *w) {
+    if (w->task)
+        atomic_store(&w->seq, mote__park_prepare());
+    else
+        atomic_store(&w->futex, 0);
+}
+
+void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
+    if (w->task) {
+        if (deadline >= 0 && !w->timer_armed) {
+            w->timer.when = deadline;
+            w->timer_armed = true;
+            if (mote__timer_add(&w->timer) != 0) {
+                atomic_store(&w->timed_out, true); /* cannot time a wait: give up now */
+                return;
+            }
+        }
+        mote__park();
+        return;
+    }
+    int64_t left = -1;
+    if (deadline >= 0) {
+        left = deadline - mote__now();
+        if (left <= 0) {
+            atomic_store(&w->timed_out, true);
+            return;
+        }
+    }
+    if (mote__spin_while(&w->futex, 0, left < 0 || left > MOTE_SPIN_NS ? MOTE_SPIN_NS : left))
+        return;
+    if (deadline >= 0 && (left = deadline - mote__now()) <= 0) {
+        atomic_store(&w->timed_out, true);
+        return;
+    }
+    if (mote__futex_wait(&w->futex, 0, left) == -ETIMEDOUT)
+        atomic_store(&w->timed_out, true);
+}
+
+void mote__waiter_wake(mote__waiter *w) {
+    if (w->task) {
+        mote__task_wake(w->task, atomic_load(&w->seq));
+    } else {
+        atomic_store(&w->futex, 1);
+        mote__futex_wake(&w->futex, 1);
+    }
+}
+
+void mote__waiter_done(mote__waiter *w) {
+    if (w->timer_armed)
+        mote__timer_cancel(&w->timer);
+}
+
+/* True if the wait should stop. */
+static bool waiter_should_stop(mote__waiter *w) {
+    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out);
+}
+
+/* Sleep on w until an event, the deadline, or (timeout == 0) at once. */
+static void waiter_wait(mote__waiter *w, int64_t timeout) {
+    if (timeout == 0)
+        return;
+    int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+    for (;;) {
+        mote__waiter_arm(w);
+        if (waiter_should_stop(w))
+            break;
+        mote__waiter_sleep(w, deadline);
+        if (waiter_should_stop(w))
+            break;
+    }
+}
+
+/* ---- Futures ---- */
+
+void mote__future_complete(mote_future *f, mote_result r) {
+    f->res = r;
+    void *w = atomic_exchange(&f->w, MOTE__FW_BUSY);
+    if (w == MOTE__FW_DROPPED) {
+        future_free(f);
+        return;
+    }
+    if (w) {
+        mote__waiter *wt = w;
+        atomic_fetch_add(&wt->events, 1);
+        mote__waiter_wake(wt);
+    }
+    atomic_store(&f->w, MOTE__FW_DONE);
+}
+
+static void spin_until_done(mote_future *f) {
+    while (atomic_load(&f->w) != MOTE__FW_DONE)
+        mote__cpu_relax();
+}
+
+/* Register w on f. Returns 1 if registered, 0 if f is already done. */
+static int future_register(mote_future *f, mote__waiter *w) {
+    void *exp = NULL;
+    if (atomic_compare_exchange_strong(&f->w, &exp, w))
+        return 1;
+    if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
+        atomic_fetch_add(&w->events, 1);
+        return 0;
+    }
+    return -EINVAL; /* waited on by someone else, or dropped */
+}
+
+/* Unregister w from f. Returns true if f is done. */
+static bool future_unregister(mote_future *f, mote__waiter *w) {
+    void *exp = w;
+    if (atomic_compare_exchange_strong(&f->w, &exp, NULL))
+        return false;
+    if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
+        spin_until_done(f);
+        return true;
+    }
+    return false;
+}
+
+int mote__future_wait(mote_future *f, int64_t timeout) {
+    void *s = atomic_load(&f->w);
+    if (s == MOTE__FW_DONE)
+        return 0;
+    if (s == MOTE__FW_BUSY) {
+        spin_until_done(f);
+        return 0;
+    }
+    mote__waiter w;
+    mote__waiter_init(&w);
+    int r = future_register(f, &w);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        spin_until_done(f);
+        return 0;
+    }
+    waiter_wait(&w, timeout);
+    mote__waiter_done(&w);
+    return future_unregister(f, &w) ? 0 : -ETIMEDOUT;
+}
+
+bool mote_future_ready(const mote_future *f) {
+    return f && atomic_load(&((mote_future *)f)->w) == MOTE__FW_DONE;
+}
+
+int mote_await_for(mote_future *f, int64_t timeout, mote_result *out) {
+    if (!f)
+        return -EINVAL;
+    int r = mote__future_wait(f, timeout);
+    if (r < 0)
+        return r;
+    if (out)
+        *out = f->res;
+    future_free(f);
+    return 0;
+}
+
+int mote_await(mote_future *f, mote_result *out) {
+    return mote_await_for(f, MOTE_FOREVER, out);
+}
+
+void mote_future_drop(mote_future *f) {
+    if (!f || f->kind == MOTE__FUT_STACK)
+        return;
+    if (f->kind == MOTE__FUT_TIMER && mote__timer_cancel(&f->timer)) {
+        future_free(f); /* will never fire */
+        return;
+    }
+    for (;;) {
+        void *s = atomic_load(&f->w);
+        if (s == NULL) {
+            if (atomic_compare_exchange_weak(&f->w, &s, MOTE__FW_DROPPED))
+                return; /* the producer frees it */
+        } else if (s == MOTE__FW_DONE) {
+            future_free(f);
+            return;
+        } else if (s == MOTE__FW_BUSY) {
+            mote__cpu_relax();
+        } else {
+            return; /* being waited on elsewhere: misuse; leave it alone */
+        }
+    }
+}
+
+int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, int64_t timeout) {
+    if (!futs || !n || !ready || *n == 0 || cap == 0)
+        return -EINVAL;
+    size_t count = *n;
+    for (size_t i = 0; i < count; i++)
+        if (!futs[i])
+            return -EINVAL;
+    mote__waiter w;
+    mote__waiter_init(&w);
+    for (size_t i = 0; i < count; i++)
+        future_register(futs[i], &w);
+    waiter_wait(&w, timeout);
+    mote__waiter_done(&w);
+    size_t k = 0, keep = 0;
+    for (size_t i = 0; i < count; i++) {
+        mote_future *f = futs[i];
+        bool done = future_unregister(f, &w) || atomic_load(&f->w) == MOTE__FW_DONE;
+        if (done && k < cap)
+            ready[k++] = f;
+        else
+            futs[keep++] = f;
+    }
+    *n = keep;
+    return k > 0 ? (int)k : -ETIMEDOUT;
+}
+
+/* ---- Timers as futures ---- */
+
+static void timer_future_fire(mote__timer *t) {
+    mote__future_complete(mote__container_of(t, mote_future, timer), mote_ok_i(0));
+}
+
+int mote_timer(mote_future **out, int64_t ns) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    mote_future *f = mote__future_new(MOTE__FUT_TIMER);
+    if (!f)
+        return -ENOMEM;
+    f->timer.when = mote__now() + (ns > 0 ? ns : 0);
+    f->timer.fire = timer_future_fire;
+    int r = mote__timer_add(&f->timer);
+    if (r < 0) {
+        future_free(f);
+        return r;
+    }
+    *out = f;
+    return 0;
+}
+
+int mote_sleep(int64_t ns) {
+    if (ns <= 0) {
+        mote__yield();
+        return 0;
+    }
+    mote__waiter w;
+    mote__waiter_init(&w);
+    if (!w.task || !mote__sched_running()) {
+        struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        return 0;
+    }
+    waiter_wait(&w, ns);
+    mote__waiter_done(&w);
+    return 0;
+}

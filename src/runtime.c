@@ -1,0 +1,59 @@
+/*
+ * runtime.c -- mote_run: configuration, start-up and shutdown. The top
+ * layer: it wires the scheduler to the process layer and owns the order in
+ * which subsystems start and stop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "proc/proc.h"
+
+static _Atomic bool rt_busy;
+
+int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
+    if (!main)
+        return -EINVAL;
+    mote_config c = {0};
+    if (cfg)
+        c = *cfg;
+    bool expect = false;
+    if (!atomic_compare_exchange_strong(&rt_busy, &expect, true))
+        return -EBUSY;
+
+    /* A write to a closed socket or pipe must return EPIPE, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned budget = c.msg_budget ? c.msg_budget : (unsigned)mote__env_size("MOTE_MSG_BUDGET", 64);
+    mote__proc_set_budget(budget);
+    mote__sched_config sc = {.threads = c.threads, .stack_size = c.stack_size};
+    int r = mote__timer_start();
+    if (r < 0)
+        goto out;
+    r = mote__sched_start(&sc, &mote__proc_hooks);
+    if (r < 0) {
+        mote__timer_stop();
+        goto out;
+    }
+    int result = 0;
+    mote_proc *mp;
+    r = mote__proc_spawn_main(&mp, main, arg, &result);
+    if (r == 0) {
+        mote__sched_run_main(&mp->task);
+        r = result;
+    }
+    /* Order matters: workers stop first (a running process may still arm a
+     * timer); then the timer thread (its wakes are ignored once the
+     * scheduler stops); only then are processes, stacks and futures freed. */
+    mote__sched_stop(NULL);
+    mote__timer_stop();
+    mote__proc_reap_all();
+    mote__futures_reap_all();
+out:
+    atomic_store(&rt_busy, false);
+    return r;
+}
+
+unsigned mote_threads(void) {
+    return mote__sched_threads();
+}

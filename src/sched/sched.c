@@ -1,0 +1,791 @@
+/*
+ * sched.c -- M:N scheduler: workers, run queues, stealing, idle parking.
+ *
+ * Pieces (after Go's runtime/proc.go):
+ *   worker   an OS thread with a bounded lock-free run queue (256 slots,
+ *            owner pushes at the tail, owner and thieves take from the head
+ *            with CAS) and a `runnext` slot for the task it just woke, so a
+ *            request/response pair stays on one core and in cache.
+ *   global   a mutex-protected FIFO for overflow, foreign threads and the
+ *            timer thread. Workers look at it every 61 ticks for fairness.
+ *   idle     parked workers on a list, each sleeping on its own futex.
+ *
+ * Wake-ups without a thundering herd: whoever queues stealable work calls
+ * wakep(), which wakes one idle worker only if nobody is spinning (looking
+ * for work). A woken worker spins (steals); when it finds work and was the
+ * last spinner it wakes another. At most half the busy workers spin.
+ * Lost wake-ups are impossible because a worker that goes idle first
+ * publishes itself as idle and stops spinning (seq_cst), then re-checks
+ * every queue; a submitter first publishes the work (seq_cst), then looks at
+ * the spinning and idle counts: one of the two sees the other.
+ *
+ * Pushing into runnext does not wake anyone: the task will run on this
+ * worker as soon as the current one yields or ends its turn. The task it
+ * displaces goes to the stealable queue, and that does wake.
+ *
+ * The main task is pinned to the main thread, which runs nothing else.
+ */
+#include "sched/sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define RUNQ_SIZE 256u
+#define LOCAL_STACK_CACHE 8u
+#define GLOBAL_STACK_CACHE 1024u
+#define ALTSTACK_SIZE (64 * 1024)
+
+typedef struct worker {
+    /* Shared with thieves. */
+    _Atomic uint32_t head;
+    _Atomic uint32_t tail;
+    _Atomic(mote__task *) buf[RUNQ_SIZE];
+    _Atomic(mote__task *) runnext;
+    _Atomic uint32_t sleep; /* futex word: 1 while parked */
+    /* Owner only (or under the idle lock). */
+    mote__ctx ctx;          /* this thread's native stack */
+    mote__task *current;
+    int reason;
+    unsigned id;
+    uint32_t tick, streak, rnd;
+    bool spinning, on_idle, is_main;
+    struct worker *idle_next;
+    mote__stack *stacks; /* cache of free stacks */
+    unsigned nstacks;
+    pthread_t thread;
+    void *altstack;
+} __attribute__((aligned(MOTE_CACHELINE))) worker;
+
+static struct {
+    unsigned n;
+    worker *w;
+    worker main;
+    mote__sched_hooks hooks;
+    size_t stack_size;
+    _Atomic bool stopping;
+    _Atomic bool running;
+
+    pthread_mutex_t glock; /* global queue */
+    mote__task *ghead, *gtail;
+    _Atomic size_t gsize;
+
+    pthread_mutex_t ilock; /* idle list */
+    worker *idle;
+    _Atomic int nidle;
+    _Atomic int nspinning;
+
+    pthread_mutex_t slock; /* global stack cache */
+    mote__stack *stacks;
+    unsigned nstacks;
+
+    _Atomic(mote__task *) main_slot;
+    _Atomic bool main_exit;
+
+    struct sigaction old_segv, old_bus;
+} S = {
+    .glock = PTHREAD_MUTEX_INITIALIZER,
+    .ilock = PTHREAD_MUTEX_INITIALIZER,
+    .slock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static _Thread_local worker *tls_worker;
+
+/* Never inlined: a task may resume on another thread, and the compiler
+ * would happily keep the TLS address of the first one. */
+static MOTE_NOINLINE worker *cur_worker(void) {
+    return tls_worker;
+}
+
+mote__task *mote__task_current(void) {
+    worker *w = cur_worker();
+    return w ? w->current : NULL;
+}
+
+bool mote__on_runtime_thread(void) {
+    return cur_worker() != NULL;
+}
+
+unsigned mote__sched_threads(void) {
+    return atomic_load(&S.running) ? S.n : 0;
+}
+
+size_t mote__sched_stack_size(void) {
+    return S.stack_size;
+}
+
+bool mote__sched_running(void) {
+    return atomic_load(&S.running);
+}
+
+/* ---- Stacks --------------------------------------------------------------- */
+
+static mote__stack *stack_get(worker *w) {
+    if (w->is_main) /* the main process gets a thread-sized stack of its own */
+        return mote__stack_new(S.stack_size > (8u << 20) ? S.stack_size : (8u << 20));
+    mote__stack *s = w->stacks;
+    if (s) {
+        w->stacks = s->next;
+        w->nstacks--;
+        return s;
+    }
+    pthread_mutex_lock(&S.slock);
+    s = S.stacks;
+    if (s) {
+        S.stacks = s->next;
+        S.nstacks--;
+    }
+    pthread_mutex_unlock(&S.slock);
+    if (s)
+        return s;
+    return mote__stack_new(S.stack_size);
+}
+
+static void stack_put(worker *w, mote__stack *s) {
+    if (w->nstacks < LOCAL_STACK_CACHE && !w->is_main) {
+        s->next = w->stacks;
+        w->stacks = s;
+        w->nstacks++;
+        return;
+    }
+    if (w->is_main) {
+        mote__stack_free(s);
+        return;
+    }
+    /* Pages of a stack in the shared cache go back to the kernel: the cache
+     * exists to save mappings (vm.max_map_count), not memory. */
+    mote__stack_trim(s);
+    pthread_mutex_lock(&S.slock);
+    if (S.nstacks < GLOBAL_STACK_CACHE) {
+        s->next = S.stacks;
+        S.stacks = s;
+        S.nstacks++;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&S.slock);
+    mote__stack_free(s);
+}
+
+static void free_stack_list(mote__stack *s) {
+    while (s) {
+        mote__stack *next = s->next;
+        mote__stack_free(s);
+        s = next;
+    }
+}
+
+/* ---- Run queues ----------------------------------------------------------- */
+
+static void global_push_list(mote__task *first, mote__task *last, size_t n) {
+    last->qnext = NULL;
+    pthread_mutex_lock(&S.glock);
+    if (S.gtail)
+        S.gtail->qnext = first;
+    else
+        S.ghead = first;
+    S.gtail = last;
+    atomic_fetch_add(&S.gsize, n);
+    pthread_mutex_unlock(&S.glock);
+}
+
+/* Owner: move half the local queue plus t to the global queue. */
+static bool runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
+    uint32_t n = (tl - h) / 2;
+    mote__task *batch[RUNQ_SIZE / 2 + 1];
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&w->buf[(h + i) % RUNQ_SIZE], memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&w->head, &h, h + n, memory_order_release,
+                                                 memory_order_relaxed))
+        return false; /* thieves took some: retry the fast path */
+    batch[n] = t;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i]->qnext = batch[i + 1];
+    global_push_list(batch[0], batch[n], n + 1);
+    return true;
+}
+
+static void runq_push(worker *w, mote__task *t) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        if (tl - h < RUNQ_SIZE) {
+            atomic_store_explicit(&w->buf[tl % RUNQ_SIZE], t, memory_order_relaxed);
+            atomic_store_explicit(&w->tail, tl + 1, memory_order_seq_cst);
+            return;
+        }
+        if (runq_push_slow(w, t, h, tl))
+            return;
+    }
+}
+
+static mote__task *runq_pop(worker *w) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        if (tl == h)
+            return NULL;
+        mote__task *t = atomic_load_explicit(&w->buf[h % RUNQ_SIZE], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->head, &h, h + 1, memory_order_release,
+                                                  memory_order_relaxed))
+            return t;
+    }
+}
+
+/* Thief w takes half of victim v's queue into its own (empty) queue.
+ * Returns one task to run, the rest are queued locally. */
+static mote__task *runq_steal(worker *w, worker *v, bool take_next) {
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&v->tail, memory_order_acquire);
+        uint32_t n = tl - h;
+        n = n - n / 2;
+        if (n == 0) {
+            if (take_next) {
+                mote__task *t = atomic_load(&v->runnext);
+                if (t && atomic_compare_exchange_strong(&v->runnext, &t, NULL))
+                    return t;
+            }
+            return NULL;
+        }
+        if (n > RUNQ_SIZE / 2)
+            continue; /* inconsistent snapshot */
+        uint32_t mytail = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        for (uint32_t i = 0; i < n; i++) {
+            mote__task *t = atomic_load_explicit(&v->buf[(h + i) % RUNQ_SIZE], memory_order_relaxed);
+            atomic_store_explicit(&w->buf[(mytail + i) % RUNQ_SIZE], t, memory_order_relaxed);
+        }
+        if (!atomic_compare_exchange_strong_explicit(&v->head, &h, h + n, memory_order_acq_rel,
+                                                     memory_order_relaxed))
+            continue;
+        n--;
+        mote__task *t = atomic_load_explicit(&w->buf[(mytail + n) % RUNQ_SIZE], memory_order_relaxed);
+        if (n)
+            atomic_store_explicit(&w->tail, mytail + n, memory_order_seq_cst);
+        return t;
+    }
+}
+
+/* Take up to max tasks from the global queue: return one, queue the rest. */
+static mote__task *global_get(worker *w, size_t max) {
+    if (atomic_load(&S.gsize) == 0)
+        return NULL;
+    pthread_mutex_lock(&S.glock);
+    size_t n = atomic_load(&S.gsize);
+    size_t want = n / S.n + 1;
+    if (want > max)
+        want = max;
+    if (want > n)
+        want = n;
+    mote__task *t = S.ghead;
+    if (!t) {
+        pthread_mutex_unlock(&S.glock);
+        return NULL;
+    }
+    S.ghead = t->qnext;
+    for (size_t i = 1; i < want && S.ghead; i++) {
+        mote__task *x = S.ghead;
+        S.ghead = x->qnext;
+        runq_push(w, x);
+    }
+    if (!S.ghead)
+        S.gtail = NULL;
+    atomic_fetch_sub(&S.gsize, want);
+    pthread_mutex_unlock(&S.glock);
+    return t;
+}
+
+/* ---- Idle workers ----------------------------------------------------------- */
+
+static void wake_worker(worker *iw) {
+    atomic_store(&iw->sleep, 0);
+    mote__futex_wake(&iw->sleep, 1);
+}
+
+/* Make sure somebody will pick up newly queued, stealable work. */
+static void wakep(void) {
+    if (atomic_load(&S.nspinning) != 0 || atomic_load(&S.nidle) == 0)
+        return;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&S.nspinning, &zero, 1))
+        return;
+    pthread_mutex_lock(&S.ilock);
+    worker *iw = S.idle;
+    if (iw) {
+        S.idle = iw->idle_next;
+        iw->on_idle = false;
+        iw->spinning = true; /* it inherits the spinning slot we took */
+        atomic_fetch_sub(&S.nidle, 1);
+    }
+    pthread_mutex_unlock(&S.ilock);
+    if (iw)
+        wake_worker(iw);
+    else
+        atomic_fetch_sub(&S.nspinning, 1);
+}
+
+static void stop_spinning(worker *w) {
+    if (!w->spinning)
+        return;
+    w->spinning = false;
+    /* The last spinner that found work makes sure there is another. */
+    if (atomic_fetch_sub(&S.nspinning, 1) == 1)
+        wakep();
+}
+
+static bool work_anywhere(void) {
+    if (atomic_load(&S.gsize))
+        return true;
+    for (unsigned i = 0; i < S.n; i++)
+        if (atomic_load(&S.w[i].head) != atomic_load(&S.w[i].tail))
+            return true;
+    return false;
+}
+
+/* Park w until woken. Returns with w->spinning possibly set by the waker. */
+static void park_worker(worker *w) {
+    /* Stop spinning before publishing ourselves idle: from then on a waker
+     * may hand us a spinning slot by setting w->spinning. */
+    if (w->spinning) {
+        w->spinning = false;
+        atomic_fetch_sub(&S.nspinning, 1);
+    }
+    pthread_mutex_lock(&S.ilock);
+    atomic_store(&w->sleep, 1);
+    w->idle_next = S.idle;
+    S.idle = w;
+    w->on_idle = true;
+    atomic_fetch_add(&S.nidle, 1);
+    pthread_mutex_unlock(&S.ilock);
+
+    /* Re-check after publishing ourselves idle (see the header comment). */
+    if (work_anywhere() || atomic_load(&S.stopping)) {
+        pthread_mutex_lock(&S.ilock);
+        if (w->on_idle) {
+            worker **pp = &S.idle;
+            while (*pp != w)
+                pp = &(*pp)->idle_next;
+            *pp = w->idle_next;
+            w->on_idle = false;
+            atomic_fetch_sub(&S.nidle, 1);
+            atomic_store(&w->sleep, 0);
+            pthread_mutex_unlock(&S.ilock);
+            return;
+        }
+        pthread_mutex_unlock(&S.ilock);
+        /* A waker already took us off the list: consume its wake below. */
+    }
+    mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
+    while (atomic_load(&w->sleep) == 1)
+        mote__futex_wait(&w->sleep, 1, -1);
+}
+
+/* ---- Finding work --------------------------------------------------------- */
+
+static mote__task *find_work(worker *w) {
+    for (;;) {
+        if (atomic_load_explicit(&S.stopping, memory_order_relaxed))
+            return NULL;
+        mote__task *t = NULL;
+        w->tick++;
+        if (w->tick % 61 == 0 && (t = global_get(w, 1)))
+            goto found;
+        /* runnext first, unless a pair has been bouncing on it too long. */
+        if (w->streak < 64 || atomic_load(&w->head) == atomic_load(&w->tail)) {
+            t = atomic_exchange(&w->runnext, NULL);
+            if (t) {
+                w->streak++;
+                goto found;
+            }
+        }
+        w->streak = 0;
+        if ((t = runq_pop(w)) || (t = global_get(w, RUNQ_SIZE / 2)))
+            goto found;
+        if (!w->spinning &&
+            2 * atomic_load(&S.nspinning) < (int)S.n - atomic_load(&S.nidle)) {
+            w->spinning = true;
+            atomic_fetch_add(&S.nspinning, 1);
+        }
+        if (w->spinning && S.n > 1) {
+            for (int round = 0; round < 4 && !t; round++) {
+                unsigned start = (w->rnd = w->rnd * 1103515245u + 12345u) >> 8;
+                for (unsigned i = 0; i < S.n && !t; i++) {
+                    worker *v = &S.w[(start + i) % S.n];
+                    if (v != w)
+                        t = runq_steal(w, v, round == 3);
+                }
+                if ((t = t ? t : global_get(w, RUNQ_SIZE / 2)))
+                    break;
+            }
+            if (t)
+                goto found;
+        }
+        park_worker(w);
+        continue;
+    found:
+        stop_spinning(w);
+        return t;
+    }
+}
+
+/* ---- Running tasks ---------------------------------------------------------- */
+
+static void task_entry(void *arg) {
+    mote__ctx_entered();
+    S.hooks.entry((mote__task *)arg);
+    abort(); /* entry ends with mote__task_done() */
+}
+
+static void enqueue(mote__task *t, bool next);
+
+/* Switch to t (QUEUED, owned by us) and act on why it came back. */
+static void run_task(worker *w, mote__task *t) {
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING);
+    if (!t->stack) {
+        t->stack = stack_get(w);
+        if (!t->stack) {
+            mote__write_stderr("mote: out of memory for a process stack\n");
+            abort();
+        }
+        mote__ctx_make(t->stack, task_entry, t);
+    }
+    w->current = t;
+    mote__ctx_switch(&w->ctx, &t->stack->ctx);
+    w->current = NULL;
+    switch (w->reason) {
+    case MOTE__SW_PARK: {
+        uint64_t old = atomic_load(&t->state);
+        for (;;) {
+            if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
+                atomic_store(&t->state, (old & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED);
+                enqueue(t, false);
+                break;
+            }
+            uint64_t parked = (old & ~MOTE__ST_MASK) | MOTE__PARKED;
+            if (atomic_compare_exchange_weak(&t->state, &old, parked))
+                break;
+        }
+        break;
+    }
+    case MOTE__SW_YIELD:
+        atomic_store(&t->state, (atomic_load(&t->state) & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) |
+                                    MOTE__QUEUED);
+        enqueue(t, false);
+        break;
+    case MOTE__SW_DONE:
+        stack_put(w, t->stack);
+        t->stack = NULL;
+        S.hooks.settle(t);
+        break;
+    }
+}
+
+static void enqueue(mote__task *t, bool next) {
+    if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
+        return; /* shutting down: nothing runs any more */
+    if (MOTE_UNLIKELY(t->flags & MOTE__TASK_MAIN)) {
+        atomic_store(&S.main_slot, t);
+        wake_worker(&S.main);
+        return;
+    }
+    worker *w = cur_worker();
+    if (w && !w->is_main) {
+        if (next) {
+            t = atomic_exchange(&w->runnext, t);
+            if (!t)
+                return;
+        }
+        runq_push(w, t);
+    } else {
+        global_push_list(t, t, 1);
+    }
+    wakep();
+}
+
+bool mote__task_schedule(mote__task *t) {
+    uint64_t s = atomic_load(&t->state);
+    for (;;) {
+        if (MOTE__ST(s) != MOTE__IDLE)
+            return false;
+        if (atomic_compare_exchange_weak(&t->state, &s, (s & ~MOTE__ST_MASK) | MOTE__QUEUED))
+            break;
+    }
+    enqueue(t, true);
+    return true;
+}
+
+void mote__task_requeue(mote__task *t) {
+    uint64_t s = atomic_load(&t->state);
+    atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED);
+    enqueue(t, false);
+}
+
+bool mote__sched_stopping(void) {
+    return atomic_load(&S.stopping);
+}
+
+void mote__task_settle_idle(mote__task *t) {
+    uint64_t s = atomic_load(&t->state);
+    atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__IDLE);
+}
+
+uint64_t mote__park_prepare(void) {
+    mote__task *t = mote__task_current();
+    uint64_t old = atomic_load(&t->state), neu;
+    do {
+        neu = ((MOTE__SEQ(old) + 1) << MOTE__SEQ_SHIFT) | MOTE__RUNNING;
+    } while (!atomic_compare_exchange_weak(&t->state, &old, neu));
+    return MOTE__SEQ(neu);
+}
+
+static void switch_out(int reason) {
+    worker *w = cur_worker();
+    mote__task *t = w->current;
+    w->reason = reason;
+    mote__ctx_switch(&t->stack->ctx, &w->ctx);
+    /* May be on another OS thread now: nothing cached here is used. */
+}
+
+void mote__park(void) {
+    switch_out(MOTE__SW_PARK);
+}
+
+void mote__yield(void) {
+    if (mote__task_current())
+        switch_out(MOTE__SW_YIELD);
+    else
+        sched_yield();
+}
+
+void mote__task_done(void) {
+    worker *w = cur_worker();
+    mote__task *t = w->current;
+    w->reason = MOTE__SW_DONE;
+    mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
+}
+
+bool mote__task_wake(mote__task *t, uint64_t seq) {
+    uint64_t old = atomic_load(&t->state);
+    for (;;) {
+        if (MOTE__SEQ(old) != seq)
+            return false;
+        switch (MOTE__ST(old)) {
+        case MOTE__PARKED:
+            if (atomic_compare_exchange_weak(&t->state, &old,
+                                             (old & ~MOTE__ST_MASK) | MOTE__QUEUED)) {
+                enqueue(t, true);
+                return true;
+            }
+            break;
+        case MOTE__RUNNING:
+            if (old & MOTE__NOTIFIED)
+                return false;
+            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED))
+                return true;
+            break;
+        default:
+            return false;
+        }
+    }
+}
+
+/* ---- Stack overflow --------------------------------------------------------- */
+
+static void fault_handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    worker *w = tls_worker;
+    mote__task *t = w ? w->current : NULL;
+    if (t && t->stack && mote__stack_guard_hit(t->stack, si->si_addr)) {
+        char buf[256];
+        S.hooks.describe(t, buf, sizeof buf);
+        mote__write_stderr(buf);
+        abort();
+    }
+    /* Not ours: restore the previous disposition and let the fault recur. */
+    sigaction(sig, sig == SIGSEGV ? &S.old_segv : &S.old_bus, NULL);
+}
+
+static void altstack_setup(worker *w) {
+    w->altstack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (w->altstack == MAP_FAILED) {
+        w->altstack = NULL;
+        return;
+    }
+    stack_t ss = {.ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+}
+
+static void altstack_teardown(worker *w) {
+    if (!w->altstack)
+        return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(w->altstack, ALTSTACK_SIZE);
+    w->altstack = NULL;
+}
+
+/* ---- Threads ---------------------------------------------------------------- */
+
+static void worker_teardown(worker *w) {
+    free_stack_list(w->stacks);
+    w->stacks = NULL;
+    w->nstacks = 0;
+    altstack_teardown(w);
+    mote__ctx_destroy_thread(&w->ctx);
+    tls_worker = NULL;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    tls_worker = w;
+    mote__ctx_init_thread(&w->ctx);
+    altstack_setup(w);
+    mote__task *t;
+    while ((t = find_work(w)))
+        run_task(w, t);
+    worker_teardown(w);
+    return NULL;
+}
+
+static unsigned default_threads(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return (unsigned)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *hooks) {
+    S.hooks = *hooks;
+    S.n = cfg->threads ? cfg->threads : (unsigned)mote__env_size("MOTE_THREADS", 0);
+    if (!S.n)
+        S.n = default_threads();
+    if (S.n > 1024)
+        return -EINVAL;
+    size_t page = mote__page_size();
+    S.stack_size = cfg->stack_size ? cfg->stack_size : mote__env_size("MOTE_STACK_SIZE", 256 * 1024);
+    if (S.stack_size < 16 * 1024)
+        S.stack_size = 16 * 1024;
+    S.stack_size = (S.stack_size + page - 1) & ~(page - 1);
+    S.w = calloc(S.n, sizeof(worker));
+    if (!S.w)
+        return -ENOMEM;
+    atomic_store(&S.stopping, false);
+    atomic_store(&S.main_exit, false);
+    atomic_store(&S.nidle, 0);
+    atomic_store(&S.nspinning, 0);
+    S.idle = NULL;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &S.old_segv);
+    sigaction(SIGBUS, &sa, &S.old_bus);
+
+    memset(&S.main, 0, sizeof S.main);
+    S.main.is_main = true;
+    S.main.id = S.n;
+    tls_worker = &S.main;
+    mote__ctx_init_thread(&S.main.ctx);
+    altstack_setup(&S.main);
+    atomic_store(&S.running, true);
+
+    for (unsigned i = 0; i < S.n; i++) {
+        S.w[i].id = i;
+        S.w[i].rnd = i * 2654435761u + 1;
+        int err = pthread_create(&S.w[i].thread, NULL, worker_main, &S.w[i]);
+        if (err) {
+            atomic_store(&S.stopping, true);
+            for (unsigned j = 0; j < i; j++) {
+                wake_worker(&S.w[j]);
+                pthread_join(S.w[j].thread, NULL);
+            }
+            worker_teardown(&S.main);
+            free(S.w);
+            S.w = NULL;
+            atomic_store(&S.running, false);
+            return -err;
+        }
+    }
+    return 0;
+}
+
+void mote__sched_run_main(mote__task *m) {
+    worker *w = &S.main;
+    m->flags |= MOTE__TASK_MAIN;
+    atomic_store(&m->state, MOTE__QUEUED);
+    atomic_store(&S.main_slot, m);
+    while (!atomic_load(&S.main_exit)) {
+        atomic_store(&w->sleep, 1);
+        mote__task *t = atomic_exchange(&S.main_slot, NULL);
+        if (!t) {
+            mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
+            while (atomic_load(&w->sleep) == 1 && !atomic_load(&S.main_slot))
+                mote__futex_wait(&w->sleep, 1, -1);
+            continue;
+        }
+        atomic_store(&w->sleep, 0);
+        run_task(w, t);
+    }
+}
+
+void mote__sched_main_exit(void) {
+    worker *w = cur_worker();
+    atomic_store(&S.main_exit, true);
+    w->reason = 0; /* run_task does nothing more with the main task */
+    mote__ctx_switch_final(&w->current->stack->ctx, &w->ctx);
+}
+
+void mote__sched_stop(void (*drop)(mote__task *t)) {
+    atomic_store(&S.stopping, true);
+    for (unsigned i = 0; i < S.n; i++)
+        wake_worker(&S.w[i]);
+    for (unsigned i = 0; i < S.n; i++)
+        pthread_join(S.w[i].thread, NULL);
+    /* Everything still queued goes to drop(); nothing runs any more. */
+    for (unsigned i = 0; i < S.n; i++) {
+        worker *w = &S.w[i];
+        mote__task *t;
+        if ((t = atomic_exchange(&w->runnext, NULL)) && drop)
+            drop(t);
+        while ((t = runq_pop(w)))
+            if (drop)
+                drop(t);
+    }
+    while (S.ghead) {
+        mote__task *t = S.ghead;
+        S.ghead = t->qnext;
+        if (drop)
+            drop(t);
+    }
+    S.gtail = NULL;
+    atomic_store(&S.gsize, 0);
+    atomic_store(&S.main_slot, NULL);
+    free_stack_list(S.stacks);
+    S.stacks = NULL;
+    S.nstacks = 0;
+    worker_teardown(&S.main);
+    sigaction(SIGSEGV, &S.old_segv, NULL);
+    sigaction(SIGBUS, &S.old_bus, NULL);
+    free(S.w);
+    S.w = NULL;
+    atomic_store(&S.running, false);
+}
+
+void mote__task_discard_stack(mote__task *t) {
+    if (t->stack) {
+        mote__stack_free(t->stack);
+        t->stack = NULL;
+    }
+}

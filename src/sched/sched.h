@@ -1,0 +1,128 @@
+/*
+ * sched.h -- tasks, workers, run queues, parking (layer above ctx/).
+ *
+ * The scheduler knows tasks, not processes: a task is a schedulable entity
+ * with a state word, a run-queue link and, while it runs or is suspended, a
+ * stack. The process layer (proc/) embeds a task in every process and gives
+ * the scheduler two hooks at start-up: what to run on a fresh stack
+ * (entry) and what to do after a task ended its turn (settle).
+ *
+ * Task states (see docs/design.md for the full protocol):
+ *
+ *   IDLE     no stack, in no queue. Only a CAS IDLE->QUEUED may take it out,
+ *            so exactly one party schedules it.
+ *   QUEUED   in exactly one run queue (or the main thread's slot).
+ *   RUNNING  owned by the worker running it.
+ *   PARKED   suspended on its stack, waiting for mote__task_wake(t, seq).
+ *
+ * The state word also holds a park sequence number and a NOTIFIED bit.
+ * A task that wants to wait first calls mote__park_prepare(), which bumps
+ * the sequence and returns it; it registers (task, seq) with whatever will
+ * wake it, re-checks its condition, and calls mote__park(). The worker
+ * moves it RUNNING->PARKED only after leaving its stack, and only if no wake
+ * for that seq arrived meanwhile (NOTIFIED); a wake for an older seq finds a
+ * different number and does nothing. So no wake is lost, none is doubled,
+ * and none resumes a task that has moved on.
+ */
+#ifndef MOTE_SCHED_H
+#define MOTE_SCHED_H
+
+#include "ctx/ctx.h"
+
+enum {
+    MOTE__IDLE = 0,
+    MOTE__QUEUED = 1,
+    MOTE__RUNNING = 2,
+    MOTE__PARKED = 3,
+};
+#define MOTE__ST_MASK 3ull
+#define MOTE__NOTIFIED 4ull
+#define MOTE__SEQ_SHIFT 3
+#define MOTE__ST(w) ((unsigned)((w)&MOTE__ST_MASK))
+#define MOTE__SEQ(w) ((w) >> MOTE__SEQ_SHIFT)
+
+/* Task flags (set before the task is first scheduled, then read-only). */
+#define MOTE__TASK_MAIN 1u /* pinned to the main thread */
+
+typedef struct mote__task {
+    _Atomic uint64_t state;
+    struct mote__task *qnext; /* global-queue link */
+    mote__stack *stack;       /* non-NULL while running or suspended */
+    uint32_t flags;
+    uint32_t pad_;
+} mote__task;
+
+/* Why a task switched back to its worker. */
+enum { MOTE__SW_PARK = 1, MOTE__SW_YIELD, MOTE__SW_DONE };
+
+typedef struct mote__sched_hooks {
+    /* Runs on a fresh stack for a task that had none. Ends with
+     * mote__task_done(); never returns. */
+    void (*entry)(mote__task *t);
+    /* Called on the worker's own stack after t ended its turn with
+     * mote__task_done() and its stack was taken back. t is RUNNING; the hook
+     * must move it on (mote__task_settle_idle, or free it). */
+    void (*settle)(mote__task *t);
+    /* Async-signal-safe: write a short description of t (for the stack
+     * overflow report) into buf. */
+    void (*describe)(mote__task *t, char *buf, size_t len);
+} mote__sched_hooks;
+
+typedef struct mote__sched_config {
+    unsigned threads;
+    size_t stack_size;
+} mote__sched_config;
+
+/* Start worker threads. Returns 0 or -errno. */
+int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *hooks);
+/* Run the main task on the calling thread until mote__sched_main_exit(). */
+void mote__sched_run_main(mote__task *main_task);
+/* Called by the main task's entry when main() returned: switch back to the
+ * main thread's loop for good. */
+_Noreturn void mote__sched_main_exit(void);
+/* Stop and join every worker, free every cached stack. Tasks still queued
+ * are handed to drop(t) one by one, on the calling thread. */
+void mote__sched_stop(void (*drop)(mote__task *t));
+unsigned mote__sched_threads(void);
+size_t mote__sched_stack_size(void);
+bool mote__sched_running(void);
+
+/* Make an IDLE task runnable: CAS IDLE->QUEUED and queue it. Returns true
+ * if this call scheduled it. Safe from any thread. */
+bool mote__task_schedule(mote__task *t);
+
+/* The task running on this OS thread, or NULL (foreign thread, or worker
+ * between tasks). Not inlined: never cache it across a switch. */
+mote__task *mote__task_current(void);
+/* True if the calling thread is a worker or the main thread of mote. */
+bool mote__on_runtime_thread(void);
+
+/* Waiting. Only the current task may call these. */
+uint64_t mote__park_prepare(void);
+void mote__park(void);
+/* Wake t if it is (about to be) parked with sequence seq. Any thread. */
+bool mote__task_wake(mote__task *t, uint64_t seq);
+
+/* Requeue the current task behind the others. */
+void mote__yield(void);
+
+/* End the current turn: give the stack back and let the worker call the
+ * settle hook. Never returns. */
+_Noreturn void mote__task_done(void);
+
+/* For the settle hook: RUNNING -> IDLE. After this the caller must re-check
+ * whatever could have made the task runnable and, if so, call
+ * mote__task_schedule(t). */
+void mote__task_settle_idle(mote__task *t);
+
+/* RUNNING -> QUEUED at the tail of this worker's queue (a settle hook's
+ * answer for a task that has more to do). */
+void mote__task_requeue(mote__task *t);
+
+/* Free the stack of a task that will never run again (shutdown only). */
+void mote__task_discard_stack(mote__task *t);
+
+/* True once mote__sched_stop() began: wakes are ignored from then on. */
+bool mote__sched_stopping(void);
+
+#endif

@@ -1,0 +1,155 @@
+/* timer.c -- the timer thread and its heap. See timer.h. */
+#include "timer/timer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    mote__timer **heap;
+    uint32_t n, cap;
+    bool stop;
+    pthread_t thread;
+    int64_t sleeping_until; /* deadline the thread sleeps to; INT64_MAX if none */
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void heap_set(uint32_t i, mote__timer *t) {
+    T.heap[i] = t;
+    t->slot = i + 1;
+}
+
+static void sift_up(uint32_t i) {
+    mote__timer *t = T.heap[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (T.heap[parent]->when <= t->when)
+            break;
+        heap_set(i, T.heap[parent]);
+        i = parent;
+    }
+    heap_set(i, t);
+}
+
+static void sift_down(uint32_t i) {
+    mote__timer *t = T.heap[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= T.n)
+            break;
+        if (c + 1 < T.n && T.heap[c + 1]->when < T.heap[c]->when)
+            c++;
+        if (T.heap[c]->when >= t->when)
+            break;
+        heap_set(i, T.heap[c]);
+        i = c;
+    }
+    heap_set(i, t);
+}
+
+static void heap_remove(mote__timer *t) {
+    uint32_t i = t->slot - 1;
+    t->slot = 0;
+    T.n--;
+    if (i == T.n)
+        return;
+    mote__timer *last = T.heap[T.n];
+    heap_set(i, last);
+    if (i > 0 && T.heap[(i - 1) / 2]->when > last->when)
+        sift_up(i);
+    else
+        sift_down(i);
+}
+
+static void *timer_main(void *arg) {
+    (void)arg;
+    /* Default timer slack is 50 us; a 1 ms sleep should not pay it. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    pthread_mutex_lock(&T.lock);
+    while (!T.stop) {
+        int64_t now = mote__now();
+        while (T.n > 0 && T.heap[0]->when <= now) {
+            mote__timer *t = T.heap[0];
+            heap_remove(t);
+            t->fire(t);
+        }
+        if (T.n == 0) {
+            T.sleeping_until = INT64_MAX;
+            pthread_cond_wait(&T.cond, &T.lock);
+        } else {
+            int64_t when = T.heap[0]->when;
+            T.sleeping_until = when;
+            struct timespec ts = {.tv_sec = when / 1000000000, .tv_nsec = when % 1000000000};
+            pthread_cond_timedwait(&T.cond, &T.lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&T.lock);
+    return NULL;
+}
+
+int mote__timer_start(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&T.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    T.stop = false;
+    T.n = 0;
+    T.sleeping_until = INT64_MAX;
+    int err = pthread_create(&T.thread, NULL, timer_main, NULL);
+    if (err) {
+        pthread_cond_destroy(&T.cond);
+        return -err;
+    }
+    return 0;
+}
+
+void mote__timer_stop(void) {
+    pthread_mutex_lock(&T.lock);
+    T.stop = true;
+    pthread_cond_signal(&T.cond);
+    pthread_mutex_unlock(&T.lock);
+    pthread_join(T.thread, NULL);
+    for (uint32_t i = 0; i < T.n; i++)
+        T.heap[i]->slot = 0;
+    T.n = 0;
+    free(T.heap);
+    T.heap = NULL;
+    T.cap = 0;
+    pthread_cond_destroy(&T.cond);
+}
+
+int mote__timer_add(mote__timer *t) {
+    pthread_mutex_lock(&T.lock);
+    if (T.n == T.cap) {
+        uint32_t cap = T.cap ? T.cap * 2 : 64;
+        mote__timer **h = realloc(T.heap, cap * sizeof *h);
+        if (!h) {
+            pthread_mutex_unlock(&T.lock);
+            return -ENOMEM;
+        }
+        T.heap = h;
+        T.cap = cap;
+    }
+    T.heap[T.n++] = t;
+    sift_up(T.n - 1);
+    /* Wake the thread only if it sleeps past the new deadline. */
+    if (t->when < T.sleeping_until) {
+        T.sleeping_until = t->when;
+        pthread_cond_signal(&T.cond);
+    }
+    pthread_mutex_unlock(&T.lock);
+    return 0;
+}
+
+bool mote__timer_cancel(mote__timer *t) {
+    pthread_mutex_lock(&T.lock);
+    bool armed = t->slot != 0;
+    if (armed)
+        heap_remove(t);
+    pthread_mutex_unlock(&T.lock);
+    return armed;
+}
