@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "proc/proc.h"
+#include "base/alloc.h"
 
 static _Atomic bool rt_busy;
 
@@ -49,6 +50,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     mote__timer_stop();
     mote__proc_reap_all();
     mote__futures_reap_all();
+    mote__alloc_release_all();
 out:
     atomic_store(&rt_busy, false);
     return r;

@@ -46,6 +46,7 @@ static void fiber_reset(mote__stack *s) {
 
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
     fiber_reset(s);
+    s->dirty = false;
     uintptr_t top = ((uintptr_t)s->ctx.lo + s->ctx.size) & ~(uintptr_t)15;
 #if defined(__x86_64__)
     /* Frame popped by mote__ctx_swap: control words, r15, r14, r13 (arg),
@@ -89,6 +90,7 @@ static void uc_trampoline(unsigned hi_fn, unsigned lo_fn, unsigned hi_arg, unsig
 
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
     fiber_reset(s);
+    s->dirty = false;
     getcontext(&s->ctx.uc);
     s->ctx.uc.uc_stack.ss_sp = (void *)s->ctx.lo;
     s->ctx.uc.uc_stack.ss_size = s->ctx.size;
@@ -171,6 +173,7 @@ mote__stack *mote__stack_new(size_t size) {
     memset(s, 0, sizeof *s);
     s->map = map;
     s->map_size = map_size;
+    s->dirty = true;
     s->ctx.lo = map + page;
     s->ctx.size = map_size - page - hdr;
 #if defined(MOTE_HAVE_VALGRIND)

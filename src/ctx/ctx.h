@@ -48,6 +48,7 @@ typedef struct mote__stack {
     void *map;                /* mmap base (the guard page) */
     size_t map_size;
     unsigned vg_id; /* valgrind stack id */
+    bool dirty;     /* must be reset with mote__ctx_make before use */
 } mote__stack;
 
 typedef void (*mote__entry_fn)(void *arg);

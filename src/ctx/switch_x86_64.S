@@ -6,6 +6,9 @@
  * Saves rbp, rbx, r12-r15, MXCSR and the x87 control word on the current
  * stack, stores rsp in *save_sp, loads new_sp and restores the same set.
  * Everything else is caller-saved by the ABI, so it is already dead here.
+ * ldmxcsr and fldcw are slow (serialising on some cores) and the control
+ * words almost never differ between processes, so they are only reloaded
+ * when they differ from the current ones (-8(%rsp) is red zone scratch).
  *
  * A fresh stack (see mote__ctx_make) holds a frame whose return address is
  * mote__ctx_trampoline, with r12 = entry function and r13 = its argument.
@@ -28,8 +31,18 @@ mote__ctx_swap:
     fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
     movq    %rsi, %rsp
+    stmxcsr -8(%rsp)
+    movl -8(%rsp), %eax
+    cmpl (%rsp), %eax
+    je 1f
     ldmxcsr (%rsp)
-    fldcw   4(%rsp)
+1:
+    fnstcw -8(%rsp)
+    movw -8(%rsp), %ax
+    cmpw 4(%rsp), %ax
+    je 2f
+    fldcw 4(%rsp)
+2:
     addq    $8, %rsp
     popq    %r15
     popq    %r14

@@ -14,6 +14,7 @@
  * O(1) per completion while it waits.
  */
 #include "proc/proc.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -41,7 +42,7 @@ static unsigned freg_shard(mote_future *f) {
 }
 
 mote_future *mote__future_new(uint32_t kind) {
-    mote_future *f = malloc(sizeof *f);
+    mote_future *f = mote__alloc(sizeof *f);
     if (!f)
         return NULL;
     atomic_init(&f->w, NULL);
@@ -72,7 +73,7 @@ static void future_free(mote_future *f) {
     if (f->reg_next)
         f->reg_next->reg_prev = f->reg_prev;
     pthread_mutex_unlock(&freg[s].lock);
-    free(f);
+    mote__free(f, sizeof *f);
 }
 
 void mote__futures_reap_all(void) {
@@ -84,7 +85,7 @@ void mote__futures_reap_all(void) {
         pthread_mutex_unlock(&freg[i].lock);
         while (f) {
             mote_future *next = f->reg_next;
-            free(f);
+            mote__free(f, sizeof *f);
             f = next;
         }
     }

@@ -3,6 +3,7 @@
  * calls, Erlang-style receive, panics, shutdown reaping. See proc.h.
  */
 #include "proc/proc.h"
+#include "base/alloc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -43,10 +44,11 @@ mote_proc *mote__proc_self(void) {
 /* ---- Allocation and the registry (for shutdown) ---- */
 
 static mote_proc *proc_alloc(size_t size) {
-    mote_proc *p = malloc(sizeof(mote_proc) + size);
+    mote_proc *p = mote__alloc(sizeof(mote_proc) + size);
     if (!p)
         return NULL;
     memset(p, 0, sizeof *p);
+    p->task.aux = (uint32_t)size;
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
     pthread_once(&preg_once, preg_init);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
@@ -90,13 +92,18 @@ static void proc_destroy(mote_proc *p) {
     run_dtor(p);
     preg_remove(p);
     free(p->ext);
-    free(p);
+    mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
 
 /* ---- Messages ---- */
 
+static void msg_free(mote__msg *m) {
+    if (m)
+        mote__free(m, sizeof(mote__msg) + m->size);
+}
+
 static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
-    mote__msg *m = malloc(sizeof(mote__msg) + size);
+    mote__msg *m = mote__alloc(sizeof(mote__msg) + size);
     if (!m)
         return NULL;
     m->next = NULL;
@@ -112,7 +119,7 @@ static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
 void mote__msg_cancel(mote__msg *m) {
     if (m->fut)
         mote__future_complete(m->fut, mote_error(-ECANCELED));
-    free(m);
+    msg_free(m);
 }
 
 mote__msg *mote__mbox_pop(mote_proc *p) {
@@ -145,7 +152,7 @@ void mote__msg_run(mote_proc *p, mote__msg *m) {
         return;
     }
     if (!m->fn) { /* a data message nobody receives any more */
-        free(m);
+        msg_free(m);
         return;
     }
     m->next = p->cur;
@@ -154,7 +161,7 @@ void mote__msg_run(mote_proc *p, mote__msg *m) {
     p->cur = m->next;
     if (m->fut)
         mote__future_complete(m->fut, r);
-    free(m);
+    msg_free(m);
 }
 
 /* Make sure an IDLE process with mail gets to run (see proc.h: the
@@ -169,7 +176,7 @@ static void proc_kick(mote_proc *p) {
 
 static int proc_send(mote_proc *p, mote__msg *m) {
     if (atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_PANICKED) {
-        free(m);
+        msg_free(m);
         return -ESRCH;
     }
     mote__msg *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
@@ -211,7 +218,7 @@ int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_
     mote__msg *m = msg_new(fn, arg, size);
     mote_future *f = m ? mote__future_new(MOTE__FUT_HEAP) : NULL;
     if (!f) {
-        free(m);
+        msg_free(m);
         return -ENOMEM;
     }
     m->fut = f;
@@ -311,7 +318,7 @@ int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size
         memcpy(a->arg, arg, size);
     mote_proc *p = proc_alloc(0);
     if (!p) {
-        free(m);
+        msg_free(m);
         return -ENOMEM;
     }
     /* The caller's handle (released below if unwanted); sending adds the
@@ -398,7 +405,7 @@ size_t mote_msg_size(const mote_msg *m) {
 }
 
 void mote_msg_free(mote_msg *m) {
-    free(m);
+    msg_free((mote__msg *)(void *)m);
 }
 
 /* ---- Scheduler hooks ---- */
@@ -411,7 +418,6 @@ static void proc_entry(mote__task *t) {
         mote__msg_run(p, m);
         budget--;
     }
-    mote__task_done();
 }
 
 static void proc_settle(mote__task *t) {
@@ -485,7 +491,7 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
     mote__msg *m = msg_new(main_start, &a, sizeof a);
     mote_proc *p = m ? proc_alloc(0) : NULL;
     if (!p) {
-        free(m);
+        msg_free(m);
         return -ENOMEM;
     }
     atomic_init(&p->refs, 1); /* the scheduled reference */
@@ -537,7 +543,7 @@ void mote_panic(const char *fmt, ...) {
         atomic_fetch_or(&p->flags, MOTE__P_PANICKED);
         cancel_running(p);
         run_dtor(p);
-        mote__task_done();
+        mote__task_abandon();
     }
     char head[1200];
     if (p) {
@@ -576,7 +582,7 @@ static void reap_free(mote_proc *p) {
     mote__task_discard_stack(&p->task);
     run_dtor(p);
     free(p->ext);
-    free(p);
+    mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
 
 void mote__proc_reap_all(void) {

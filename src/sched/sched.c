@@ -26,6 +26,7 @@
  * The main task is pinned to the main thread, which runs nothing else.
  */
 #include "sched/sched.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -65,15 +66,17 @@ typedef struct worker {
 
 static struct {
     unsigned n;
-    worker *w;
-    worker main;
+    worker *w;    /* n workers, then the main thread's entry at w[n] */
+    worker *main;
     mote__sched_hooks hooks;
     size_t stack_size;
     _Atomic bool stopping;
     _Atomic bool running;
 
-    pthread_mutex_t glock; /* global queue */
-    mote__task *ghead, *gtail;
+    pthread_mutex_t glock; /* global queue: a growable ring of pointers, so
+                            * taking a batch never walks cold task memory */
+    mote__task **gq;
+    size_t ghead, gcap;
     _Atomic size_t gsize;
 
     pthread_mutex_t ilock; /* idle list */
@@ -182,15 +185,36 @@ static void free_stack_list(mote__stack *s) {
 
 /* ---- Run queues ----------------------------------------------------------- */
 
-static void global_push_list(mote__task *first, mote__task *last, size_t n) {
-    last->qnext = NULL;
+/* With glock held: make room for n more. */
+static bool global_reserve(size_t n) {
+    size_t size = atomic_load_explicit(&S.gsize, memory_order_relaxed);
+    if (size + n <= S.gcap)
+        return true;
+    size_t cap = S.gcap ? S.gcap : 1024;
+    while (cap < size + n)
+        cap *= 2;
+    mote__task **q = malloc(cap * sizeof *q);
+    if (!q)
+        return false;
+    for (size_t i = 0; i < size; i++)
+        q[i] = S.gq[(S.ghead + i) % S.gcap];
+    free(S.gq);
+    S.gq = q;
+    S.gcap = cap;
+    S.ghead = 0;
+    return true;
+}
+
+static void global_push(mote__task **ts, size_t n) {
     pthread_mutex_lock(&S.glock);
-    if (S.gtail)
-        S.gtail->qnext = first;
-    else
-        S.ghead = first;
-    S.gtail = last;
-    atomic_fetch_add(&S.gsize, n);
+    if (!global_reserve(n)) {
+        mote__write_stderr("mote: out of memory for the run queue\n");
+        abort();
+    }
+    size_t size = atomic_load_explicit(&S.gsize, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        S.gq[(S.ghead + size + i) % S.gcap] = ts[i];
+    atomic_store(&S.gsize, size + n);
     pthread_mutex_unlock(&S.glock);
 }
 
@@ -204,9 +228,7 @@ static bool runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
                                                  memory_order_relaxed))
         return false; /* thieves took some: retry the fast path */
     batch[n] = t;
-    for (uint32_t i = 0; i < n; i++)
-        batch[i]->qnext = batch[i + 1];
-    global_push_list(batch[0], batch[n], n + 1);
+    global_push(batch, n + 1);
     return true;
 }
 
@@ -276,26 +298,20 @@ static mote__task *global_get(worker *w, size_t max) {
     if (atomic_load(&S.gsize) == 0)
         return NULL;
     pthread_mutex_lock(&S.glock);
-    size_t n = atomic_load(&S.gsize);
+    size_t n = atomic_load_explicit(&S.gsize, memory_order_relaxed);
     size_t want = n / S.n + 1;
     if (want > max)
         want = max;
     if (want > n)
         want = n;
-    mote__task *t = S.ghead;
-    if (!t) {
-        pthread_mutex_unlock(&S.glock);
-        return NULL;
+    mote__task *t = NULL;
+    if (want) {
+        t = S.gq[S.ghead];
+        for (size_t i = 1; i < want; i++)
+            runq_push(w, S.gq[(S.ghead + i) % S.gcap]);
+        S.ghead = (S.ghead + want) % S.gcap;
+        atomic_store(&S.gsize, n - want);
     }
-    S.ghead = t->qnext;
-    for (size_t i = 1; i < want && S.ghead; i++) {
-        mote__task *x = S.ghead;
-        S.ghead = x->qnext;
-        runq_push(w, x);
-    }
-    if (!S.ghead)
-        S.gtail = NULL;
-    atomic_fetch_sub(&S.gsize, want);
     pthread_mutex_unlock(&S.glock);
     return t;
 }
@@ -341,7 +357,7 @@ static void stop_spinning(worker *w) {
 static bool work_anywhere(void) {
     if (atomic_load(&S.gsize))
         return true;
-    for (unsigned i = 0; i < S.n; i++)
+    for (unsigned i = 0; i <= S.n; i++) /* the main thread's queue too */
         if (atomic_load(&S.w[i].head) != atomic_load(&S.w[i].tail))
             return true;
     return false;
@@ -411,11 +427,11 @@ static mote__task *find_work(worker *w) {
             w->spinning = true;
             atomic_fetch_add(&S.nspinning, 1);
         }
-        if (w->spinning && S.n > 1) {
+        if (w->spinning) {
             for (int round = 0; round < 4 && !t; round++) {
                 unsigned start = (w->rnd = w->rnd * 1103515245u + 12345u) >> 8;
-                for (unsigned i = 0; i < S.n && !t; i++) {
-                    worker *v = &S.w[(start + i) % S.n];
+                for (unsigned i = 0; i <= S.n && !t; i++) {
+                    worker *v = &S.w[(start + i) % (S.n + 1)];
                     if (v != w)
                         t = runq_steal(w, v, round == 3);
                 }
@@ -435,10 +451,19 @@ static mote__task *find_work(worker *w) {
 
 /* ---- Running tasks ---------------------------------------------------------- */
 
-static void task_entry(void *arg) {
+/* The body of every lent stack: one turn per resume. A stack keeps this
+ * loop across tasks, so lending it costs no set-up, and the frames of a
+ * turn always return (which sanitizers' shadow stacks rely on). */
+static void stack_loop(void *arg) {
+    mote__stack *s = arg;
     mote__ctx_entered();
-    S.hooks.entry((mote__task *)arg);
-    abort(); /* entry ends with mote__task_done() */
+    for (;;) {
+        worker *w = cur_worker();
+        S.hooks.entry(w->current);
+        w = cur_worker(); /* the turn may have moved to another thread */
+        w->reason = MOTE__SW_DONE;
+        mote__ctx_switch(&s->ctx, &w->ctx);
+    }
 }
 
 static void enqueue(mote__task *t, bool next);
@@ -448,12 +473,14 @@ static void run_task(worker *w, mote__task *t) {
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING);
     if (!t->stack) {
-        t->stack = stack_get(w);
-        if (!t->stack) {
+        mote__stack *s = stack_get(w);
+        if (!s) {
             mote__write_stderr("mote: out of memory for a process stack\n");
             abort();
         }
-        mote__ctx_make(t->stack, task_entry, t);
+        if (s->dirty)
+            mote__ctx_make(s, stack_loop, s);
+        t->stack = s;
     }
     w->current = t;
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
@@ -491,19 +518,21 @@ static void enqueue(mote__task *t, bool next) {
         return; /* shutting down: nothing runs any more */
     if (MOTE_UNLIKELY(t->flags & MOTE__TASK_MAIN)) {
         atomic_store(&S.main_slot, t);
-        wake_worker(&S.main);
+        wake_worker(S.main);
         return;
     }
     worker *w = cur_worker();
-    if (w && !w->is_main) {
-        if (next) {
+    if (w) {
+        /* The main thread runs only the main task: what it makes runnable
+         * goes to its queue, for the workers to steal. */
+        if (next && !w->is_main) {
             t = atomic_exchange(&w->runnext, t);
             if (!t)
                 return;
         }
         runq_push(w, t);
     } else {
-        global_push_list(t, t, 1);
+        global_push(&t, 1);
     }
     wakep();
 }
@@ -563,9 +592,10 @@ void mote__yield(void) {
         sched_yield();
 }
 
-void mote__task_done(void) {
+void mote__task_abandon(void) {
     worker *w = cur_worker();
     mote__task *t = w->current;
+    t->stack->dirty = true;
     w->reason = MOTE__SW_DONE;
     mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
 }
@@ -638,12 +668,14 @@ static void worker_teardown(worker *w) {
     w->nstacks = 0;
     altstack_teardown(w);
     mote__ctx_destroy_thread(&w->ctx);
+    mote__alloc_thread_exit();
     tls_worker = NULL;
 }
 
 static void *worker_main(void *arg) {
     worker *w = arg;
     tls_worker = w;
+    mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
     altstack_setup(w);
     mote__task *t;
@@ -676,9 +708,11 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     if (S.stack_size < 16 * 1024)
         S.stack_size = 16 * 1024;
     S.stack_size = (S.stack_size + page - 1) & ~(page - 1);
-    S.w = calloc(S.n, sizeof(worker));
+    S.w = aligned_alloc(MOTE_CACHELINE, (S.n + 1) * sizeof(worker));
     if (!S.w)
         return -ENOMEM;
+    memset(S.w, 0, (S.n + 1) * sizeof(worker));
+    S.main = &S.w[S.n];
     atomic_store(&S.stopping, false);
     atomic_store(&S.main_exit, false);
     atomic_store(&S.nidle, 0);
@@ -693,12 +727,12 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     sigaction(SIGSEGV, &sa, &S.old_segv);
     sigaction(SIGBUS, &sa, &S.old_bus);
 
-    memset(&S.main, 0, sizeof S.main);
-    S.main.is_main = true;
-    S.main.id = S.n;
-    tls_worker = &S.main;
-    mote__ctx_init_thread(&S.main.ctx);
-    altstack_setup(&S.main);
+    S.main->is_main = true;
+    S.main->id = S.n;
+    tls_worker = S.main;
+    mote__alloc_thread_init();
+    mote__ctx_init_thread(&S.main->ctx);
+    altstack_setup(S.main);
     atomic_store(&S.running, true);
 
     for (unsigned i = 0; i < S.n; i++) {
@@ -711,7 +745,7 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
                 wake_worker(&S.w[j]);
                 pthread_join(S.w[j].thread, NULL);
             }
-            worker_teardown(&S.main);
+            worker_teardown(S.main);
             free(S.w);
             S.w = NULL;
             atomic_store(&S.running, false);
@@ -722,7 +756,7 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
 }
 
 void mote__sched_run_main(mote__task *m) {
-    worker *w = &S.main;
+    worker *w = S.main;
     m->flags |= MOTE__TASK_MAIN;
     atomic_store(&m->state, MOTE__QUEUED);
     atomic_store(&S.main_slot, m);
@@ -763,19 +797,25 @@ void mote__sched_stop(void (*drop)(mote__task *t)) {
             if (drop)
                 drop(t);
     }
-    while (S.ghead) {
-        mote__task *t = S.ghead;
-        S.ghead = t->qnext;
-        if (drop)
-            drop(t);
+    for (worker *w = S.main; w; w = NULL) {
+        mote__task *t;
+        while ((t = runq_pop(w)))
+            if (drop)
+                drop(t);
     }
-    S.gtail = NULL;
+    size_t gn = atomic_load(&S.gsize);
+    for (size_t i = 0; i < gn; i++)
+        if (drop)
+            drop(S.gq[(S.ghead + i) % S.gcap]);
+    free(S.gq);
+    S.gq = NULL;
+    S.gcap = S.ghead = 0;
     atomic_store(&S.gsize, 0);
     atomic_store(&S.main_slot, NULL);
     free_stack_list(S.stacks);
     S.stacks = NULL;
     S.nstacks = 0;
-    worker_teardown(&S.main);
+    worker_teardown(S.main);
     sigaction(SIGSEGV, &S.old_segv, NULL);
     sigaction(SIGBUS, &S.old_bus, NULL);
     free(S.w);

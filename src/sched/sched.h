@@ -46,21 +46,20 @@ enum {
 
 typedef struct mote__task {
     _Atomic uint64_t state;
-    struct mote__task *qnext; /* global-queue link */
     mote__stack *stack;       /* non-NULL while running or suspended */
     uint32_t flags;
-    uint32_t pad_;
+    uint32_t aux; /* the owner layer's (proc: state size) */
 } mote__task;
 
 /* Why a task switched back to its worker. */
 enum { MOTE__SW_PARK = 1, MOTE__SW_YIELD, MOTE__SW_DONE };
 
 typedef struct mote__sched_hooks {
-    /* Runs on a fresh stack for a task that had none. Ends with
-     * mote__task_done(); never returns. */
+    /* Runs one turn of a task that had no stack, on a stack lent to it.
+     * Returning ends the turn: the stack goes back to the worker. */
     void (*entry)(mote__task *t);
     /* Called on the worker's own stack after t ended its turn with
-     * mote__task_done() and its stack was taken back. t is RUNNING; the hook
+     * its turn (entry returned or mote__task_abandon) and its stack was taken back. t is RUNNING; the hook
      * must move it on (mote__task_settle_idle, or free it). */
     void (*settle)(mote__task *t);
     /* Async-signal-safe: write a short description of t (for the stack
@@ -106,9 +105,10 @@ bool mote__task_wake(mote__task *t, uint64_t seq);
 /* Requeue the current task behind the others. */
 void mote__yield(void);
 
-/* End the current turn: give the stack back and let the worker call the
- * settle hook. Never returns. */
-_Noreturn void mote__task_done(void);
+/* End the current turn at once, abandoning whatever frames are on the
+ * task's stack (panics): the stack is reset before it is lent again.
+ * Then the worker calls the settle hook. Never returns. */
+_Noreturn void mote__task_abandon(void);
 
 /* For the settle hook: RUNNING -> IDLE. After this the caller must re-check
  * whatever could have made the task runnable and, if so, call

@@ -1,0 +1,30 @@
+/*
+ * alloc.h -- small-object allocator for processes, messages and futures.
+ *
+ * Size classes of 64..2048 bytes. Each runtime thread (worker or main) has a
+ * private cache of free objects per class; a cache that runs dry takes a
+ * batch from a shared depot, and one that grows past a limit gives half
+ * back, so objects freed on another thread than they were allocated on (a
+ * message is allocated by its sender and freed by its receiver) flow back.
+ * Foreign threads use the depot directly. Memory comes in 64 KiB chunks that
+ * are only returned at runtime shutdown (mote__alloc_release_all), so the
+ * footprint is the high-water mark of live objects.
+ *
+ * Sanitizer builds use malloc/free instead, so ASan still sees every
+ * use-after-free and LeakSanitizer every leak.
+ */
+#ifndef MOTE_ALLOC_H
+#define MOTE_ALLOC_H
+
+#include "base/base.h"
+
+void *mote__alloc(size_t size);
+void mote__free(void *p, size_t size);
+
+/* Give the calling thread a cache (runtime threads only), and drop it. */
+void mote__alloc_thread_init(void);
+void mote__alloc_thread_exit(void);
+/* Free every chunk. Only when no runtime thread is left. */
+void mote__alloc_release_all(void);
+
+#endif
