@@ -34,8 +34,10 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define MOTE_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define MOTE_API __attribute__((visibility("default")))
 #else
 #define MOTE_PRINTF(f, a)
+#define MOTE_API
 #endif
 
 /* ---- Time --------------------------------------------------------------- */
@@ -47,12 +49,12 @@ extern "C" {
 #define MOTE_FOREVER ((int64_t)-1)
 
 /* Monotonic clock in nanoseconds. */
-int64_t mote_now(void);
+MOTE_API int64_t mote_now(void);
 
 /* ---- Errors ------------------------------------------------------------- */
 
 /* Text for a negative errno value returned by any mote call. Never NULL. */
-const char *mote_strerror(int err);
+MOTE_API const char *mote_strerror(int err);
 
 /* ---- Runtime ------------------------------------------------------------ */
 
@@ -87,10 +89,10 @@ typedef int (*mote_main_fn)(void *arg);
  * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
  * mote_run may be called again after it returns. cfg may be NULL.
  */
-int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
+MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
 
 /* Number of worker threads of the running runtime, 0 if none runs. */
-unsigned mote_threads(void);
+MOTE_API unsigned mote_threads(void);
 
 /* ---- Processes ---------------------------------------------------------- */
 
@@ -152,7 +154,7 @@ typedef void (*mote_dtor_fn)(void *state);
  * until it first runs a message. *out receives one reference.
  * Errors: -EINVAL, -ENOMEM, -ESHUTDOWN (no runtime running).
  */
-int mote_spawn(mote_proc **out, const void *state, size_t size, mote_dtor_fn dtor);
+MOTE_API int mote_spawn(mote_proc **out, const void *state, size_t size, mote_dtor_fn dtor);
 
 /*
  * Erlang-style: spawn a process that runs fn(arg), where arg points to a copy
@@ -162,29 +164,29 @@ int mote_spawn(mote_proc **out, const void *state, size_t size, mote_dtor_fn dto
  * once (the process still runs to the end of fn).
  */
 typedef void (*mote_proc_fn)(void *arg);
-int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size);
+MOTE_API int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size);
 
 /* Take another reference to p; returns p. */
-mote_proc *mote_proc_ref(mote_proc *p);
+MOTE_API mote_proc *mote_proc_ref(mote_proc *p);
 
 /* Drop a reference. When the last one goes, the process runs its remaining
  * messages and is then freed; its destructor runs exactly once. NULL is a
  * no-op. */
-void mote_proc_release(mote_proc *p);
+MOTE_API void mote_proc_release(mote_proc *p);
 
 /* A unique, never reused id for p (for logs). */
-uint64_t mote_proc_id(const mote_proc *p);
+MOTE_API uint64_t mote_proc_id(const mote_proc *p);
 
 /* The calling process, borrowed (take mote_proc_ref to keep it), or NULL
  * when called outside any process (a foreign thread). */
-mote_proc *mote_self(void);
+MOTE_API mote_proc *mote_self(void);
 
 /* The calling process's state (as passed to its message handlers); NULL
  * outside a process. */
-void *mote_self_state(void);
+MOTE_API void *mote_self_state(void);
 
 /* Let other processes run; the caller is requeued behind them. */
-void mote_yield(void);
+MOTE_API void mote_yield(void);
 
 /* ---- Messages (asynchronous calls) -------------------------------------- */
 
@@ -196,17 +198,17 @@ void mote_yield(void);
  */
 
 /* Send fn(state, arg) to p and forget the result. */
-int mote_cast(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size);
+MOTE_API int mote_cast(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size);
 
 /* Send fn(state, arg) to p and return a future for its result. */
-int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_future **out);
+MOTE_API int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_future **out);
 
 /*
  * Send fn(state, arg) to p and wait for its result. Suspends only the
  * calling process (a foreign thread blocks). Returns 0 with the result in
  * *out (out may be NULL), or -EDEADLK if p is the caller itself.
  */
-int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out);
+MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out);
 
 /*
  * If the receiver ends (panics) or the runtime shuts down before a message
@@ -215,7 +217,7 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
  * *out (out may be NULL). */
-int mote_await(mote_future *f, mote_result *out);
+MOTE_API int mote_await(mote_future *f, mote_result *out);
 
 /*
  * Like mote_await, but gives up after timeout nanoseconds with -ETIMEDOUT.
@@ -223,7 +225,7 @@ int mote_await(mote_future *f, mote_result *out);
  * again, or dropped with mote_future_drop (a result that arrives after the
  * drop is discarded; a pointer in it is not freed by the runtime).
  */
-int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
+MOTE_API int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
 
 /*
  * Wait until one or more of the n futures in futs are ready. The ready ones
@@ -234,18 +236,18 @@ int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
  * which then does not wait. A waiting poller is woken once per future that
  * becomes ready, never to rescan.
  */
-int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, int64_t timeout);
+MOTE_API int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, int64_t timeout);
 
 /* True once f has a result (never waits). */
-bool mote_future_ready(const mote_future *f);
+MOTE_API bool mote_future_ready(const mote_future *f);
 
 /* Drop a future without waiting for it. NULL is a no-op. */
-void mote_future_drop(mote_future *f);
+MOTE_API void mote_future_drop(mote_future *f);
 
 /* ---- Erlang-style data messages ----------------------------------------- */
 
 /* Send a copy of the size bytes at data to p's mailbox, for mote_receive. */
-int mote_send(mote_proc *p, const void *data, size_t size);
+MOTE_API int mote_send(mote_proc *p, const void *data, size_t size);
 
 /*
  * Take the next message from the calling process's mailbox, waiting up to
@@ -253,20 +255,20 @@ int mote_send(mote_proc *p, const void *data, size_t size);
  * order first, in this process. Returns 0 and a message in *out, which the
  * caller frees with mote_msg_free; -ETIMEDOUT; -EPERM outside a process.
  */
-int mote_receive(mote_msg **out, int64_t timeout);
-const void *mote_msg_data(const mote_msg *m);
-size_t mote_msg_size(const mote_msg *m);
-void mote_msg_free(mote_msg *m);
+MOTE_API int mote_receive(mote_msg **out, int64_t timeout);
+MOTE_API const void *mote_msg_data(const mote_msg *m);
+MOTE_API size_t mote_msg_size(const mote_msg *m);
+MOTE_API void mote_msg_free(mote_msg *m);
 
 /* ---- Timers ------------------------------------------------------------- */
 
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
  * Returns 0. */
-int mote_sleep(int64_t ns);
+MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds (the seed's
  * Timer): await it, or poll it together with results. */
-int mote_timer(mote_future **out, int64_t ns);
+MOTE_API int mote_timer(mote_future **out, int64_t ns);
 
 /* ---- Panics ------------------------------------------------------------- */
 
@@ -278,14 +280,14 @@ int mote_timer(mote_future **out, int64_t ns);
  * whatever its frames owned leaks), its pending messages resolve with
  * -ECANCELED and its state destructor runs. Outside a process, always exits.
  */
-_Noreturn void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
+MOTE_API _Noreturn void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
 
 /* The handler gets the panic message and ctx. */
 typedef void (*mote_panic_fn)(const char *msg, void *ctx);
 
 /* Register (or with fn NULL, remove) the calling process's panic handler.
  * -EPERM outside a process. */
-int mote_on_panic(mote_panic_fn fn, void *ctx);
+MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -42,13 +42,20 @@ static unsigned freg_shard(mote_future *f) {
 }
 
 mote_future *mote__future_new(uint32_t kind) {
-    mote_future *f = mote__alloc(sizeof *f);
+    /* A foreign thread may still be waiting on its future when the runtime
+     * shuts down (it then resolves with -ECANCELED): such futures come from
+     * malloc and stay out of the registry, so shutdown never frees them. */
+    bool foreign = !mote__on_runtime_thread();
+    mote_future *f = foreign ? malloc(sizeof *f) : mote__alloc(sizeof *f);
     if (!f)
         return NULL;
     atomic_init(&f->w, NULL);
     f->res = mote_error(0);
-    f->kind = kind;
+    f->kind = (uint16_t)kind;
+    f->foreign = foreign;
     f->timer.slot = 0;
+    if (foreign)
+        return f;
     pthread_once(&freg_once, freg_init);
     unsigned s = freg_shard(f);
     pthread_mutex_lock(&freg[s].lock);
@@ -64,6 +71,10 @@ mote_future *mote__future_new(uint32_t kind) {
 static void future_free(mote_future *f) {
     if (f->kind == MOTE__FUT_STACK)
         return;
+    if (f->foreign) {
+        free(f);
+        return;
+    }
     unsigned s = freg_shard(f);
     pthread_mutex_lock(&freg[s].lock);
     if (f->reg_prev)
@@ -95,6 +106,7 @@ void mote__future_init_stack(mote_future *f) {
     atomic_init(&f->w, NULL);
     f->res = mote_error(0);
     f->kind = MOTE__FUT_STACK;
+    f->foreign = false;
     f->timer.slot = 0;
 }
 

@@ -174,11 +174,9 @@ static void proc_kick(mote_proc *p) {
         atomic_fetch_sub(&p->refs, 1);
 }
 
+/* A message to a panicked process is still queued: the process cancels it
+ * (its future resolves with -ECANCELED), as the API promises. */
 static int proc_send(mote_proc *p, mote__msg *m) {
-    if (atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_PANICKED) {
-        msg_free(m);
-        return -ESRCH;
-    }
     mote__msg *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
     do
         m->next = head;

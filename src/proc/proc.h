@@ -91,7 +91,8 @@ enum { MOTE__FUT_STACK = 0, MOTE__FUT_HEAP = 1, MOTE__FUT_TIMER = 2 };
 struct mote_future {
     _Atomic(void *) w;
     mote_result res;
-    uint32_t kind;
+    uint16_t kind;
+    bool foreign; /* made by a foreign thread: it owns it, even past shutdown */
     struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
     mote__timer timer;                       /* MOTE__FUT_TIMER */
 };

@@ -259,8 +259,8 @@ static mote__task *runq_pop(worker *w) {
     }
 }
 
-/* Thief w takes half of victim v's queue into its own (empty) queue.
- * Returns one task to run, the rest are queued locally. */
+/* Thief w takes half of victim v's queue into its own queue (as much as
+ * fits). Returns one task to run, the rest are queued locally. */
 static mote__task *runq_steal(worker *w, worker *v, bool take_next) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
@@ -278,6 +278,11 @@ static mote__task *runq_steal(worker *w, worker *v, bool take_next) {
         if (n > RUNQ_SIZE / 2)
             continue; /* inconsistent snapshot */
         uint32_t mytail = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        uint32_t room = RUNQ_SIZE - (mytail - atomic_load_explicit(&w->head, memory_order_acquire));
+        if (n > room)
+            n = room; /* our own queue need not be empty (fairness steals) */
+        if (n == 0)
+            return NULL;
         for (uint32_t i = 0; i < n; i++) {
             mote__task *t = atomic_load_explicit(&v->buf[(h + i) % RUNQ_SIZE], memory_order_relaxed);
             atomic_store_explicit(&w->buf[(mytail + i) % RUNQ_SIZE], t, memory_order_relaxed);
@@ -409,7 +414,10 @@ static mote__task *find_work(worker *w) {
             return NULL;
         mote__task *t = NULL;
         w->tick++;
-        if (w->tick % 61 == 0 && (t = global_get(w, 1)))
+        /* Fairness: now and then look at the queues nobody else drains
+         * while this worker is busy: the global one and the main thread's. */
+        if (w->tick % 61 == 0 &&
+            ((t = global_get(w, 1)) || (t = runq_steal(w, S.main, false))))
             goto found;
         /* runnext first, unless a pair has been bouncing on it too long. */
         if (w->streak < 64 || atomic_load(&w->head) == atomic_load(&w->tail)) {
@@ -705,6 +713,8 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
         return -EINVAL;
     size_t page = mote__page_size();
     S.stack_size = cfg->stack_size ? cfg->stack_size : mote__env_size("MOTE_STACK_SIZE", 256 * 1024);
+    if (S.stack_size > ((size_t)1 << 30))
+        return -EINVAL; /* 1 GiB per process stack is surely a mistake */
     if (S.stack_size < 16 * 1024)
         S.stack_size = 16 * 1024;
     S.stack_size = (S.stack_size + page - 1) & ~(page - 1);

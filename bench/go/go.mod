@@ -1,0 +1,3 @@
+module motebench
+
+go 1.19

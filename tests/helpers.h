@@ -1,0 +1,377 @@
+/*
+ * helpers.h -- shared helpers for mote's Criterion tests.
+ *
+ * Criterion's cr_assert aborts a test with longjmp, which must not happen
+ * on a process stack or a worker thread. So code running inside mote
+ * (processes, handlers, foreign threads) reports with T_CHECK / T_CHECK_EQ,
+ * which only record the failure; the test body asserts that nothing was
+ * recorded once mote_run has returned (t_run / T_RUN_OK do that).
+ */
+#ifndef MOTE_TEST_HELPERS_H
+#define MOTE_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <errno.h>
+#include <mote.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+#ifdef T_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
+/* Sizes of the heavier tests: sanitizer builds are 5-15x slower. */
+#ifdef MOTE_SANITIZER_BUILD
+#define T_SCALE(plain, sanitized) (sanitized)
+#else
+#define T_SCALE(plain, sanitized) (plain)
+#endif
+
+/* A bound on waits that should end quickly: it only turns a hang into a
+ * failure, it is not a timing assertion. */
+#define T_PATIENCE MOTE_SEC(30)
+
+/* Seconds before a test (or a child it forks) that still runs is killed by
+ * SIGALRM: a hang becomes a crash report instead of eating CI's time
+ * (Criterion's own --timeout does not reliably end a worker whose threads
+ * are stuck). */
+#define T_HANG_GUARD T_SCALE(90, 150)
+
+/* ---- Failure log, usable from any thread and any stack ------------------- */
+
+static pthread_mutex_t t_fail_lock __attribute__((unused)) = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int t_fail_count __attribute__((unused));
+static char t_fail_text[4096] __attribute__((unused));
+
+MOTE_PRINTF(3, 4)
+static inline void t_fail(const char *file, int line, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&t_fail_lock);
+    if (atomic_fetch_add(&t_fail_count, 1) < 10) {
+        size_t len = strlen(t_fail_text);
+        snprintf(t_fail_text + len, sizeof t_fail_text - len, "%s:%d: %s\n", file, line, msg);
+    }
+    pthread_mutex_unlock(&t_fail_lock);
+}
+
+#define T_CHECK(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            t_fail(__FILE__, __LINE__, "check failed: %s", #cond);                                \
+    } while (0)
+
+#define T_CHECK_EQ(a, b)                                                                           \
+    do {                                                                                           \
+        long long t_a_ = (long long)(a), t_b_ = (long long)(b);                                    \
+        if (t_a_ != t_b_)                                                                          \
+            t_fail(__FILE__, __LINE__, "%s == %s failed: %lld != %lld", #a, #b, t_a_, t_b_);      \
+    } while (0)
+
+/* Asserts (in the test body) that no T_CHECK failed, and under ASan that
+ * nothing allocated is unreachable. */
+static inline void t_assert_clean(void) {
+    int n = atomic_load(&t_fail_count);
+    cr_assert(n == 0, "%d check(s) failed inside mote:\n%s", n, t_fail_text);
+#ifdef T_ASAN
+    cr_assert(__lsan_do_recoverable_leak_check() == 0, "leaks after mote_run (see stderr)");
+#endif
+}
+
+/* mote_run, then assert that every check made inside it passed. */
+static inline int t_run(const mote_config *cfg, mote_main_fn fn, void *arg) {
+    alarm(T_HANG_GUARD);
+    int rc = mote_run(cfg, fn, arg);
+    t_assert_clean();
+    return rc;
+}
+
+#define T_RUN_OK(cfg, fn, arg)                                                                     \
+    do {                                                                                           \
+        int t_rc_ = t_run((cfg), (fn), (arg));                                                     \
+        cr_assert_eq(t_rc_, 0, "mote_run returned %d (%s)", t_rc_, mote_strerror(t_rc_));         \
+    } while (0)
+
+/* ---- Waiting on flags set by other threads --------------------------------- */
+
+/* A gate a handler waits behind until the test opens it. */
+typedef struct t_gate {
+    atomic_int open;
+} t_gate;
+
+static inline void t_gate_open(t_gate *g) { atomic_store(&g->open, 1); }
+
+/* Wait (suspending only the caller) until *v >= want; false after
+ * T_PATIENCE, recorded as a failure. */
+static inline bool t_wait_at_least(atomic_int *v, int want) {
+    int64_t deadline = mote_now() + T_PATIENCE;
+    while (atomic_load(v) < want) {
+        if (mote_now() > deadline) {
+            t_fail(__FILE__, __LINE__, "waited too long: %d < %d", atomic_load(v), want);
+            return false;
+        }
+        mote_sleep(MOTE_USEC(100));
+    }
+    return true;
+}
+
+static inline void t_gate_wait(t_gate *g) { t_wait_at_least(&g->open, 1); }
+
+/* ---- Common message handlers ---------------------------------------------- */
+
+/* arg: int64_t; returns it. */
+static inline mote_result t_h_echo(void *state, void *arg) {
+    (void)state;
+    int64_t v;
+    memcpy(&v, arg, sizeof v);
+    return mote_ok_i(v);
+}
+
+/* state: int64_t counter; adds the int64_t arg and returns the new value. */
+static inline mote_result t_h_add(void *state, void *arg) {
+    int64_t *n = state, d;
+    memcpy(&d, arg, sizeof d);
+    *n += d;
+    return mote_ok_i(*n);
+}
+
+/* state: int64_t; returns it. */
+static inline mote_result t_h_get(void *state, void *arg) {
+    (void)arg;
+    return mote_ok_i(*(int64_t *)state);
+}
+
+/* arg: t_gated; waits for the gate, then returns value. */
+typedef struct t_gated {
+    t_gate *gate;
+    int64_t value;
+} t_gated;
+
+static inline mote_result t_h_gated(void *state, void *arg) {
+    (void)state;
+    t_gated *g = arg;
+    t_gate_wait(g->gate);
+    return mote_ok_i(g->value);
+}
+
+/* Send fn(arg) a gated message returning value and return the future. */
+static inline mote_future *t_async_gated(mote_proc *p, t_gate *gate, int64_t value) {
+    t_gated g = {gate, value};
+    mote_future *f = NULL;
+    T_CHECK_EQ(mote_async(p, t_h_gated, &g, sizeof g, &f), 0);
+    return f;
+}
+
+static inline mote_future *t_async_echo(mote_proc *p, int64_t value) {
+    mote_future *f = NULL;
+    T_CHECK_EQ(mote_async(p, t_h_echo, &value, sizeof value, &f), 0);
+    return f;
+}
+
+/* Await f, check it succeeded with value want. */
+static inline void t_await_value(mote_future *f, int64_t want) {
+    mote_result r = mote_error(-1);
+    T_CHECK_EQ(mote_await(f, &r), 0);
+    T_CHECK_EQ(r.err, 0);
+    T_CHECK_EQ(r.i, want);
+}
+
+/* Poll the n futures in futs until every one is ready, awaiting each as it
+ * comes; returns how many were drained and adds their values to *sum. */
+static inline int t_poll_drain(mote_future **futs, size_t n, int64_t *sum) {
+    mote_future *ready[64];
+    int drained = 0;
+    while (n > 0) {
+        int got = mote_poll(futs, &n, ready, sizeof ready / sizeof ready[0], T_PATIENCE);
+        T_CHECK(got > 0);
+        if (got <= 0)
+            break;
+        for (int i = 0; i < got; i++) {
+            mote_result r = mote_error(-1);
+            T_CHECK_EQ(mote_await(ready[i], &r), 0);
+            T_CHECK_EQ(r.err, 0);
+            *sum += r.i;
+            drained++;
+        }
+    }
+    return drained;
+}
+
+static inline mote_proc *t_spawn_counter(int64_t start) {
+    mote_proc *p = NULL;
+    T_CHECK_EQ(mote_spawn(&p, &start, sizeof start, NULL), 0);
+    return p;
+}
+
+/* ---- int64 data messages ---------------------------------------------------- */
+
+static inline void t_send_i64(mote_proc *p, int64_t v) { T_CHECK_EQ(mote_send(p, &v, sizeof v), 0); }
+
+/* Receive an int64 data message (INT64_MIN on failure, recorded). */
+static inline int64_t t_recv_i64(void) {
+    mote_msg *m = NULL;
+    int rc = mote_receive(&m, T_PATIENCE);
+    T_CHECK_EQ(rc, 0);
+    if (rc != 0)
+        return INT64_MIN;
+    int64_t v = INT64_MIN;
+    T_CHECK_EQ(mote_msg_size(m), sizeof v);
+    if (mote_msg_size(m) == sizeof v)
+        memcpy(&v, mote_msg_data(m), sizeof v);
+    mote_msg_free(m);
+    return v;
+}
+
+/* ---- Foreign threads ---------------------------------------------------------- */
+
+static inline pthread_t t_thread(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, fn, arg);
+    if (rc != 0) {
+        t_fail(__FILE__, __LINE__, "pthread_create: %s", strerror(rc));
+        abort();
+    }
+    return t;
+}
+
+/* Join t, waiting at most T_PATIENCE; false (recorded) if it is stuck. */
+static inline bool t_join(pthread_t t) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += T_PATIENCE / MOTE_SEC(1);
+    int rc = pthread_timedjoin_np(t, NULL, &ts);
+    if (rc != 0)
+        t_fail(__FILE__, __LINE__, "thread did not finish: %s", strerror(rc));
+    return rc == 0;
+}
+
+/* ---- Running something in a child process, capturing its output ------------- */
+
+/* Leak checking is off in children that exit on purpose (panics, aborts):
+ * whatever their processes held is reachable only from discarded stacks. */
+static volatile int t_no_leak_check;
+int __lsan_is_turned_off(void);
+int __lsan_is_turned_off(void) { return t_no_leak_check; }
+
+typedef struct t_child {
+    int status; /* as from waitpid */
+    char *out;  /* captured stdout, NUL-terminated */
+    char *err;  /* captured stderr, NUL-terminated */
+} t_child;
+
+static inline char *t_slurp(FILE *f) {
+    fflush(f);
+    long len = ftell(f);
+    char *buf = calloc(1, (size_t)(len > 0 ? len : 0) + 1);
+    cr_assert(buf != NULL);
+    rewind(f);
+    if (len > 0 && fread(buf, 1, (size_t)len, f) != (size_t)len)
+        cr_assert_fail("short read of captured output");
+    fclose(f);
+    return buf;
+}
+
+/* Fork; the child runs fn(arg) with stdout and stderr captured, then exits 0
+ * if fn returns. The parent waits and fills *c. */
+static inline void t_child_run(t_child *c, void (*fn)(void *), void *arg) {
+    FILE *out = tmpfile(), *err = tmpfile();
+    cr_assert(out != NULL && err != NULL);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (pid == 0) {
+        alarm(T_HANG_GUARD); /* kept across exec */
+        t_no_leak_check = 1;
+        dup2(fileno(out), 1);
+        dup2(fileno(err), 2);
+        fn(arg);
+        fflush(NULL);
+        _exit(0);
+    }
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    c->status = status;
+    fseek(out, 0, SEEK_END);
+    fseek(err, 0, SEEK_END);
+    c->out = t_slurp(out);
+    c->err = t_slurp(err);
+}
+
+static inline void t_child_free(t_child *c) {
+    free(c->out);
+    free(c->err);
+}
+
+static inline void t_exec(void *argv) {
+    char **av = argv;
+    execv(av[0], av);
+    fprintf(stderr, "execv %s: %s\n", av[0], strerror(errno));
+    _exit(127);
+}
+
+/* For t_child_run: mote_run(cfg, main, arg) in the child, which prints
+ * "mote_run: <rc>" and exits 0 if it returned 0, else 3. */
+typedef struct t_run_spec {
+    const mote_config *cfg;
+    mote_main_fn main;
+    void *arg;
+} t_run_spec;
+
+static inline void t_child_mote(void *spec) {
+    const t_run_spec *s = spec;
+    int rc = mote_run(s->cfg, s->main, s->arg);
+    printf("mote_run: %d\n", rc);
+    exit(rc == 0 ? 0 : 3);
+}
+
+/* Run the program argv[0] with stdout and stderr captured. */
+static inline void t_child_exec(t_child *c, char **argv) { t_child_run(c, t_exec, argv); }
+
+/* True if text holds the number n, not glued to other digits. */
+static inline bool t_has_number(const char *text, uint64_t n) {
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)n);
+    size_t len = strlen(num);
+    for (const char *p = strstr(text, num); p; p = strstr(p + 1, num)) {
+        bool before = p > text && isdigit((unsigned char)p[-1]);
+        bool after = isdigit((unsigned char)p[len]);
+        if (!before && !after)
+            return true;
+    }
+    return false;
+}
+
+#define T_ASSERT_EXITED(c, code)                                                                   \
+    cr_assert(WIFEXITED((c)->status) && WEXITSTATUS((c)->status) == (code),                       \
+              "expected exit status %d, got status 0x%x\nstdout:\n%s\nstderr:\n%s", (code),        \
+              (c)->status, (c)->out, (c)->err)
+
+#define T_ASSERT_SIGNALED(c, sig)                                                                  \
+    cr_assert(WIFSIGNALED((c)->status) && WTERMSIG((c)->status) == (sig),                          \
+              "expected death by signal %d, got status 0x%x\nstdout:\n%s\nstderr:\n%s", (sig),     \
+              (c)->status, (c)->out, (c)->err)
+
+#define T_ASSERT_CONTAINS(text, needle)                                                            \
+    cr_assert(strstr((text), (needle)) != NULL, "expected to find \"%s\" in:\n%s", (needle), (text))
+
+#endif /* MOTE_TEST_HELPERS_H */
