@@ -4,6 +4,19 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#if defined(MOTE_SANITIZER_BUILD) || defined(MOTE_ASAN) || defined(MOTE_TSAN)
+void *mote__alloc(size_t size) {
+    return malloc(size);
+}
+void mote__free(void *p, size_t size) {
+    (void)size;
+    free(p);
+}
+void mote__alloc_thread_init(void) {}
+void mote__alloc_thread_exit(void) {}
+void mote__alloc_release_all(void) {}
+#else
+
 #define NCLASS 6 /* 64, 128, 256, 512, 1024, 2048 */
 #define MAX_SMALL 2048
 #define CHUNK (64 * 1024)
@@ -46,18 +59,6 @@ static inline int class_of(size_t size) {
     return 64 - __builtin_clzl((unsigned long)(size - 1)) - 6;
 }
 
-#if defined(MOTE_SANITIZER_BUILD) || defined(MOTE_ASAN) || defined(MOTE_TSAN)
-void *mote__alloc(size_t size) {
-    return malloc(size);
-}
-void mote__free(void *p, size_t size) {
-    (void)size;
-    free(p);
-}
-void mote__alloc_thread_init(void) {}
-void mote__alloc_thread_exit(void) {}
-void mote__alloc_release_all(void) {}
-#else
 
 /* With the depot lock held: take up to BATCH objects of class c. */
 static obj *depot_take(int c, uint32_t *got) {

@@ -53,7 +53,12 @@ typedef struct worker {
     /* Owner only (or under the idle lock). */
     mote__ctx ctx;          /* this thread's native stack */
     mote__task *current;
-    int reason;
+    int reason;             /* main thread: why the main task came back */
+    /* Deferred work for whoever resumes after a switch (post_switch). */
+    mote__task *pend_task;
+    int pend_reason;
+    mote__stack *pend_stack; /* a loop stack to put back in the cache */
+    mote__stack *exit_stack; /* the loop stack the worker stopped on */
     unsigned id;
     uint32_t tick, streak, rnd;
     bool spinning, on_idle, is_main;
@@ -162,7 +167,9 @@ static void stack_put(worker *w, mote__stack *s) {
         return;
     }
     /* Pages of a stack in the shared cache go back to the kernel: the cache
-     * exists to save mappings (vm.max_map_count), not memory. */
+     * exists to save mappings (vm.max_map_count), not memory. Its suspended
+     * loop (if any) goes with them, so it is reset before reuse. */
+    s->dirty = true;
     mote__stack_trim(s);
     pthread_mutex_lock(&S.slock);
     if (S.nstacks < GLOBAL_STACK_CACHE) {
@@ -459,66 +466,144 @@ static mote__task *find_work(worker *w) {
 
 /* ---- Running tasks ---------------------------------------------------------- */
 
-/* The body of every lent stack: one turn per resume. A stack keeps this
- * loop across tasks, so lending it costs no set-up, and the frames of a
- * turn always return (which sanitizers' shadow stacks rely on). */
-static void stack_loop(void *arg) {
-    mote__stack *s = arg;
-    mote__ctx_entered();
+/*
+ * A worker's scheduling loop runs on a lent stack, not on the thread's own.
+ * A task without a stack runs its turn right there, as a function call: no
+ * switch at all. Only waiting costs switches:
+ *
+ *   park/yield   the task keeps the stack it runs on (with the loop's frames
+ *                under its own) and switches to another loop stack from the
+ *                worker's cache, which carries on scheduling;
+ *   resume       a loop that picks a suspended task switches to its stack
+ *                and waits in the cache until a loop is needed again;
+ *   turn over    when the resumed task's turn ends, it returns into the loop
+ *                frames under it, and that loop carries on (as the loop of
+ *                whichever worker it is on now).
+ *
+ * So no frames are ever abandoned (but by a panic), which sanitizers' shadow
+ * stacks rely on. What must happen only after leaving a stack (parking the
+ * task that ran on it, caching the loop stack) is left in w->pend_* and done
+ * by post_switch() on the other side.
+ */
+
+static void enqueue(mote__task *t, bool next);
+static void worker_loop(void *arg);
+
+static void finish_park(mote__task *t) {
+    uint64_t old = atomic_load(&t->state);
     for (;;) {
-        worker *w = cur_worker();
-        S.hooks.entry(w->current);
-        w = cur_worker(); /* the turn may have moved to another thread */
-        w->reason = MOTE__SW_DONE;
-        mote__ctx_switch(&s->ctx, &w->ctx);
+        if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
+            atomic_store(&t->state, (old & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED);
+            enqueue(t, true);
+            return;
+        }
+        uint64_t parked = (old & ~MOTE__ST_MASK) | MOTE__PARKED;
+        if (atomic_compare_exchange_weak(&t->state, &old, parked))
+            return;
     }
 }
 
-static void enqueue(mote__task *t, bool next);
+static void requeue(mote__task *t) {
+    uint64_t s = atomic_load(&t->state);
+    atomic_store_explicit(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED,
+                          memory_order_release);
+    enqueue(t, false);
+}
 
-/* Switch to t (QUEUED, owned by us) and act on why it came back. */
-static void run_task(worker *w, mote__task *t) {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING);
-    if (!t->stack) {
-        mote__stack *s = stack_get(w);
-        if (!s) {
-            mote__write_stderr("mote: out of memory for a process stack\n");
+/* Finish what the context we came from could not do while on its stack. */
+static void post_switch(worker *w) {
+    mote__task *t = w->pend_task;
+    if (t) {
+        w->pend_task = NULL;
+        switch (w->pend_reason) {
+        case MOTE__SW_PARK:
+            finish_park(t);
+            break;
+        case MOTE__SW_YIELD:
+            requeue(t);
+            break;
+        case MOTE__SW_DONE: /* abandoned by a panic */
+            stack_put(w, t->stack);
+            t->stack = NULL;
+            S.hooks.settle(t);
+            break;
+        }
+    }
+    if (w->pend_stack) {
+        stack_put(w, w->pend_stack);
+        w->pend_stack = NULL;
+    }
+}
+
+/* A stack with a loop ready to run: a cached one (suspended in its loop, or
+ * reset), or a new one. */
+static mote__stack *loop_stack(worker *w) {
+    mote__stack *s = stack_get(w);
+    if (!s) {
+        mote__write_stderr("mote: out of memory for a process stack\n");
+        abort();
+    }
+    if (s->dirty)
+        mote__ctx_make(s, worker_loop, s);
+    return s;
+}
+
+static void worker_loop(void *arg) {
+    mote__stack *s = arg; /* the stack this loop runs on */
+    mote__ctx_entered();
+    post_switch(cur_worker());
+    for (;;) {
+        worker *w = cur_worker(); /* never cached across a turn or a switch */
+        mote__task *t = find_work(w);
+        if (!t) { /* stopping: back to the thread's own stack for good */
+            w->exit_stack = s;
+            mote__ctx_switch(&s->ctx, &w->ctx);
             abort();
         }
-        if (s->dirty)
-            mote__ctx_make(s, stack_loop, s);
+        uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+        atomic_store_explicit(&t->state, (st & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING,
+                              memory_order_release);
+        w->current = t;
+        if (t->stack) { /* suspended: resume it, and wait in the cache */
+            w->pend_stack = s;
+            mote__ctx_switch(&s->ctx, &t->stack->ctx);
+            post_switch(cur_worker());
+            continue;
+        }
         t->stack = s;
+        S.hooks.entry(t);
+        w = cur_worker();
+        w->current = NULL;
+        t->stack = NULL;
+        S.hooks.settle(t);
+    }
+}
+
+static void main_task_entry(void *arg) {
+    mote__ctx_entered();
+    S.hooks.entry(arg); /* the main function's message ends the program */
+    abort();
+}
+
+/* The main thread runs only the main task, from its own stack. */
+static void run_main_task(worker *w, mote__task *t) {
+    uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    atomic_store(&t->state, (st & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING);
+    if (!t->stack) {
+        t->stack = stack_get(w);
+        if (!t->stack) {
+            mote__write_stderr("mote: out of memory for the main process stack\n");
+            abort();
+        }
+        mote__ctx_make(t->stack, main_task_entry, t);
     }
     w->current = t;
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
-    switch (w->reason) {
-    case MOTE__SW_PARK: {
-        uint64_t old = atomic_load(&t->state);
-        for (;;) {
-            if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
-                atomic_store(&t->state, (old & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED);
-                enqueue(t, false);
-                break;
-            }
-            uint64_t parked = (old & ~MOTE__ST_MASK) | MOTE__PARKED;
-            if (atomic_compare_exchange_weak(&t->state, &old, parked))
-                break;
-        }
-        break;
-    }
-    case MOTE__SW_YIELD:
-        atomic_store(&t->state, (atomic_load(&t->state) & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) |
-                                    MOTE__QUEUED);
-        enqueue(t, false);
-        break;
-    case MOTE__SW_DONE:
-        stack_put(w, t->stack);
-        t->stack = NULL;
-        S.hooks.settle(t);
-        break;
-    }
+    if (w->reason == MOTE__SW_PARK)
+        finish_park(t);
+    else if (w->reason == MOTE__SW_YIELD)
+        requeue(t);
 }
 
 static void enqueue(mote__task *t, bool next) {
@@ -584,9 +669,18 @@ uint64_t mote__park_prepare(void) {
 static void switch_out(int reason) {
     worker *w = cur_worker();
     mote__task *t = w->current;
-    w->reason = reason;
-    mote__ctx_switch(&t->stack->ctx, &w->ctx);
-    /* May be on another OS thread now: nothing cached here is used. */
+    if (MOTE_UNLIKELY(w->is_main)) {
+        w->reason = reason;
+        mote__ctx_switch(&t->stack->ctx, &w->ctx);
+        return;
+    }
+    mote__stack *l = loop_stack(w);
+    w->pend_task = t;
+    w->pend_reason = reason;
+    w->current = NULL;
+    mote__ctx_switch(&t->stack->ctx, &l->ctx);
+    /* Resumed, maybe on another OS thread: nothing cached above is valid. */
+    post_switch(cur_worker());
 }
 
 void mote__park(void) {
@@ -604,8 +698,15 @@ void mote__task_abandon(void) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     t->stack->dirty = true;
-    w->reason = MOTE__SW_DONE;
-    mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
+    if (w->is_main) { /* not reached: a panicking main process exits */
+        w->reason = MOTE__SW_DONE;
+        mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
+    }
+    mote__stack *l = loop_stack(w);
+    w->pend_task = t;
+    w->pend_reason = MOTE__SW_DONE;
+    w->current = NULL;
+    mote__ctx_switch_final(&t->stack->ctx, &l->ctx);
 }
 
 bool mote__task_wake(mote__task *t, uint64_t seq) {
@@ -686,9 +787,9 @@ static void *worker_main(void *arg) {
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
     altstack_setup(w);
-    mote__task *t;
-    while ((t = find_work(w)))
-        run_task(w, t);
+    mote__stack *s = loop_stack(w);
+    mote__ctx_switch(&w->ctx, &s->ctx); /* returns when the runtime stops */
+    mote__stack_free(w->exit_stack);
     worker_teardown(w);
     return NULL;
 }
@@ -780,14 +881,14 @@ void mote__sched_run_main(mote__task *m) {
             continue;
         }
         atomic_store(&w->sleep, 0);
-        run_task(w, t);
+        run_main_task(w, t);
     }
 }
 
 void mote__sched_main_exit(void) {
     worker *w = cur_worker();
     atomic_store(&S.main_exit, true);
-    w->reason = 0; /* run_task does nothing more with the main task */
+    w->reason = 0; /* run_main_task does nothing more with the main task */
     mote__ctx_switch_final(&w->current->stack->ctx, &w->ctx);
 }
 
