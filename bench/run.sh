@@ -182,6 +182,7 @@ machine() {
 
 main() {
     mkdir -p "$LOGS"
+    rm -f "$LOGS"/*.log
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     local impl b rep
     for impl in "${IMPLS[@]}"; do

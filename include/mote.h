@@ -195,6 +195,9 @@ MOTE_API void mote_yield(void);
  * thread mote did not create (a foreign thread). None of them blocks the
  * sender. Messages to one process run in the order they were sent (FIFO per
  * sender; a total order per mailbox). Argument bytes are copied.
+ * Fairness: a process that sends more than 1024 messages in one turn yields
+ * (lets others run) inside the send, so treat every send as a call after
+ * which the process may be on another OS thread.
  */
 
 /* Send fn(state, arg) to p and forget the result. */

@@ -51,7 +51,7 @@
  * SIGALRM: a hang becomes a crash report instead of eating CI's time
  * (Criterion's own --timeout does not reliably end a worker whose threads
  * are stuck). */
-#define T_HANG_GUARD T_SCALE(90, 150)
+#define T_HANG_GUARD T_SCALE(60, 100)
 
 /* ---- Failure log, usable from any thread and any stack ------------------- */
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #if defined(MOTE_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(MOTE_TSAN)
@@ -39,9 +40,12 @@ static void fiber_reset(mote__stack *s) {
     if (s->ctx.fiber)
         __tsan_destroy_fiber(s->ctx.fiber);
     s->ctx.fiber = __tsan_create_fiber(0);
-#else
-    (void)s;
 #endif
+#if defined(MOTE_ASAN)
+    /* Abandoned frames leave their redzones poisoned in ASan's shadow. */
+    __asan_unpoison_memory_region(s->ctx.lo, s->ctx.size);
+#endif
+    (void)s;
 }
 
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
@@ -185,6 +189,10 @@ mote__stack *mote__stack_new(size_t size) {
 void mote__stack_free(mote__stack *s) {
     if (!s)
         return;
+#if defined(MOTE_ASAN)
+    /* The next mapping at this address must not inherit stale poison. */
+    __asan_unpoison_memory_region(s->ctx.lo, s->ctx.size);
+#endif
 #if defined(MOTE_TSAN)
     if (s->ctx.fiber)
         __tsan_destroy_fiber(s->ctx.fiber);

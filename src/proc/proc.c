@@ -185,6 +185,7 @@ static int proc_send(mote_proc *p, mote__msg *m) {
     if (rs)
         mote__task_wake(&p->task, rs);
     proc_kick(p);
+    mote__sched_tick();
     return 0;
 }
 

@@ -42,6 +42,7 @@
 #define LOCAL_STACK_CACHE 8u
 #define GLOBAL_STACK_CACHE 1024u
 #define ALTSTACK_SIZE (64 * 1024)
+#define CALL_BUDGET 1024 /* sends in one turn before the sender yields */
 
 typedef struct worker {
     /* Shared with thieves. */
@@ -59,6 +60,8 @@ typedef struct worker {
     int pend_reason;
     mote__stack *pend_stack; /* a loop stack to put back in the cache */
     mote__stack *exit_stack; /* the loop stack the worker stopped on */
+    mote__task *handoff;     /* QUEUED task the loop must run next */
+    uint32_t calls;          /* runtime calls by the current turn (budget) */
     unsigned id;
     uint32_t tick, streak, rnd;
     bool spinning, on_idle, is_main;
@@ -419,7 +422,11 @@ static mote__task *find_work(worker *w) {
     for (;;) {
         if (atomic_load_explicit(&S.stopping, memory_order_relaxed))
             return NULL;
-        mote__task *t = NULL;
+        mote__task *t = w->handoff;
+        if (t) {
+            w->handoff = NULL;
+            return t;
+        }
         w->tick++;
         /* Fairness: now and then look at the queues nobody else drains
          * while this worker is busy: the global one and the main thread's. */
@@ -503,6 +510,12 @@ static void finish_park(mote__task *t) {
     }
 }
 
+static void set_running(mote__task *t) {
+    uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    atomic_store_explicit(&t->state, (st & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING,
+                          memory_order_release);
+}
+
 static void requeue(mote__task *t) {
     uint64_t s = atomic_load(&t->state);
     atomic_store_explicit(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED,
@@ -560,9 +573,7 @@ static void worker_loop(void *arg) {
             mote__ctx_switch(&s->ctx, &w->ctx);
             abort();
         }
-        uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
-        atomic_store_explicit(&t->state, (st & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__RUNNING,
-                              memory_order_release);
+        set_running(t);
         w->current = t;
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
@@ -571,6 +582,7 @@ static void worker_loop(void *arg) {
             continue;
         }
         t->stack = s;
+        w->calls = 0;
         S.hooks.entry(t);
         w = cur_worker();
         w->current = NULL;
@@ -687,11 +699,55 @@ void mote__park(void) {
     switch_out(MOTE__SW_PARK);
 }
 
+void mote__sched_tick(void) {
+    worker *w = cur_worker();
+    if (w && w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
+        w->calls = 0;
+        mote__yield();
+    }
+}
+
+/* Something else runnable on this worker, without stealing or parking. */
+static mote__task *take_local(worker *w) {
+    mote__task *t;
+    if (++w->tick % 61 == 0 &&
+        ((t = global_get(w, 1)) || (t = runq_steal(w, S.main, false))))
+        return t;
+    if ((t = atomic_exchange(&w->runnext, NULL)) || (t = runq_pop(w)))
+        return t;
+    return global_get(w, RUNQ_SIZE / 2);
+}
+
 void mote__yield(void) {
-    if (mote__task_current())
-        switch_out(MOTE__SW_YIELD);
-    else
+    worker *w = cur_worker();
+    mote__task *t = w ? w->current : NULL;
+    if (!t) {
         sched_yield();
+        return;
+    }
+    if (w->is_main) {
+        switch_out(MOTE__SW_YIELD);
+        return;
+    }
+    if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed))) {
+        switch_out(MOTE__SW_YIELD); /* let the loop see it and stop */
+        return;
+    }
+    mote__task *n = take_local(w);
+    if (!n)
+        return; /* nobody else here wants this worker: carry on */
+    if (!n->stack) { /* it needs a loop to run on */
+        w->handoff = n;
+        switch_out(MOTE__SW_YIELD);
+        return;
+    }
+    /* Straight to the next suspended task: one switch instead of two. */
+    set_running(n);
+    w->current = n;
+    w->pend_task = t;
+    w->pend_reason = MOTE__SW_YIELD;
+    mote__ctx_switch(&t->stack->ctx, &n->stack->ctx);
+    post_switch(cur_worker());
 }
 
 void mote__task_abandon(void) {

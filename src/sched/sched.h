@@ -105,6 +105,10 @@ bool mote__task_wake(mote__task *t, uint64_t seq);
 /* Requeue the current task behind the others. */
 void mote__yield(void);
 
+/* Count a runtime call against the current turn's budget; yields when it
+ * is used up, so a process that only sends cannot hog its worker. */
+void mote__sched_tick(void);
+
 /* End the current turn at once, abandoning whatever frames are on the
  * task's stack (panics): the stack is reset before it is lent again.
  * Then the worker calls the settle hook. Never returns. */
