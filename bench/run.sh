@@ -6,7 +6,7 @@
 #
 # BUILD_DIR is a cmake build of mote that already holds bench/mote_<name>.
 # Environment:
-#   BENCH_REPEAT   runs per benchmark and implementation; the median is shown (3)
+#   BENCH_REPEAT   runs per benchmark and implementation; the median is shown (5)
 #   BENCH_ONLY     space-separated benchmark names to run (all)
 #   BENCH_IMPLS    space-separated implementations to run (mote go tokio)
 #   BENCH_TIMEOUT  seconds one run may take before it counts as failed (120)
@@ -23,7 +23,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD_DIR=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd) || exit 2
 OUT=$BENCH_DIR/out
 LOGS=$OUT/logs
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-5}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 read -r -a IMPLS <<<"${BENCH_IMPLS:-mote go tokio}"
 

@@ -52,6 +52,22 @@ int64_t mote__now(void);
 int mote__futex_wait(_Atomic uint32_t *addr, uint32_t expect, int64_t timeout_ns);
 void mote__futex_wake(_Atomic uint32_t *addr, int n);
 
+/*
+ * Store-then-load of two different locations (Dekker) is what every wake-up
+ * handshake here relies on: "publish that I wait, then look for the event"
+ * against "publish the event, then look for a waiter". C11 seq_cst stores
+ * and loads already order that, and so does real ARMv8 (STLR then LDAR).
+ * qemu-user on an x86 host does not: it turns STLR;LDAR into a plain store
+ * and load, which x86 may reorder, and wake-ups get lost. On AArch64 an
+ * explicit full fence at these points keeps mote correct there too (and
+ * costs one DMB on a path that is about to sleep or wake anyway).
+ */
+#if defined(__aarch64__)
+#define MOTE_STORE_LOAD_FENCE() atomic_thread_fence(memory_order_seq_cst)
+#else
+#define MOTE_STORE_LOAD_FENCE() ((void)0)
+#endif
+
 /* CPU pause hint for spin loops. */
 static inline void mote__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

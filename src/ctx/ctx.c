@@ -29,10 +29,6 @@ size_t mote__page_size(void) {
     return page_size_cache;
 }
 
-#ifndef MOTE_USE_UCONTEXT
-void mote__ctx_swap(void **save_sp, void *new_sp);
-void mote__ctx_trampoline(void);
-
 /* A reset stack starts a new TSan fiber: the old one's shadow call stack
  * still holds the frames that were abandoned by the final switch. */
 static void fiber_reset(mote__stack *s) {
@@ -47,6 +43,10 @@ static void fiber_reset(mote__stack *s) {
 #endif
     (void)s;
 }
+
+#ifndef MOTE_USE_UCONTEXT
+void mote__ctx_swap(void **save_sp, void *new_sp);
+void mote__ctx_trampoline(void);
 
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
     fiber_reset(s);

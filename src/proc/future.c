@@ -134,6 +134,7 @@ void mote__waiter_arm(mote__waiter *w) {
         atomic_store(&w->seq, mote__park_prepare());
     else
         atomic_store(&w->futex, 0);
+    MOTE_STORE_LOAD_FENCE(); /* then the caller looks for events */
 }
 
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
@@ -213,6 +214,7 @@ void mote__future_complete(mote_future *f, mote_result r) {
     if (w) {
         mote__waiter *wt = w;
         atomic_fetch_add(&wt->events, 1);
+        MOTE_STORE_LOAD_FENCE();
         mote__waiter_wake(wt);
     }
     atomic_store(&f->w, MOTE__FW_DONE);

@@ -181,6 +181,7 @@ static int proc_send(mote_proc *p, mote__msg *m) {
     do
         m->next = head;
     while (!atomic_compare_exchange_weak(&p->inbox, &head, m));
+    MOTE_STORE_LOAD_FENCE();
     uint64_t rs = atomic_load(&p->recv_seq);
     if (rs)
         mote__task_wake(&p->task, rs);
@@ -387,6 +388,7 @@ int mote_receive(mote_msg **out, int64_t timeout) {
             break;
         mote__waiter_arm(&w);
         atomic_store(&p->recv_seq, atomic_load(&w.seq));
+        MOTE_STORE_LOAD_FENCE();
         if (!mote__mbox_nonempty(p) && !atomic_load(&w.timed_out))
             mote__waiter_sleep(&w, deadline);
         atomic_store(&p->recv_seq, 0);
@@ -426,6 +428,7 @@ static void proc_settle(mote__task *t) {
         return;
     }
     mote__task_settle_idle(t);
+    MOTE_STORE_LOAD_FENCE();
     /* Re-check after publishing IDLE: a sender may have seen us RUNNING.
      * Only the inbox: fifo was empty, and once IDLE the process may already
      * run elsewhere, so its private fields are not ours to read. */

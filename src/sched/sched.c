@@ -340,6 +340,7 @@ static void wake_worker(worker *iw) {
 
 /* Make sure somebody will pick up newly queued, stealable work. */
 static void wakep(void) {
+    MOTE_STORE_LOAD_FENCE(); /* the work was published; now read the counts */
     if (atomic_load(&S.nspinning) != 0 || atomic_load(&S.nidle) == 0)
         return;
     int zero = 0;
@@ -393,6 +394,7 @@ static void park_worker(worker *w) {
     w->on_idle = true;
     atomic_fetch_add(&S.nidle, 1);
     pthread_mutex_unlock(&S.ilock);
+    MOTE_STORE_LOAD_FENCE(); /* then re-check the queues */
 
     /* Re-check after publishing ourselves idle (see the header comment). */
     if (work_anywhere() || atomic_load(&S.stopping)) {
@@ -929,6 +931,7 @@ void mote__sched_run_main(mote__task *m) {
     atomic_store(&S.main_slot, m);
     while (!atomic_load(&S.main_exit)) {
         atomic_store(&w->sleep, 1);
+        MOTE_STORE_LOAD_FENCE();
         mote__task *t = atomic_exchange(&S.main_slot, NULL);
         if (!t) {
             mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
