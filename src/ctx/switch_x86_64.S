@@ -8,7 +8,7 @@
  * Everything else is caller-saved by the ABI, so it is already dead here.
  * ldmxcsr and fldcw are slow (serialising on some cores) and the control
  * words almost never differ between processes, so they are only reloaded
- * when they differ from the current ones (-8(%rsp) is red zone scratch).
+ * when they differ from the ones just saved (still in eax/dx).
  *
  * A fresh stack (see mote__ctx_make) holds a frame whose return address is
  * mote__ctx_trampoline, with r12 = entry function and r13 = its argument.
@@ -29,19 +29,17 @@ mote__ctx_swap:
     subq    $8, %rsp
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
+    movl    (%rsp), %eax        /* the control words now in force */
+    movw    4(%rsp), %dx
     movq    %rsp, (%rdi)
     movq    %rsi, %rsp
-    stmxcsr -8(%rsp)
-    movl -8(%rsp), %eax
-    cmpl (%rsp), %eax
-    je 1f
+    cmpl    (%rsp), %eax        /* reload only what differs */
+    je      1f
     ldmxcsr (%rsp)
 1:
-    fnstcw -8(%rsp)
-    movw -8(%rsp), %ax
-    cmpw 4(%rsp), %ax
-    je 2f
-    fldcw 4(%rsp)
+    cmpw    4(%rsp), %dx
+    je      2f
+    fldcw   4(%rsp)
 2:
     addq    $8, %rsp
     popq    %r15

@@ -242,18 +242,30 @@ static bool runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
     return true;
 }
 
-static void runq_push(worker *w, mote__task *t) {
+/* seq_cst publishes new work before wakep() reads the idle counts; a task
+ * that merely yields is not new work and is published with release only. */
+static void runq_push_mo(worker *w, mote__task *t, memory_order mo) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
         if (tl - h < RUNQ_SIZE) {
             atomic_store_explicit(&w->buf[tl % RUNQ_SIZE], t, memory_order_relaxed);
-            atomic_store_explicit(&w->tail, tl + 1, memory_order_seq_cst);
+            atomic_store_explicit(&w->tail, tl + 1, mo);
             return;
         }
         if (runq_push_slow(w, t, h, tl))
             return;
     }
+}
+
+static void runq_push(worker *w, mote__task *t) {
+    runq_push_mo(w, t, memory_order_seq_cst);
+}
+
+static mote__task *take_runnext(worker *w) {
+    if (!atomic_load_explicit(&w->runnext, memory_order_relaxed))
+        return NULL; /* the common case, without a locked instruction */
+    return atomic_exchange(&w->runnext, NULL);
 }
 
 static mote__task *runq_pop(worker *w) {
@@ -437,7 +449,7 @@ static mote__task *find_work(worker *w) {
             goto found;
         /* runnext first, unless a pair has been bouncing on it too long. */
         if (w->streak < 64 || atomic_load(&w->head) == atomic_load(&w->tail)) {
-            t = atomic_exchange(&w->runnext, NULL);
+            t = take_runnext(w);
             if (t) {
                 w->streak++;
                 goto found;
@@ -525,6 +537,21 @@ static void requeue(mote__task *t) {
     enqueue(t, false);
 }
 
+/* A yielder goes to the tail of its worker's queue. It is not new work, so
+ * the wake check is opportunistic: missing an idle worker only means the
+ * yielder stays here. */
+static void requeue_yielder(worker *w, mote__task *t) {
+    if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
+        return;
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    atomic_store_explicit(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED,
+                          memory_order_relaxed);
+    runq_push_mo(w, t, memory_order_release);
+    if (atomic_load_explicit(&S.nidle, memory_order_relaxed) &&
+        !atomic_load_explicit(&S.nspinning, memory_order_relaxed))
+        wakep();
+}
+
 /* Finish what the context we came from could not do while on its stack. */
 static void post_switch(worker *w) {
     mote__task *t = w->pend_task;
@@ -535,7 +562,7 @@ static void post_switch(worker *w) {
             finish_park(t);
             break;
         case MOTE__SW_YIELD:
-            requeue(t);
+            requeue_yielder(w, t);
             break;
         case MOTE__SW_DONE: /* abandoned by a panic */
             stack_put(w, t->stack);
@@ -715,7 +742,7 @@ static mote__task *take_local(worker *w) {
     if (++w->tick % 61 == 0 &&
         ((t = global_get(w, 1)) || (t = runq_steal(w, S.main, false))))
         return t;
-    if ((t = atomic_exchange(&w->runnext, NULL)) || (t = runq_pop(w)))
+    if ((t = take_runnext(w)) || (t = runq_pop(w)))
         return t;
     return global_get(w, RUNQ_SIZE / 2);
 }
