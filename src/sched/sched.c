@@ -27,6 +27,8 @@
  */
 #include "sched/sched.h"
 #include "base/alloc.h"
+#include "timer/timer.h"
+#include <sys/prctl.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -91,6 +93,7 @@ static struct {
     worker *idle;
     _Atomic int nidle;
     _Atomic int nspinning;
+    _Atomic int timer_watcher; /* an idle worker sleeps until the next timer */
 
     pthread_mutex_t slock; /* global stack cache */
     mote__stack *stacks;
@@ -391,6 +394,24 @@ static bool work_anywhere(void) {
     return false;
 }
 
+/* Take w off the idle list if no waker did it first. True if we did (then
+ * nobody will wake w); false if a waker took it and is waking it. */
+static bool idle_unlist(worker *w) {
+    pthread_mutex_lock(&S.ilock);
+    bool mine = w->on_idle;
+    if (mine) {
+        worker **pp = &S.idle;
+        while (*pp != w)
+            pp = &(*pp)->idle_next;
+        *pp = w->idle_next;
+        w->on_idle = false;
+        atomic_fetch_sub(&S.nidle, 1);
+        atomic_store(&w->sleep, 0);
+    }
+    pthread_mutex_unlock(&S.ilock);
+    return mine;
+}
+
 /* Park w until woken. Returns with w->spinning possibly set by the waker. */
 static void park_worker(worker *w) {
     /* Stop spinning before publishing ourselves idle: from then on a waker
@@ -410,24 +431,37 @@ static void park_worker(worker *w) {
 
     /* Re-check after publishing ourselves idle (see the header comment). */
     if (work_anywhere() || atomic_load(&S.stopping)) {
-        pthread_mutex_lock(&S.ilock);
-        if (w->on_idle) {
-            worker **pp = &S.idle;
-            while (*pp != w)
-                pp = &(*pp)->idle_next;
-            *pp = w->idle_next;
-            w->on_idle = false;
-            atomic_fetch_sub(&S.nidle, 1);
-            atomic_store(&w->sleep, 0);
-            pthread_mutex_unlock(&S.ilock);
+        if (idle_unlist(w))
             return;
-        }
-        pthread_mutex_unlock(&S.ilock);
         /* A waker already took us off the list: consume its wake below. */
     }
     mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
-    while (atomic_load(&w->sleep) == 1)
-        mote__futex_wait(&w->sleep, 1, -1);
+    /* One idle worker at a time sleeps only until the next timer and fires
+     * it itself: the woken task then runs here (it lands in our runnext),
+     * one thread wake-up instead of the timer thread's two. */
+    int zero = 0;
+    bool watch = mote__timer_next() != INT64_MAX &&
+                 atomic_compare_exchange_strong(&S.timer_watcher, &zero, 1);
+    while (atomic_load(&w->sleep) == 1) {
+        if (!watch) {
+            mote__futex_wait(&w->sleep, 1, -1);
+            continue;
+        }
+        int64_t next = mote__timer_next();
+        int64_t left = next == INT64_MAX ? -1 : next - mote__now();
+        if (left > 0 && mote__futex_wait(&w->sleep, 1, left) != -ETIMEDOUT)
+            continue;
+        if (left < 0 && next == INT64_MAX) {
+            mote__futex_wait(&w->sleep, 1, -1);
+            continue;
+        }
+        mote__timer_run_expired();
+        if (atomic_load(&w->runnext) || atomic_load(&w->head) != atomic_load(&w->tail)) {
+            idle_unlist(w); /* we have work: leave the idle list */
+        }
+    }
+    if (watch)
+        atomic_store(&S.timer_watcher, 0);
 }
 
 /* ---- Finding work --------------------------------------------------------- */
@@ -869,6 +903,7 @@ static void worker_teardown(worker *w) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     tls_worker = w;
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
     altstack_setup(w);
@@ -913,6 +948,7 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     atomic_store(&S.main_exit, false);
     atomic_store(&S.nidle, 0);
     atomic_store(&S.nspinning, 0);
+    atomic_store(&S.timer_watcher, 0);
     S.idle = NULL;
 
     struct sigaction sa;

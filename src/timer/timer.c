@@ -15,7 +15,8 @@ static struct {
     bool stop;
     pthread_t thread;
     int64_t sleeping_until; /* deadline the thread sleeps to; INT64_MAX if none */
-} T = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    _Atomic int64_t next;   /* earliest deadline, for idle workers */
+} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
 
 static void heap_set(uint32_t i, mote__timer *t) {
     T.heap[i] = t;
@@ -64,18 +65,39 @@ static void heap_remove(mote__timer *t) {
         sift_down(i);
 }
 
+/* With the lock held, after any change of the heap's top. */
+static void publish_next(void) {
+    atomic_store_explicit(&T.next, T.n ? T.heap[0]->when : INT64_MAX, memory_order_relaxed);
+}
+
+int64_t mote__timer_next(void) {
+    return atomic_load_explicit(&T.next, memory_order_relaxed);
+}
+
+/* With the lock held. */
+static void fire_expired(int64_t now) {
+    while (T.n > 0 && T.heap[0]->when <= now) {
+        mote__timer *t = T.heap[0];
+        heap_remove(t);
+        t->fire(t);
+    }
+    publish_next();
+}
+
+void mote__timer_run_expired(void) {
+    pthread_mutex_lock(&T.lock);
+    if (!T.stop)
+        fire_expired(mote__now());
+    pthread_mutex_unlock(&T.lock);
+}
+
 static void *timer_main(void *arg) {
     (void)arg;
     /* Default timer slack is 50 us; a 1 ms sleep should not pay it. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_mutex_lock(&T.lock);
     while (!T.stop) {
-        int64_t now = mote__now();
-        while (T.n > 0 && T.heap[0]->when <= now) {
-            mote__timer *t = T.heap[0];
-            heap_remove(t);
-            t->fire(t);
-        }
+        fire_expired(mote__now());
         if (T.n == 0) {
             T.sleeping_until = INT64_MAX;
             pthread_cond_wait(&T.cond, &T.lock);
@@ -116,6 +138,7 @@ void mote__timer_stop(void) {
     for (uint32_t i = 0; i < T.n; i++)
         T.heap[i]->slot = 0;
     T.n = 0;
+    atomic_store(&T.next, INT64_MAX);
     free(T.heap);
     T.heap = NULL;
     T.cap = 0;
@@ -136,6 +159,7 @@ int mote__timer_add(mote__timer *t) {
     }
     T.heap[T.n++] = t;
     sift_up(T.n - 1);
+    publish_next();
     /* Wake the thread only if it sleeps past the new deadline. */
     if (t->when < T.sleeping_until) {
         T.sleeping_until = t->when;
@@ -148,8 +172,10 @@ int mote__timer_add(mote__timer *t) {
 bool mote__timer_cancel(mote__timer *t) {
     pthread_mutex_lock(&T.lock);
     bool armed = t->slot != 0;
-    if (armed)
+    if (armed) {
         heap_remove(t);
+        publish_next();
+    }
     pthread_mutex_unlock(&T.lock);
     return armed;
 }

@@ -28,6 +28,13 @@ int mote__timer_start(void);
 void mote__timer_stop(void);
 /* Arm t (t->when and t->fire set). Returns 0 or -ENOMEM. */
 int mote__timer_add(mote__timer *t);
+/* The earliest armed deadline, or INT64_MAX. Lock-free (may be stale). */
+int64_t mote__timer_next(void);
+/* Fire every expired timer on the calling thread. Idle workers call this
+ * after sleeping until mote__timer_next(): the woken task then runs on that
+ * worker at once, one thread wake-up instead of two. */
+void mote__timer_run_expired(void);
+
 /* Disarm t. True if it was armed (it will not fire); false if it already
  * fired or was never armed. Either way fire() is not running on return. */
 bool mote__timer_cancel(mote__timer *t);
