@@ -38,11 +38,11 @@ typedef struct chunk {
 } chunk;
 
 static struct {
-    pthread_mutex_t lock;
+    mote__spinlock lock;
     obj *list[NCLASS];
     uint32_t n[NCLASS];
     chunk *chunks;
-} D = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} D = {.lock = MOTE_SPINLOCK_INIT};
 
 static _Thread_local cache *tls_cache;
 
@@ -104,7 +104,7 @@ void *mote__alloc(size_t size) {
         return o;
     }
     uint32_t got = 0;
-    pthread_mutex_lock(&D.lock);
+    mote__spin_lock(&D.lock);
     obj *list = depot_take(c, &got);
     if (list && !k) { /* foreign thread: keep one, give the rest back */
         obj *rest = list->next;
@@ -117,7 +117,7 @@ void *mote__alloc(size_t size) {
             D.n[c] += got - 1;
         }
     }
-    pthread_mutex_unlock(&D.lock);
+    mote__spin_unlock(&D.lock);
     if (!list)
         return NULL;
     if (k) {
@@ -157,11 +157,11 @@ void mote__free(void *p, size_t size) {
             n++;
         }
     }
-    pthread_mutex_lock(&D.lock);
+    mote__spin_lock(&D.lock);
     last->next = D.list[c];
     D.list[c] = first;
     D.n[c] += n;
-    pthread_mutex_unlock(&D.lock);
+    mote__spin_unlock(&D.lock);
 }
 
 void mote__alloc_thread_init(void) {
@@ -173,7 +173,7 @@ void mote__alloc_thread_exit(void) {
     tls_cache = NULL;
     if (!k)
         return;
-    pthread_mutex_lock(&D.lock);
+    mote__spin_lock(&D.lock);
     for (int c = 0; c < NCLASS; c++) {
         obj *o = k->list[c];
         while (o) {
@@ -184,19 +184,19 @@ void mote__alloc_thread_exit(void) {
             o = next;
         }
     }
-    pthread_mutex_unlock(&D.lock);
+    mote__spin_unlock(&D.lock);
     free(k);
 }
 
 void mote__alloc_release_all(void) {
-    pthread_mutex_lock(&D.lock);
+    mote__spin_lock(&D.lock);
     chunk *ch = D.chunks;
     D.chunks = NULL;
     for (int c = 0; c < NCLASS; c++) {
         D.list[c] = NULL;
         D.n[c] = 0;
     }
-    pthread_mutex_unlock(&D.lock);
+    mote__spin_unlock(&D.lock);
     while (ch) {
         chunk *next = ch->next;
         free(ch);

@@ -63,6 +63,18 @@ bool mote__spin_while(_Atomic uint32_t *addr, uint32_t val, int64_t ns) {
     }
 }
 
+void mote__spin_lock_slow(mote__spinlock *l) {
+    for (unsigned i = 1;; i++) {
+        while (atomic_load_explicit(&l->v, memory_order_relaxed)) {
+            mote__cpu_relax();
+            if ((i++ & 63) == 0)
+                sched_yield();
+        }
+        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+            return;
+    }
+}
+
 void *mote__calloc(size_t n, size_t size) {
     return calloc(n, size);
 }

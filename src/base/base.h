@@ -83,6 +83,23 @@ static inline void mote__cpu_relax(void) {
 bool mote__spin_while(_Atomic uint32_t *addr, uint32_t val, int64_t ns);
 #define MOTE_SPIN_NS 50000
 
+/* A lock for critical sections of a few instructions (registry links,
+ * free lists): spinning beats a futex sleep there, and it yields the CPU
+ * now and then in case the holder was preempted. */
+typedef struct mote__spinlock {
+    _Atomic int v;
+} mote__spinlock;
+#define MOTE_SPINLOCK_INIT {0}
+void mote__spin_lock_slow(mote__spinlock *l);
+static inline void mote__spin_lock(mote__spinlock *l) {
+    if (MOTE_LIKELY(!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
+        return;
+    mote__spin_lock_slow(l);
+}
+static inline void mote__spin_unlock(mote__spinlock *l) {
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
 /* Allocation that reports failure by returning NULL (never aborts). */
 void *mote__calloc(size_t n, size_t size);
 

@@ -27,15 +27,9 @@
 
 #define FREG_SHARDS 16
 static struct {
-    pthread_mutex_t lock;
+    mote__spinlock lock;
     mote_future *head;
 } freg[FREG_SHARDS];
-static pthread_once_t freg_once = PTHREAD_ONCE_INIT;
-
-static void freg_init(void) {
-    for (int i = 0; i < FREG_SHARDS; i++)
-        pthread_mutex_init(&freg[i].lock, NULL);
-}
 
 static unsigned freg_shard(mote_future *f) {
     return (unsigned)(((uintptr_t)f >> 6) % FREG_SHARDS);
@@ -56,15 +50,14 @@ mote_future *mote__future_new(uint32_t kind) {
     f->timer.slot = 0;
     if (foreign)
         return f;
-    pthread_once(&freg_once, freg_init);
     unsigned s = freg_shard(f);
-    pthread_mutex_lock(&freg[s].lock);
+    mote__spin_lock(&freg[s].lock);
     f->reg_prev = NULL;
     f->reg_next = freg[s].head;
     if (f->reg_next)
         f->reg_next->reg_prev = f;
     freg[s].head = f;
-    pthread_mutex_unlock(&freg[s].lock);
+    mote__spin_unlock(&freg[s].lock);
     return f;
 }
 
@@ -76,24 +69,23 @@ static void future_free(mote_future *f) {
         return;
     }
     unsigned s = freg_shard(f);
-    pthread_mutex_lock(&freg[s].lock);
+    mote__spin_lock(&freg[s].lock);
     if (f->reg_prev)
         f->reg_prev->reg_next = f->reg_next;
     else
         freg[s].head = f->reg_next;
     if (f->reg_next)
         f->reg_next->reg_prev = f->reg_prev;
-    pthread_mutex_unlock(&freg[s].lock);
+    mote__spin_unlock(&freg[s].lock);
     mote__free(f, sizeof *f);
 }
 
 void mote__futures_reap_all(void) {
-    pthread_once(&freg_once, freg_init);
     for (int i = 0; i < FREG_SHARDS; i++) {
-        pthread_mutex_lock(&freg[i].lock);
+        mote__spin_lock(&freg[i].lock);
         mote_future *f = freg[i].head;
         freg[i].head = NULL;
-        pthread_mutex_unlock(&freg[i].lock);
+        mote__spin_unlock(&freg[i].lock);
         while (f) {
             mote_future *next = f->reg_next;
             mote__free(f, sizeof *f);

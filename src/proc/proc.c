@@ -22,16 +22,10 @@ static struct {
     unsigned budget;
     _Atomic uint64_t next_id;
     struct {
-        pthread_mutex_t lock;
+        mote__spinlock lock;
         mote_proc *head;
     } reg[PREG_SHARDS];
 } P = {.budget = 64, .next_id = 1};
-static pthread_once_t preg_once = PTHREAD_ONCE_INIT;
-
-static void preg_init(void) {
-    for (int i = 0; i < PREG_SHARDS; i++)
-        pthread_mutex_init(&P.reg[i].lock, NULL);
-}
 
 void mote__proc_set_budget(unsigned budget) {
     P.budget = budget ? budget : 64;
@@ -50,27 +44,26 @@ static mote_proc *proc_alloc(size_t size) {
     memset(p, 0, sizeof *p);
     p->task.aux = (uint32_t)size;
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
-    pthread_once(&preg_once, preg_init);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
-    pthread_mutex_lock(&P.reg[s].lock);
+    mote__spin_lock(&P.reg[s].lock);
     p->reg_next = P.reg[s].head;
     if (p->reg_next)
         p->reg_next->reg_prev = p;
     P.reg[s].head = p;
-    pthread_mutex_unlock(&P.reg[s].lock);
+    mote__spin_unlock(&P.reg[s].lock);
     return p;
 }
 
 static void preg_remove(mote_proc *p) {
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
-    pthread_mutex_lock(&P.reg[s].lock);
+    mote__spin_lock(&P.reg[s].lock);
     if (p->reg_prev)
         p->reg_prev->reg_next = p->reg_next;
     else
         P.reg[s].head = p->reg_next;
     if (p->reg_next)
         p->reg_next->reg_prev = p->reg_prev;
-    pthread_mutex_unlock(&P.reg[s].lock);
+    mote__spin_unlock(&P.reg[s].lock);
 }
 
 static void run_dtor(mote_proc *p) {
@@ -567,7 +560,6 @@ void mote_panic(const char *fmt, ...) {
 /* ---- Shutdown ---- */
 
 static void reap_each(void (*fn)(mote_proc *p)) {
-    pthread_once(&preg_once, preg_init);
     for (int i = 0; i < PREG_SHARDS; i++)
         for (mote_proc *p = P.reg[i].head, *next; p; p = next) {
             next = p->reg_next;
