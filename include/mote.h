@@ -273,6 +273,26 @@ MOTE_API int mote_sleep(int64_t ns);
  * Timer): await it, or poll it together with results. */
 MOTE_API int mote_timer(mote_future **out, int64_t ns);
 
+/* ---- Descriptors -------------------------------------------------------- */
+
+#define MOTE_READABLE 1
+#define MOTE_WRITABLE 2
+
+/*
+ * Wait until fd is readable and/or writable (events: MOTE_READABLE,
+ * MOTE_WRITABLE or both), suspending only the calling process (a foreign
+ * thread blocks), for pipes, sockets, eventfd, timerfd, signalfd, terminals.
+ * The descriptor should be non-blocking: readiness is edge-triggered, so
+ * after a successful wait read or write until EAGAIN before waiting again.
+ * Returns the ready events (> 0), -ETIMEDOUT, -EBADF (bad fd, or closed with
+ * mote_fd_close while waiting), -EPERM (a regular file: it cannot be polled).
+ */
+MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
+
+/* Close fd, waking every process waiting on it (they get -EBADF). Use this,
+ * not close(), for descriptors that were waited on. */
+MOTE_API int mote_fd_close(int fd);
+
 /* ---- Panics ------------------------------------------------------------- */
 
 /*

@@ -180,7 +180,7 @@ static bool waiter_should_stop(mote__waiter *w) {
 }
 
 /* Sleep on w until an event, the deadline, or (timeout == 0) at once. */
-static void waiter_wait(mote__waiter *w, int64_t timeout) {
+void mote__waiter_wait(mote__waiter *w, int64_t timeout) {
     if (timeout == 0)
         return;
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
@@ -258,7 +258,7 @@ int mote__future_wait(mote_future *f, int64_t timeout) {
         spin_until_done(f);
         return 0;
     }
-    waiter_wait(&w, timeout);
+    mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
     return future_unregister(f, &w) ? 0 : -ETIMEDOUT;
 }
@@ -317,7 +317,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
     mote__waiter_init(&w);
     for (size_t i = 0; i < count; i++)
         future_register(futs[i], &w);
-    waiter_wait(&w, timeout);
+    mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
     size_t k = 0, keep = 0;
     for (size_t i = 0; i < count; i++) {
@@ -371,7 +371,7 @@ int mote_sleep(int64_t ns) {
             ;
         return 0;
     }
-    waiter_wait(&w, ns);
+    mote__waiter_wait(&w, ns);
     mote__waiter_done(&w);
     return 0;
 }

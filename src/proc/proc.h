@@ -122,6 +122,8 @@ void mote__waiter_arm(mote__waiter *w);
 /* Sleep until woken or the deadline (absolute; < 0 forever) passes. */
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline);
 void mote__waiter_wake(mote__waiter *w);
+/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). */
+void mote__waiter_wait(mote__waiter *w, int64_t timeout);
 void mote__waiter_done(mote__waiter *w);
 
 #endif

@@ -1,0 +1,285 @@
+/*
+ * fd.c -- any descriptor made awaitable (smol's Async<T>): mote_fd_wait
+ * suspends only the calling process until the descriptor is readable or
+ * writable, with a deadline. The layer above proc/: it uses waiters, and
+ * the poller backend from poll/.
+ *
+ * Each descriptor gets a poll descriptor (pdesc), registered once with the
+ * backend, edge-triggered, for both directions. Each direction has one
+ * atomic slot, after Go's pollDesc:
+ *
+ *   0        nothing known
+ *   READY    readiness arrived with nobody waiting: the next wait consumes it
+ *   waiter*  a process or foreign thread waits
+ *   BUSY     the poller (or a close) is waking that waiter
+ *
+ * Readiness that arrives between a failed read() and the wait is kept by
+ * READY, so it is never lost; a waiter unregistering spins past BUSY, so no
+ * wake ever touches a waiter that has returned (it lives on a stack).
+ * mote_fd_close bumps the descriptor's generation and wakes its waiters,
+ * which then return -EBADF: closing under a waiter never hangs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "poll/poller.h"
+#include "proc/proc.h"
+
+#define PD_READY ((uintptr_t)1)
+#define PD_BUSY ((uintptr_t)2)
+#define DIR_BITS 10
+#define DIR_SIZE (1u << DIR_BITS)
+#define MAX_FD (DIR_SIZE * DIR_SIZE)
+
+typedef struct pdesc {
+    _Atomic uintptr_t slot[2]; /* read, write */
+    _Atomic uint32_t gen;
+    mote__spinlock lock; /* registration */
+    bool registered;
+} pdesc;
+
+static struct {
+    pthread_mutex_t lock;
+    _Atomic(_Atomic(pdesc *) *) dir[DIR_SIZE];
+    mote__poller *poller;
+    pthread_t thread;
+    _Atomic bool started;
+    _Atomic bool stop;
+} N = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pdesc *pd_get(int fd, bool create) {
+    unsigned hi = (unsigned)fd >> DIR_BITS, lo = (unsigned)fd & (DIR_SIZE - 1);
+    _Atomic(pdesc *) *chunk = atomic_load_explicit(&N.dir[hi], memory_order_acquire);
+    pdesc *pd = chunk ? atomic_load_explicit(&chunk[lo], memory_order_acquire) : NULL;
+    if (pd || !create)
+        return pd;
+    pthread_mutex_lock(&N.lock);
+    chunk = atomic_load(&N.dir[hi]);
+    if (!chunk) {
+        chunk = calloc(DIR_SIZE, sizeof *chunk);
+        if (chunk)
+            atomic_store(&N.dir[hi], chunk);
+    }
+    if (chunk && !(pd = atomic_load(&chunk[lo]))) {
+        pd = calloc(1, sizeof *pd);
+        if (pd)
+            atomic_store(&chunk[lo], pd);
+    }
+    pthread_mutex_unlock(&N.lock);
+    return pd;
+}
+
+/* Readiness (or a close) for one direction: hand it to the waiter, or keep
+ * it for the next one. */
+static void pd_signal(pdesc *pd, int d, bool keep) {
+    for (;;) {
+        uintptr_t old = atomic_load(&pd->slot[d]);
+        if (old == PD_BUSY) {
+            mote__cpu_relax();
+            continue;
+        }
+        if (old == 0 || old == PD_READY) {
+            if (!keep || old == PD_READY || atomic_compare_exchange_weak(&pd->slot[d], &old, PD_READY))
+                return;
+            continue;
+        }
+        if (!atomic_compare_exchange_weak(&pd->slot[d], &old, PD_BUSY))
+            continue;
+        mote__waiter *w = (mote__waiter *)old;
+        atomic_fetch_add(&w->events, 1);
+        MOTE_STORE_LOAD_FENCE();
+        mote__waiter_wake(w);
+        atomic_store(&pd->slot[d], 0); /* the waiter consumed this readiness */
+        return;
+    }
+}
+
+static void *poller_main(void *arg) {
+    (void)arg;
+    mote__poll_event ev[128];
+    while (!atomic_load(&N.stop)) {
+        int n = mote__poller_wait(N.poller, ev, 128, -1);
+        for (int i = 0; i < n; i++) {
+            pdesc *pd = ev[i].data;
+            if (ev[i].events & MOTE__EV_READ)
+                pd_signal(pd, 0, true);
+            if (ev[i].events & MOTE__EV_WRITE)
+                pd_signal(pd, 1, true);
+        }
+    }
+    return NULL;
+}
+
+static int netpoll_start(void) {
+    if (atomic_load_explicit(&N.started, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&N.lock);
+    int r = 0;
+    if (!atomic_load(&N.started)) {
+        atomic_store(&N.stop, false);
+        r = mote__poller_open(&N.poller);
+        if (r == 0) {
+            r = -pthread_create(&N.thread, NULL, poller_main, NULL);
+            if (r != 0) {
+                mote__poller_close(N.poller);
+                N.poller = NULL;
+            }
+        }
+        if (r == 0)
+            atomic_store_explicit(&N.started, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&N.lock);
+    return r;
+}
+
+void mote__netpoll_stop(void);
+void mote__netpoll_stop(void) {
+    if (atomic_load(&N.started)) {
+        atomic_store(&N.stop, true);
+        mote__poller_wakeup(N.poller);
+        pthread_join(N.thread, NULL);
+        mote__poller_close(N.poller);
+        N.poller = NULL;
+        atomic_store(&N.started, false);
+    }
+    for (unsigned i = 0; i < DIR_SIZE; i++) {
+        _Atomic(pdesc *) *chunk = atomic_load(&N.dir[i]);
+        if (!chunk)
+            continue;
+        for (unsigned j = 0; j < DIR_SIZE; j++)
+            free(atomic_load(&chunk[j]));
+        free(chunk);
+        atomic_store(&N.dir[i], NULL);
+    }
+}
+
+static int pd_register(pdesc *pd, int fd) {
+    if (pd->registered)
+        return 0;
+    int r = 0;
+    mote__spin_lock(&pd->lock);
+    if (!pd->registered) {
+        r = mote__poller_add(N.poller, fd, pd);
+        if (r == -EEXIST)
+            r = 0;
+        if (r == 0)
+            pd->registered = true;
+    }
+    mote__spin_unlock(&pd->lock);
+    return r;
+}
+
+/* Take READY if it is there. */
+static bool pd_consume(pdesc *pd, int d) {
+    uintptr_t exp = PD_READY;
+    return atomic_compare_exchange_strong(&pd->slot[d], &exp, 0);
+}
+
+/* Returns true if registered; false if readiness was there (consumed). */
+static bool pd_enlist(pdesc *pd, int d, mote__waiter *w) {
+    for (;;) {
+        uintptr_t exp = 0;
+        if (atomic_compare_exchange_weak(&pd->slot[d], &exp, (uintptr_t)w))
+            return true;
+        if (exp == PD_READY && pd_consume(pd, d))
+            return false;
+        mote__cpu_relax(); /* BUSY, or another waiter: misuse, keep trying */
+    }
+}
+
+/* Returns true if the poller woke us through this slot. */
+static bool pd_delist(pdesc *pd, int d, mote__waiter *w) {
+    uintptr_t exp = (uintptr_t)w;
+    if (atomic_compare_exchange_strong(&pd->slot[d], &exp, 0))
+        return false;
+    while (atomic_load(&pd->slot[d]) == PD_BUSY)
+        mote__cpu_relax();
+    return true;
+}
+
+static int poll_now(int fd, int events) {
+    struct pollfd p = {.fd = fd, .events = 0};
+    if (events & MOTE_READABLE)
+        p.events |= POLLIN;
+    if (events & MOTE_WRITABLE)
+        p.events |= POLLOUT;
+    if (poll(&p, 1, 0) < 0)
+        return mote__errno();
+    int mask = 0;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        mask |= events & MOTE_READABLE;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+        mask |= events & MOTE_WRITABLE;
+    return mask ? mask : -ETIMEDOUT;
+}
+
+int mote_fd_wait(int fd, int events, int64_t timeout) {
+    if (fd < 0 || (unsigned)fd >= MAX_FD)
+        return -EBADF;
+    if (!events || (events & ~(MOTE_READABLE | MOTE_WRITABLE)))
+        return -EINVAL;
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    if (fcntl(fd, F_GETFD) < 0)
+        return mote__errno();
+    int r = netpoll_start();
+    pdesc *pd = r == 0 ? pd_get(fd, true) : NULL;
+    if (!pd)
+        return r ? r : -ENOMEM;
+    if ((r = pd_register(pd, fd)) < 0)
+        return r; /* -EPERM: regular files are always "ready"; use a blocking section */
+    uint32_t gen = atomic_load(&pd->gen);
+    int bits[2] = {MOTE_READABLE, MOTE_WRITABLE}, mask = 0;
+    for (int d = 0; d < 2; d++)
+        if ((events & bits[d]) && pd_consume(pd, d))
+            mask |= bits[d];
+    if (mask)
+        return mask;
+    if (timeout == 0) /* "is it ready now?": ask the descriptor itself */
+        return poll_now(fd, events);
+    mote__waiter w;
+    mote__waiter_init(&w);
+    int enlisted = 0;
+    for (int d = 0; d < 2; d++) {
+        if (!(events & bits[d]))
+            continue;
+        if (pd_enlist(pd, d, &w))
+            enlisted |= bits[d];
+        else
+            mask |= bits[d];
+    }
+    if (!mask)
+        mote__waiter_wait(&w, timeout);
+    for (int d = 0; d < 2; d++)
+        if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
+            mask |= bits[d];
+    mote__waiter_done(&w);
+    if (atomic_load(&pd->gen) != gen)
+        return -EBADF; /* closed while we waited */
+    return mask ? mask : -ETIMEDOUT;
+}
+
+int mote_fd_close(int fd) {
+    if (fd < 0)
+        return -EBADF;
+    pdesc *pd = (unsigned)fd < MAX_FD ? pd_get(fd, false) : NULL;
+    if (pd) {
+        atomic_fetch_add(&pd->gen, 1);
+        mote__spin_lock(&pd->lock);
+        if (pd->registered && N.poller)
+            mote__poller_del(N.poller, fd);
+        pd->registered = false;
+        mote__spin_unlock(&pd->lock);
+        for (int d = 0; d < 2; d++) {
+            pd_signal(pd, d, false); /* waiters wake and see the new generation */
+            uintptr_t ready = PD_READY;
+            atomic_compare_exchange_strong(&pd->slot[d], &ready, 0);
+        }
+    }
+    return close(fd) == 0 ? 0 : mote__errno();
+}
