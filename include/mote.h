@@ -53,6 +53,12 @@ MOTE_API int64_t mote_now(void);
 
 /* ---- Errors ------------------------------------------------------------- */
 
+/* -errno of the calling OS thread, read through a call the compiler cannot
+ * inline: in a process, use this (right after the failing call) instead of
+ * errno, whose address compilers cache across calls that may move the
+ * process to another thread. */
+MOTE_API int mote_errno(void);
+
 /* Text for a negative errno value returned by any mote call. Never NULL. */
 MOTE_API const char *mote_strerror(int err);
 

@@ -2,6 +2,10 @@
 #include <string.h>
 #include "base/base.h"
 
+int mote_errno(void) {
+    return mote__errno();
+}
+
 const char *mote_strerror(int err) {
     if (err >= 0)
         return err == 0 ? "success" : "unknown error";

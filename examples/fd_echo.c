@@ -1,0 +1,99 @@
+/*
+ * fd_echo.c -- a TCP echo server on raw non-blocking sockets and
+ * mote_fd_wait: one process per connection, code that reads like blocking
+ * code. (The socket types of the network issue will wrap exactly this.)
+ *
+ *   fd_echo [port]        default 7007; prints "listening on PORT" when ready
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <mote.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Read up to len bytes, waiting as long as it takes. 0 at end of stream. */
+static ssize_t read_some(int fd, char *buf, size_t len) {
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0)
+            return n;
+        int e = mote_errno(); /* never errno: we may resume on another thread */
+        if (e != -EAGAIN && e != -EINTR)
+            return e;
+        int r = mote_fd_wait(fd, MOTE_READABLE, MOTE_FOREVER);
+        if (r < 0)
+            return r;
+    }
+}
+
+static int write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+            continue;
+        }
+        int e = n < 0 ? mote_errno() : -EAGAIN;
+        if (e != -EAGAIN && e != -EINTR)
+            return e;
+        int r = mote_fd_wait(fd, MOTE_WRITABLE, MOTE_FOREVER);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static void connection(void *arg) {
+    int fd = *(int *)arg;
+    char buf[16384];
+    ssize_t n;
+    while ((n = read_some(fd, buf, sizeof buf)) > 0)
+        if (write_all(fd, buf, (size_t)n) < 0)
+            break;
+    mote_fd_close(fd);
+}
+
+static int serve(void *arg) {
+    int port = *(int *)arg;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1024) != 0) {
+        perror("fd_echo: listen");
+        return 1;
+    }
+    printf("listening on %d\n", port);
+    fflush(stdout);
+    for (;;) {
+        int c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c >= 0) {
+            if (mote_spawn_fn(NULL, connection, &c, sizeof c) < 0)
+                close(c);
+            continue;
+        }
+        int e = mote_errno();
+        if (e == -EAGAIN || e == -EINTR || e == -ECONNABORTED) {
+            mote_fd_wait(ls, MOTE_READABLE, MOTE_FOREVER);
+            continue;
+        }
+        if (e == -EMFILE || e == -ENFILE) { /* out of descriptors: back off, keep serving */
+            mote_sleep(MOTE_MSEC(10));
+            continue;
+        }
+        perror("fd_echo: accept");
+        return 1;
+    }
+}
+
+int main(int argc, char **argv) {
+    int port = argc > 1 ? atoi(argv[1]) : 7007;
+    int r = mote_run(NULL, serve, &port);
+    return r < 0 ? 1 : r;
+}

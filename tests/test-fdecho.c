@@ -1,0 +1,111 @@
+/*
+ * test-fdecho.c -- examples/fd_echo under load: many concurrent clients,
+ * byte-exact echo of messages of many sizes, over loopback.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+enum { CLIENTS = 50, ROUNDS = T_SCALE(200, 40) };
+
+static int port;
+
+static int connect_to(int p) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static bool xfer(int fd, char *buf, size_t len, bool out) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = out ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
+static void *client(void *arg) {
+    uintptr_t id = (uintptr_t)arg;
+    int fd = connect_to(port);
+    if (fd < 0)
+        return (void *)"connect failed";
+    static __thread char out[65536], in[65536];
+    unsigned seed = (unsigned)id * 7919u + 1;
+    for (int r = 0; r < ROUNDS; r++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = 1 + (seed >> 8) % (r % 10 == 0 ? sizeof out : 512);
+        for (size_t i = 0; i < len; i++)
+            out[i] = (char)(id + r + i);
+        if (!xfer(fd, out, len, true) || !xfer(fd, in, len, false)) {
+            close(fd);
+            return (void *)"short transfer";
+        }
+        if (memcmp(out, in, len) != 0) {
+            close(fd);
+            return (void *)"echo differs";
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+Test(fdecho, many_clients_byte_exact) {
+    port = 20000 + getpid() % 20000;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    char errpath[] = "/tmp/mote-fdecho-XXXXXX";
+    int errfd = mkstemp(errpath);
+    cr_assert(errfd >= 0);
+    pid_t srv = fork();
+    if (srv == 0) {
+        dup2(pfd[1], 1);
+        dup2(errfd, 2);
+        execl(MOTE_BUILD_DIR "/examples/fd_echo", "fd_echo", portstr, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char line[64] = {0};
+    ssize_t n = read(pfd[0], line, sizeof line - 1);
+    cr_assert(n > 0 && strstr(line, "listening"), "server did not start: '%s'", line);
+    pthread_t th[CLIENTS];
+    for (uintptr_t i = 0; i < CLIENTS; i++)
+        th[i] = t_thread(client, (void *)i);
+    const char *err = NULL;
+    for (int i = 0; i < CLIENTS; i++) {
+        void *r = NULL;
+        pthread_join(th[i], &r);
+        if (r && !err)
+            err = r;
+    }
+    kill(srv, SIGTERM);
+    int st;
+    waitpid(srv, &st, 0);
+    close(pfd[0]);
+    cr_assert(err == NULL, "client: %s", err ? err : "");
+    /* Sanitizer builds: the server is instrumented too; it must be clean. */
+    FILE *f = fdopen(errfd, "r"); /* its offset is at the end of what the server wrote */
+    fseek(f, 0, SEEK_END);
+    char *text = t_slurp(f); /* closes f */
+    unlink(errpath);
+    cr_assert(!strstr(text, "Sanitizer"), "server reported:\n%s", text);
+    free(text);
+}
