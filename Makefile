@@ -3,7 +3,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build demo test test-asan test-tsan bench install deps clean
+.PHONY: all build demo test test-clang test-asan test-tsan bench install deps clean
 
 all: build
 
@@ -22,6 +22,9 @@ deps:
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+test-clang: deps
+	$(MAKE) test BUILD=build-clang CMAKE_ARGS="-DCMAKE_C_COMPILER=clang -DMOTE_BENCH=OFF"
+
 test-asan: deps
 	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DMOTE_SANITIZE=address -DMOTE_BENCH=OFF"
 
@@ -36,4 +39,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-clang build-asan build-tsan build-aarch64
