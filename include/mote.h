@@ -299,6 +299,66 @@ MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
  * not close(), for descriptors that were waited on. */
 MOTE_API int mote_fd_close(int fd);
 
+/* ---- Sockets ------------------------------------------------------------ */
+
+/*
+ * A socket is a non-blocking, close-on-exec descriptor whose operations
+ * suspend only the calling process. Every call that can wait takes a
+ * timeout; expiry returns -ETIMEDOUT and leaves the socket usable. Errors
+ * from the peer come back as negative errno (-ECONNRESET, -EPIPE, ...);
+ * SIGPIPE never fires. Several processes may use one socket at once (one
+ * reading, one writing); mote_socket_close wakes any process waiting on it
+ * with -EBADF, and the handle must not be used after close returns.
+ */
+typedef struct mote_socket mote_socket;
+
+/* A socket address (IPv4, IPv6, Unix path or abstract): storage holds a
+ * struct sockaddr_* of len bytes. */
+typedef struct mote_addr {
+    uint32_t len;
+    _Alignas(8) unsigned char storage[128];
+} mote_addr;
+
+/* Parse "1.2.3.4:80", "[::1]:80", "unix:/path" or "unix:@abstract". */
+MOTE_API int mote_addr_parse(mote_addr *out, const char *text);
+/* Format an address the way mote_addr_parse reads it. */
+MOTE_API int mote_addr_format(const mote_addr *a, char *buf, size_t len);
+
+/* The low-level socket: any domain, type and protocol. */
+MOTE_API int mote_socket_open(mote_socket **out, int domain, int type, int protocol);
+/* Adopt an existing descriptor (made non-blocking and close-on-exec). */
+MOTE_API int mote_socket_adopt(mote_socket **out, int fd);
+MOTE_API int mote_socket_fd(const mote_socket *s);
+MOTE_API int mote_socket_bind(mote_socket *s, const mote_addr *a);
+MOTE_API int mote_socket_listen(mote_socket *s, int backlog);
+MOTE_API int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64_t timeout);
+MOTE_API int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout);
+/* Bytes read (0 at end of stream) or -errno. */
+MOTE_API int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout);
+/* Bytes written (at least 1) or -errno. */
+MOTE_API int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t timeout);
+/* Exactly len bytes, or -errno (-ENODATA if the stream ends first). The
+ * timeout covers the whole call. */
+MOTE_API int mote_socket_read_exact(mote_socket *s, void *buf, size_t len, int64_t timeout);
+MOTE_API int mote_socket_write_all(mote_socket *s, const void *buf, size_t len, int64_t timeout);
+/* Datagrams. */
+MOTE_API int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const mote_addr *to,
+                                     int64_t timeout);
+MOTE_API int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *from,
+                                       int64_t timeout);
+/* how: SHUT_RD, SHUT_WR or SHUT_RDWR from <sys/socket.h>. */
+MOTE_API int mote_socket_shutdown(mote_socket *s, int how);
+MOTE_API int mote_socket_local_addr(const mote_socket *s, mote_addr *out);
+MOTE_API int mote_socket_peer_addr(const mote_socket *s, mote_addr *out);
+MOTE_API int mote_socket_set_option(mote_socket *s, int level, int name, int value);
+MOTE_API int mote_socket_close(mote_socket *s);
+
+/* TCP conveniences. Listening sockets get SO_REUSEADDR (and SO_REUSEPORT
+ * when reuse_port is true, so several servers can share a port); connected
+ * ones get TCP_NODELAY. */
+MOTE_API int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port);
+MOTE_API int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout);
+
 /* ---- Panics ------------------------------------------------------------- */
 
 /*

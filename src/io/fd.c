@@ -218,7 +218,17 @@ static int poll_now(int fd, int events) {
     return mask ? mask : -ETIMEDOUT;
 }
 
+int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
+
 int mote_fd_wait(int fd, int events, int64_t timeout) {
+    return mote__fd_wait_ex(fd, events, timeout, NULL);
+}
+
+/* As mote_fd_wait; also returns -EBADF if *cancelled is (or becomes) set.
+ * The canceller sets the flag, then wakes the descriptor's waiters
+ * (mote__fd_abort): a waiter enlists, then checks the flag, so one of the
+ * two always sees the other. */
+int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled) {
     if (fd < 0 || (unsigned)fd >= MAX_FD)
         return -EBADF;
     if (!events || (events & ~(MOTE_READABLE | MOTE_WRITABLE)))
@@ -253,20 +263,25 @@ int mote_fd_wait(int fd, int events, int64_t timeout) {
         else
             mask |= bits[d];
     }
-    if (!mask)
+    MOTE_STORE_LOAD_FENCE(); /* enlisted; now look for a close */
+    bool gone = atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled));
+    if (!mask && !gone)
         mote__waiter_wait(&w, timeout);
     for (int d = 0; d < 2; d++)
         if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
             mask |= bits[d];
     mote__waiter_done(&w);
-    if (atomic_load(&pd->gen) != gen)
+    if (atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled)))
         return -EBADF; /* closed while we waited */
     return mask ? mask : -ETIMEDOUT;
 }
 
-int mote_fd_close(int fd) {
+/* Wake every waiter on fd with -EBADF and forget its registration, without
+ * closing it (sockets close the descriptor only when no call is in flight,
+ * so its number cannot be reused under one). */
+void mote__fd_abort(int fd) {
     if (fd < 0)
-        return -EBADF;
+        return;
     pdesc *pd = (unsigned)fd < MAX_FD ? pd_get(fd, false) : NULL;
     if (pd) {
         atomic_fetch_add(&pd->gen, 1);
@@ -281,5 +296,11 @@ int mote_fd_close(int fd) {
             atomic_compare_exchange_strong(&pd->slot[d], &ready, 0);
         }
     }
+}
+
+int mote_fd_close(int fd) {
+    if (fd < 0)
+        return -EBADF;
+    mote__fd_abort(fd);
     return close(fd) == 0 ? 0 : mote__errno();
 }

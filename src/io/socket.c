@@ -1,0 +1,479 @@
+/*
+ * socket.c -- sockets whose calls suspend only the calling process, built
+ * on mote_fd_wait. One generic socket (any domain and type) and TCP
+ * conveniences; the other socket types of the network issue are thin
+ * layers over the same calls.
+ *
+ * Close under a waiter: mote_socket_close marks the socket closed and wakes
+ * every waiter (they return -EBADF), but the descriptor itself is closed
+ * only when the last call in flight has returned (`refs`), so its number
+ * can never be reused under a call that still holds it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/base.h"
+
+void mote__fd_abort(int fd); /* fd.c */
+int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
+
+struct mote_socket {
+    int fd;
+    bool is_socket;
+    _Atomic bool closed;
+    _Atomic uint32_t refs; /* the handle, plus one per call in flight */
+};
+
+_Static_assert(sizeof(((mote_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
+               "mote_addr must hold any socket address");
+
+/* ---- Addresses ---- */
+
+int mote_addr_parse(mote_addr *out, const char *text) {
+    if (!out || !text)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    if (strncmp(text, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)out->storage;
+        const char *path = text + 5;
+        size_t n = strlen(path);
+        if (n == 0 || n >= sizeof un->sun_path)
+            return -EINVAL;
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, path, n);
+        if (path[0] == '@') { /* abstract: a leading NUL, no terminator */
+            un->sun_path[0] = '\0';
+            out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n);
+        } else {
+            out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        }
+        return 0;
+    }
+    char host[64];
+    const char *colon;
+    bool v6 = text[0] == '[';
+    if (v6) {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
+            return -EINVAL;
+        memcpy(host, text + 1, (size_t)(close - text - 1));
+        host[close - text - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon || (size_t)(colon - text) >= sizeof host)
+            return -EINVAL;
+        memcpy(host, text, (size_t)(colon - text));
+        host[colon - text] = '\0';
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+        return -EINVAL;
+    if (v6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out->storage;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+            return -EINVAL;
+        out->len = sizeof *in6;
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)out->storage;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+            return -EINVAL; /* host names: resolution is not there yet */
+        out->len = sizeof *in;
+    }
+    return 0;
+}
+
+int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
+    if (!a || !buf || len == 0 || a->len < sizeof(sa_family_t))
+        return -EINVAL;
+    const struct sockaddr *sa = (const struct sockaddr *)a->storage;
+    char host[INET6_ADDRSTRLEN];
+    int n;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        n = snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        n = snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const void *)sa;
+        size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
+        if (plen > 0 && un->sun_path[0] == '\0')
+            n = snprintf(buf, len, "unix:@%.*s", (int)plen - 1, un->sun_path + 1);
+        else
+            n = snprintf(buf, len, "unix:%s", plen ? un->sun_path : "");
+    } else {
+        return -EAFNOSUPPORT;
+    }
+    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+/* ---- Lifetime ---- */
+
+static int sock_new(mote_socket **out, int fd) {
+    mote_socket *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    int type;
+    socklen_t tl = sizeof type;
+    s->fd = fd;
+    s->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+    atomic_init(&s->refs, 1);
+    *out = s;
+    return 0;
+}
+
+static void sock_unref(mote_socket *s) {
+    if (atomic_fetch_sub(&s->refs, 1) == 1) {
+        mote__fd_abort(s->fd);
+        close(s->fd);
+        free(s);
+    }
+}
+
+/* Start a call: a reference keeps the descriptor open until it returns. */
+static int sock_enter(mote_socket *s) {
+    if (!s)
+        return -EINVAL;
+    if (atomic_load(&s->closed))
+        return -EBADF;
+    atomic_fetch_add(&s->refs, 1);
+    return 0;
+}
+
+int mote_socket_open(mote_socket **out, int domain, int type, int protocol) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+        return mote__errno();
+    int r = sock_new(out, fd);
+    if (r < 0)
+        close(fd);
+    return r;
+}
+
+int mote_socket_adopt(mote_socket **out, int fd) {
+    if (!out || fd < 0)
+        return -EINVAL;
+    *out = NULL;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+        return mote__errno();
+    return sock_new(out, fd);
+}
+
+int mote_socket_fd(const mote_socket *s) {
+    return s ? s->fd : -EINVAL;
+}
+
+int mote_socket_close(mote_socket *s) {
+    if (!s)
+        return -EINVAL;
+    if (atomic_exchange(&s->closed, true))
+        return -EBADF;
+    mote__fd_abort(s->fd); /* waiters return -EBADF */
+    sock_unref(s);
+    return 0;
+}
+
+/* ---- Waiting ---- */
+
+static int64_t deadline_of(int64_t timeout) {
+    return timeout < 0 ? -1 : mote__now() + timeout;
+}
+
+/* After EAGAIN: wait for ev until the deadline. 0 to retry, or -errno. */
+static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
+    int64_t left = -1;
+    if (deadline >= 0 && (left = deadline - mote__now()) <= 0)
+        return -ETIMEDOUT;
+    int r = mote__fd_wait_ex(s->fd, ev, left, &s->closed);
+    if (atomic_load(&s->closed))
+        return -EBADF;
+    return r < 0 ? r : 0;
+}
+
+/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. */
+#define SOCK_IO(s, ev, deadline, call)                                                             \
+    do {                                                                                           \
+        for (;;) {                                                                                 \
+            if (atomic_load(&(s)->closed)) {                                                       \
+                r = -EBADF;                                                                        \
+                break;                                                                             \
+            }                                                                                      \
+            r = (call);                                                                            \
+            if (r >= 0)                                                                            \
+                break;                                                                             \
+            r = mote__errno();                                                                     \
+            if (r == -EINTR)                                                                       \
+                continue;                                                                          \
+            if (r != -EAGAIN && r != -EWOULDBLOCK)                                                 \
+                break;                                                                             \
+            if ((r = sock_wait((s), (ev), (deadline))) < 0)                                        \
+                break;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+    int64_t r = sock_enter(s);
+    if (r < 0 || (!buf && len))
+        return r < 0 ? r : -EINVAL;
+    int64_t dl = deadline_of(timeout);
+    SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, buf, len));
+    sock_unref(s);
+    return r;
+}
+
+static ssize_t do_write(mote_socket *s, const void *buf, size_t len) {
+    /* MSG_NOSIGNAL: a closed peer is -EPIPE, never SIGPIPE. */
+    return s->is_socket ? send(s->fd, buf, len, MSG_NOSIGNAL) : write(s->fd, buf, len);
+}
+
+int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t timeout) {
+    int64_t r = sock_enter(s);
+    if (r < 0 || (!buf && len))
+        return r < 0 ? r : -EINVAL;
+    int64_t dl = deadline_of(timeout);
+    SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
+    sock_unref(s);
+    return r;
+}
+
+int mote_socket_read_exact(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+    int64_t r = sock_enter(s);
+    if (r < 0 || (!buf && len))
+        return r < 0 ? (int)r : -EINVAL;
+    int64_t dl = deadline_of(timeout);
+    size_t done = 0;
+    while (done < len) {
+        SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, (char *)buf + done, len - done));
+        if (r <= 0) {
+            r = r == 0 ? -ENODATA : r;
+            break;
+        }
+        done += (size_t)r;
+    }
+    sock_unref(s);
+    return done == len ? 0 : (int)r;
+}
+
+int mote_socket_write_all(mote_socket *s, const void *buf, size_t len, int64_t timeout) {
+    int64_t r = sock_enter(s);
+    if (r < 0 || (!buf && len))
+        return r < 0 ? (int)r : -EINVAL;
+    int64_t dl = deadline_of(timeout);
+    size_t done = 0;
+    while (done < len) {
+        SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, (const char *)buf + done, len - done));
+        if (r < 0)
+            break;
+        done += (size_t)r;
+    }
+    sock_unref(s);
+    return done == len ? 0 : (int)r;
+}
+
+int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const mote_addr *to,
+                            int64_t timeout) {
+    int64_t r = sock_enter(s);
+    if (r < 0 || (!buf && len))
+        return r < 0 ? r : -EINVAL;
+    int64_t dl = deadline_of(timeout);
+    SOCK_IO(s, MOTE_WRITABLE, dl,
+            sendto(s->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)to->storage : NULL,
+                   to ? to->len : 0));
+    sock_unref(s);
+    return r;
+}
+
+int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *from, int64_t timeout) {
+    int64_t r = sock_enter(s);
+    if (r < 0 || (!buf && len))
+        return r < 0 ? r : -EINVAL;
+    int64_t dl = deadline_of(timeout);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    SOCK_IO(s, MOTE_READABLE, dl, (sl = sizeof ss, recvfrom(s->fd, buf, len, 0, (struct sockaddr *)&ss, &sl)));
+    if (r >= 0 && from) {
+        memset(from, 0, sizeof *from);
+        memcpy(from->storage, &ss, sl);
+        from->len = sl;
+    }
+    sock_unref(s);
+    return r;
+}
+
+/* ---- Connections ---- */
+
+int mote_socket_bind(mote_socket *s, const mote_addr *a) {
+    if (!s || !a)
+        return -EINVAL;
+    return bind(s->fd, (const struct sockaddr *)a->storage, a->len) == 0 ? 0 : mote__errno();
+}
+
+int mote_socket_listen(mote_socket *s, int backlog) {
+    if (!s)
+        return -EINVAL;
+    return listen(s->fd, backlog) == 0 ? 0 : mote__errno();
+}
+
+int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64_t timeout) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    int64_t r = sock_enter(s);
+    if (r < 0)
+        return (int)r;
+    int64_t dl = deadline_of(timeout);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    SOCK_IO(s, MOTE_READABLE, dl,
+            (sl = sizeof ss, accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)));
+    if (r >= 0) {
+        int fd = (int)r;
+        r = sock_new(out, fd);
+        if (r < 0)
+            close(fd);
+        else if (peer) {
+            memset(peer, 0, sizeof *peer);
+            memcpy(peer->storage, &ss, sl);
+            peer->len = sl;
+        }
+    }
+    sock_unref(s);
+    return (int)r;
+}
+
+int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
+    if (!a)
+        return -EINVAL;
+    int64_t r = sock_enter(s);
+    if (r < 0)
+        return (int)r;
+    if (connect(s->fd, (const struct sockaddr *)a->storage, a->len) == 0) {
+        sock_unref(s);
+        return 0;
+    }
+    r = mote__errno();
+    if (r == -EINPROGRESS || r == -EAGAIN) {
+        /* Wait for the handshake, then ask the socket how it went. */
+        r = sock_wait(s, MOTE_WRITABLE, deadline_of(timeout));
+        if (r == 0) {
+            int err = 0;
+            socklen_t el = sizeof err;
+            if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+                r = mote__errno();
+            else
+                r = -err;
+        }
+    }
+    sock_unref(s);
+    return (int)r;
+}
+
+int mote_socket_shutdown(mote_socket *s, int how) {
+    if (!s)
+        return -EINVAL;
+    return shutdown(s->fd, how) == 0 ? 0 : mote__errno();
+}
+
+static int get_name(const mote_socket *s, mote_addr *out, bool peer) {
+    if (!s || !out)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    socklen_t sl = sizeof out->storage;
+    int r = peer ? getpeername(s->fd, (struct sockaddr *)out->storage, &sl)
+                 : getsockname(s->fd, (struct sockaddr *)out->storage, &sl);
+    if (r != 0)
+        return mote__errno();
+    out->len = sl;
+    return 0;
+}
+
+int mote_socket_local_addr(const mote_socket *s, mote_addr *out) {
+    return get_name(s, out, false);
+}
+
+int mote_socket_peer_addr(const mote_socket *s, mote_addr *out) {
+    return get_name(s, out, true);
+}
+
+int mote_socket_set_option(mote_socket *s, int level, int name, int value) {
+    if (!s)
+        return -EINVAL;
+    return setsockopt(s->fd, level, name, &value, sizeof value) == 0 ? 0 : mote__errno();
+}
+
+/* ---- TCP ---- */
+
+static int open_for(mote_socket **out, const mote_addr *a, int type) {
+    int domain = ((const struct sockaddr *)a->storage)->sa_family;
+    return mote_socket_open(out, domain, type, 0);
+}
+
+int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    mote_addr a;
+    int r = mote_addr_parse(&a, addr);
+    mote_socket *s = NULL;
+    if (r == 0)
+        r = open_for(&s, &a, SOCK_STREAM);
+    if (r == 0 && ((struct sockaddr *)a.storage)->sa_family != AF_UNIX) {
+        r = mote_socket_set_option(s, SOL_SOCKET, SO_REUSEADDR, 1);
+        if (r == 0 && reuse_port)
+            r = mote_socket_set_option(s, SOL_SOCKET, SO_REUSEPORT, 1);
+    }
+    if (r == 0)
+        r = mote_socket_bind(s, &a);
+    if (r == 0)
+        r = mote_socket_listen(s, backlog > 0 ? backlog : 1024);
+    if (r < 0) {
+        if (s)
+            mote_socket_close(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
+
+int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    mote_addr a;
+    int r = mote_addr_parse(&a, addr);
+    mote_socket *s = NULL;
+    if (r == 0)
+        r = open_for(&s, &a, SOCK_STREAM);
+    if (r == 0 && ((struct sockaddr *)a.storage)->sa_family != AF_UNIX)
+        mote_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (r == 0)
+        r = mote_socket_connect(s, &a, timeout);
+    if (r < 0) {
+        if (s)
+            mote_socket_close(s);
+        return r;
+    }
+    *out = s;
+    return 0;
+}
