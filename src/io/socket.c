@@ -257,17 +257,23 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
     return r;
 }
 
-int mote_socket_read_exact(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+/* Move exactly len bytes in one direction, under one deadline. */
+static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool out) {
     int64_t r = sock_enter(s);
     if (r < 0 || (!buf && len))
         return r < 0 ? (int)r : -EINVAL;
     int64_t dl = deadline_of(timeout);
     size_t done = 0;
     while (done < len) {
-        SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, (char *)buf + done, len - done));
+        if (out)
+            SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf + done, len - done));
+        else
+            SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, buf + done, len - done));
         if (r <= 0) {
-            r = r == 0 ? -ENODATA : r;
-            break;
+            r = r == 0 && !out ? -ENODATA : r; /* a 0-byte write just retries */
+            if (r < 0)
+                break;
+            continue;
         }
         done += (size_t)r;
     }
@@ -275,20 +281,12 @@ int mote_socket_read_exact(mote_socket *s, void *buf, size_t len, int64_t timeou
     return done == len ? 0 : (int)r;
 }
 
+int mote_socket_read_exact(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+    return xfer_all(s, buf, len, timeout, false);
+}
+
 int mote_socket_write_all(mote_socket *s, const void *buf, size_t len, int64_t timeout) {
-    int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? (int)r : -EINVAL;
-    int64_t dl = deadline_of(timeout);
-    size_t done = 0;
-    while (done < len) {
-        SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, (const char *)buf + done, len - done));
-        if (r < 0)
-            break;
-        done += (size_t)r;
-    }
-    sock_unref(s);
-    return done == len ? 0 : (int)r;
+    return xfer_all(s, (char *)(uintptr_t)buf, len, timeout, true); /* never written to */
 }
 
 int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const mote_addr *to,
@@ -424,9 +422,28 @@ int mote_socket_set_option(mote_socket *s, int level, int name, int value) {
 
 /* ---- TCP ---- */
 
-static int open_for(mote_socket **out, const mote_addr *a, int type) {
-    int domain = ((const struct sockaddr *)a->storage)->sa_family;
-    return mote_socket_open(out, domain, type, 0);
+/* Parse addr and open a stream socket of its family. */
+static int open_stream(mote_socket **s, mote_addr *a, const char *addr) {
+    *s = NULL;
+    int r = mote_addr_parse(a, addr);
+    if (r < 0)
+        return r;
+    return mote_socket_open(s, ((const struct sockaddr *)a->storage)->sa_family, SOCK_STREAM, 0);
+}
+
+static bool is_inet(const mote_addr *a) {
+    return ((const struct sockaddr *)a->storage)->sa_family != AF_UNIX;
+}
+
+/* On failure close s; on success hand it out. */
+static int finish(mote_socket **out, mote_socket *s, int r) {
+    if (r < 0) {
+        if (s)
+            mote_socket_close(s);
+        return r;
+    }
+    *out = s;
+    return 0;
 }
 
 int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
@@ -434,11 +451,9 @@ int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse
         return -EINVAL;
     *out = NULL;
     mote_addr a;
-    int r = mote_addr_parse(&a, addr);
-    mote_socket *s = NULL;
-    if (r == 0)
-        r = open_for(&s, &a, SOCK_STREAM);
-    if (r == 0 && ((struct sockaddr *)a.storage)->sa_family != AF_UNIX) {
+    mote_socket *s;
+    int r = open_stream(&s, &a, addr);
+    if (r == 0 && is_inet(&a)) {
         r = mote_socket_set_option(s, SOL_SOCKET, SO_REUSEADDR, 1);
         if (r == 0 && reuse_port)
             r = mote_socket_set_option(s, SOL_SOCKET, SO_REUSEPORT, 1);
@@ -447,13 +462,7 @@ int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse
         r = mote_socket_bind(s, &a);
     if (r == 0)
         r = mote_socket_listen(s, backlog > 0 ? backlog : 1024);
-    if (r < 0) {
-        if (s)
-            mote_socket_close(s);
-        return r;
-    }
-    *out = s;
-    return 0;
+    return finish(out, s, r);
 }
 
 int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
@@ -461,19 +470,11 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
         return -EINVAL;
     *out = NULL;
     mote_addr a;
-    int r = mote_addr_parse(&a, addr);
-    mote_socket *s = NULL;
-    if (r == 0)
-        r = open_for(&s, &a, SOCK_STREAM);
-    if (r == 0 && ((struct sockaddr *)a.storage)->sa_family != AF_UNIX)
+    mote_socket *s;
+    int r = open_stream(&s, &a, addr);
+    if (r == 0 && is_inet(&a))
         mote_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1);
     if (r == 0)
         r = mote_socket_connect(s, &a, timeout);
-    if (r < 0) {
-        if (s)
-            mote_socket_close(s);
-        return r;
-    }
-    *out = s;
-    return 0;
+    return finish(out, s, r);
 }
