@@ -11,6 +11,7 @@
 #define MOTE_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <ctype.h>
 #include <errno.h>
 #include <mote.h>
@@ -288,6 +289,53 @@ static inline char *t_slurp(FILE *f) {
         cr_assert_fail("short read of captured output");
     fclose(f);
     return buf;
+}
+
+/* ---- Servers from examples/, run as child processes ---------------------- */
+
+typedef struct t_server {
+    pid_t pid;
+    int out;        /* its stdout */
+    int err;        /* its stderr, a temp file */
+    char errpath[64];
+    char addr[128]; /* from its "listening on ADDR" line */
+} t_server;
+
+/* Start MOTE_BUILD_DIR/examples/<name> <arg> and wait for its first line. */
+static inline void t_server_start(t_server *s, const char *name, const char *arg) {
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/examples/%s", MOTE_BUILD_DIR, name);
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    snprintf(s->errpath, sizeof s->errpath, "/tmp/mote-server-XXXXXX");
+    s->err = mkstemp(s->errpath);
+    cr_assert(s->err >= 0);
+    s->pid = fork();
+    if (s->pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(s->err, 2);
+        execl(exe, name, arg, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    s->out = pfd[0];
+    char line[256] = {0};
+    ssize_t n = read(s->out, line, sizeof line - 1);
+    cr_assert(n > 0 && sscanf(line, "listening on %127s", s->addr) == 1, "%s did not start: '%s'", name, line);
+}
+
+/* Stop it; its stderr must hold no sanitizer report. */
+static inline void t_server_stop(t_server *s) {
+    kill(s->pid, SIGTERM);
+    int st;
+    waitpid(s->pid, &st, 0);
+    close(s->out);
+    FILE *f = fdopen(s->err, "r"); /* its offset is at the end of what the server wrote */
+    fseek(f, 0, SEEK_END);
+    char *text = t_slurp(f); /* closes f */
+    unlink(s->errpath);
+    cr_assert(!strstr(text, "Sanitizer"), "server reported:\n%s", text);
+    free(text);
 }
 
 /* Fork; the child runs fn(arg) with stdout and stderr captured, then exits 0

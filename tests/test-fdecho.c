@@ -70,22 +70,8 @@ Test(fdecho, many_clients_byte_exact) {
     port = 20000 + getpid() % 20000;
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    int pfd[2];
-    cr_assert_eq(pipe(pfd), 0);
-    char errpath[] = "/tmp/mote-fdecho-XXXXXX";
-    int errfd = mkstemp(errpath);
-    cr_assert(errfd >= 0);
-    pid_t srv = fork();
-    if (srv == 0) {
-        dup2(pfd[1], 1);
-        dup2(errfd, 2);
-        execl(MOTE_BUILD_DIR "/examples/fd_echo", "fd_echo", portstr, (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    char line[64] = {0};
-    ssize_t n = read(pfd[0], line, sizeof line - 1);
-    cr_assert(n > 0 && strstr(line, "listening"), "server did not start: '%s'", line);
+    t_server srv;
+    t_server_start(&srv, "fd_echo", portstr);
     pthread_t th[CLIENTS];
     for (uintptr_t i = 0; i < CLIENTS; i++)
         th[i] = t_thread(client, (void *)i);
@@ -96,16 +82,6 @@ Test(fdecho, many_clients_byte_exact) {
         if (r && !err)
             err = r;
     }
-    kill(srv, SIGTERM);
-    int st;
-    waitpid(srv, &st, 0);
-    close(pfd[0]);
+    t_server_stop(&srv);
     cr_assert(err == NULL, "client: %s", err ? err : "");
-    /* Sanitizer builds: the server is instrumented too; it must be clean. */
-    FILE *f = fdopen(errfd, "r"); /* its offset is at the end of what the server wrote */
-    fseek(f, 0, SEEK_END);
-    char *text = t_slurp(f); /* closes f */
-    unlink(errpath);
-    cr_assert(!strstr(text, "Sanitizer"), "server reported:\n%s", text);
-    free(text);
 }
