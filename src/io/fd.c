@@ -99,20 +99,30 @@ static void pd_signal(pdesc *pd, int d, bool keep) {
     }
 }
 
+static void dispatch(const mote__poll_event *ev, int n) {
+    for (int i = 0; i < n; i++) {
+        pdesc *pd = ev[i].data;
+        if (ev[i].events & MOTE__EV_READ)
+            pd_signal(pd, 0, true);
+        if (ev[i].events & MOTE__EV_WRITE)
+            pd_signal(pd, 1, true);
+    }
+}
+
 static void *poller_main(void *arg) {
     (void)arg;
     mote__poll_event ev[128];
-    while (!atomic_load(&N.stop)) {
-        int n = mote__poller_wait(N.poller, ev, 128, -1);
-        for (int i = 0; i < n; i++) {
-            pdesc *pd = ev[i].data;
-            if (ev[i].events & MOTE__EV_READ)
-                pd_signal(pd, 0, true);
-            if (ev[i].events & MOTE__EV_WRITE)
-                pd_signal(pd, 1, true);
-        }
-    }
+    while (!atomic_load(&N.stop))
+        dispatch(ev, mote__poller_wait(N.poller, ev, 128, -1));
     return NULL;
+}
+
+/* Workers call this before parking (mote__sched_set_netpoll). */
+static int netpoll_now(void) {
+    mote__poll_event ev[64];
+    int n = mote__poller_wait(N.poller, ev, 64, 0);
+    dispatch(ev, n);
+    return n > 0 ? n : 0;
 }
 
 static int netpoll_start(void) {
@@ -130,8 +140,10 @@ static int netpoll_start(void) {
                 N.poller = NULL;
             }
         }
-        if (r == 0)
+        if (r == 0) {
             atomic_store_explicit(&N.started, true, memory_order_release);
+            mote__sched_set_netpoll(netpoll_now);
+        }
     }
     pthread_mutex_unlock(&N.lock);
     return r;
@@ -139,6 +151,7 @@ static int netpoll_start(void) {
 
 void mote__netpoll_stop(void);
 void mote__netpoll_stop(void) {
+    mote__sched_set_netpoll(NULL);
     if (atomic_load(&N.started)) {
         atomic_store(&N.stop, true);
         mote__poller_wakeup(N.poller);

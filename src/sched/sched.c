@@ -94,6 +94,7 @@ static struct {
     _Atomic int nidle;
     _Atomic int nspinning;
     _Atomic int timer_watcher; /* an idle worker sleeps until the next timer */
+    int (*_Atomic netpoll)(void); /* non-blocking poll of the I/O layer */
 
     pthread_mutex_t slock; /* global stack cache */
     mote__stack *stacks;
@@ -462,6 +463,7 @@ static void park_worker(worker *w) {
     }
     if (watch)
         atomic_store(&S.timer_watcher, 0);
+    atomic_store(&S.netpoll, NULL);
 }
 
 /* ---- Finding work --------------------------------------------------------- */
@@ -511,6 +513,10 @@ static mote__task *find_work(worker *w) {
             if (t)
                 goto found;
         }
+        int (*np)(void) = atomic_load_explicit(&S.netpoll, memory_order_acquire);
+        if (np && np() > 0 &&
+            (atomic_load(&w->runnext) || atomic_load(&w->head) != atomic_load(&w->tail)))
+            continue; /* readiness woke something here */
         park_worker(w);
         continue;
     found:
@@ -760,6 +766,10 @@ static void switch_out(int reason) {
 
 void mote__park(void) {
     switch_out(MOTE__SW_PARK);
+}
+
+void mote__sched_set_netpoll(int (*poll_now)(void)) {
+    atomic_store_explicit(&S.netpoll, poll_now, memory_order_release);
 }
 
 void mote__sched_tick(void) {

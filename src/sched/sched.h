@@ -105,6 +105,13 @@ bool mote__task_wake(mote__task *t, uint64_t seq);
 /* Requeue the current task behind the others. */
 void mote__yield(void);
 
+/* Set by the I/O layer once its poller runs: a non-blocking poll that wakes
+ * the tasks whose descriptors are ready and returns how many events it saw.
+ * Workers call it before they park (Go does the same), so under load a
+ * readiness event wakes its process on the worker itself, without the
+ * poller thread and a futex wake-up in between. */
+void mote__sched_set_netpoll(int (*poll_now)(void));
+
 /* Count a runtime call against the current turn's budget; yields when it
  * is used up, so a process that only sends cannot hog its worker. */
 void mote__sched_tick(void);
