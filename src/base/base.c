@@ -75,10 +75,6 @@ void mote__spin_lock_slow(mote__spinlock *l) {
     }
 }
 
-void *mote__calloc(size_t n, size_t size) {
-    return calloc(n, size);
-}
-
 void mote__write_stderr(const char *s) {
     size_t len = strlen(s);
     while (len > 0) {

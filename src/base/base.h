@@ -100,9 +100,6 @@ static inline void mote__spin_unlock(mote__spinlock *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 
-/* Allocation that reports failure by returning NULL (never aborts). */
-void *mote__calloc(size_t n, size_t size);
-
 /* Write a whole string to stderr with write(2): usable in signal handlers. */
 void mote__write_stderr(const char *s);
 

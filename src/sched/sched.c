@@ -131,10 +131,6 @@ unsigned mote__sched_threads(void) {
     return atomic_load(&S.running) ? S.n : 0;
 }
 
-size_t mote__sched_stack_size(void) {
-    return S.stack_size;
-}
-
 bool mote__sched_running(void) {
     return atomic_load(&S.running);
 }
@@ -727,10 +723,6 @@ void mote__task_requeue(mote__task *t) {
     uint64_t s = atomic_load(&t->state);
     atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED);
     enqueue(t, false);
-}
-
-bool mote__sched_stopping(void) {
-    return atomic_load(&S.stopping);
 }
 
 void mote__task_settle_idle(mote__task *t) {

@@ -83,7 +83,6 @@ _Noreturn void mote__sched_main_exit(void);
  * are handed to drop(t) one by one, on the calling thread. */
 void mote__sched_stop(void (*drop)(mote__task *t));
 unsigned mote__sched_threads(void);
-size_t mote__sched_stack_size(void);
 bool mote__sched_running(void);
 
 /* Make an IDLE task runnable: CAS IDLE->QUEUED and queue it. Returns true
@@ -132,8 +131,5 @@ void mote__task_requeue(mote__task *t);
 
 /* Free the stack of a task that will never run again (shutdown only). */
 void mote__task_discard_stack(mote__task *t);
-
-/* True once mote__sched_stop() began: wakes are ignored from then on. */
-bool mote__sched_stopping(void);
 
 #endif
