@@ -355,7 +355,10 @@ MOTE_API int mote_socket_close(mote_socket *s);
 
 /* TCP conveniences. Listening sockets get SO_REUSEADDR (and SO_REUSEPORT
  * when reuse_port is true, so several servers can share a port); connected
- * ones get TCP_NODELAY. */
+ * ones get TCP_NODELAY. mote_tcp_connect also takes "host:port": the name
+ * is resolved (getaddrinfo) on a helper thread, so no worker blocks, and
+ * each address is tried in turn; the timeout covers the whole call.
+ * -ENOENT: no such host. */
 MOTE_API int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port);
 MOTE_API int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout);
 

@@ -249,3 +249,29 @@ Test(socket, addresses_parse_and_format) {
     cr_assert_eq(mote_socket_close(NULL), -EINVAL);
     cr_assert_eq(mote_socket_read(NULL, NULL, 0, 0), -EINVAL);
 }
+
+/* Host names resolve on a helper thread: "localhost:PORT" connects. */
+static int main_localhost(void *arg) {
+    (void)arg;
+    mote_socket *l = NULL;
+    T_CHECK_EQ(mote_tcp_listen(&l, "127.0.0.1:0", 4, false), 0);
+    mote_addr a;
+    T_CHECK_EQ(mote_socket_local_addr(l, &a), 0);
+    char where[64];
+    snprintf(where, sizeof where, "localhost:%u", (unsigned)ntohs(((struct sockaddr_in *)a.storage)->sin_port));
+    srv_arg sa = {l, mote_proc_ref(mote_self()), 0};
+    T_CHECK_EQ(mote_spawn_fn(NULL, fn_server, &sa, sizeof sa), 0);
+    mote_socket *c = NULL;
+    T_CHECK_EQ(mote_tcp_connect(&c, where, T_PATIENCE), 0);
+    char buf[4] = {0};
+    T_CHECK_EQ(mote_socket_write_all(c, "ping", 4, T_PATIENCE), 0);
+    T_CHECK_EQ(mote_socket_read_exact(c, buf, 4, T_PATIENCE), 0);
+    T_CHECK(memcmp(buf, "ping", 4) == 0);
+    mote_socket_close(c);
+    T_CHECK_EQ(t_recv_i64(), 1);
+    mote_socket_close(l);
+    T_CHECK_EQ(mote_tcp_connect(&c, "localhost:notaport", T_PATIENCE) < 0, 1);
+    T_CHECK(c == NULL);
+    return 0;
+}
+Test(socket, connect_by_host_name) { T_RUN_OK(NULL, main_localhost, NULL); }

@@ -40,7 +40,7 @@ typedef struct pdesc {
     _Atomic uintptr_t slot[2]; /* read, write */
     _Atomic uint32_t gen;
     mote__spinlock lock; /* registration */
-    bool registered;
+    _Atomic bool registered; /* read outside the lock on the fast path */
 } pdesc;
 
 static struct {
@@ -172,16 +172,16 @@ void mote__netpoll_stop(void) {
 }
 
 static int pd_register(pdesc *pd, int fd) {
-    if (pd->registered)
+    if (atomic_load_explicit(&pd->registered, memory_order_acquire))
         return 0;
     int r = 0;
     mote__spin_lock(&pd->lock);
-    if (!pd->registered) {
+    if (!atomic_load_explicit(&pd->registered, memory_order_relaxed)) {
         r = mote__poller_add(N.poller, fd, pd);
         if (r == -EEXIST)
             r = 0;
         if (r == 0)
-            pd->registered = true;
+            atomic_store_explicit(&pd->registered, true, memory_order_release);
     }
     mote__spin_unlock(&pd->lock);
     return r;
@@ -299,9 +299,9 @@ void mote__fd_abort(int fd) {
     if (pd) {
         atomic_fetch_add(&pd->gen, 1);
         mote__spin_lock(&pd->lock);
-        if (pd->registered && N.poller)
+        if (atomic_load_explicit(&pd->registered, memory_order_relaxed) && N.poller)
             mote__poller_del(N.poller, fd);
-        pd->registered = false;
+        atomic_store_explicit(&pd->registered, false, memory_order_release);
         mote__spin_unlock(&pd->lock);
         for (int d = 0; d < 2; d++) {
             pd_signal(pd, d, false); /* waiters wake and see the new generation */

@@ -465,16 +465,45 @@ int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse
     return finish(out, s, r);
 }
 
+int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
+
+static int connect_one(mote_socket **out, const mote_addr *a, int64_t deadline) {
+    mote_socket *s;
+    int r = mote_socket_open(&s, ((const struct sockaddr *)a->storage)->sa_family, SOCK_STREAM, 0);
+    if (r == 0 && is_inet(a))
+        mote_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (r == 0) {
+        int64_t left = deadline < 0 ? -1 : deadline - mote__now();
+        r = deadline >= 0 && left <= 0 ? -ETIMEDOUT : mote_socket_connect(s, a, left);
+    }
+    return finish(out, s, r);
+}
+
 int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
-    if (!out)
+    if (!out || !addr)
         return -EINVAL;
     *out = NULL;
+    int64_t deadline = deadline_of(timeout);
     mote_addr a;
-    mote_socket *s;
-    int r = open_stream(&s, &a, addr);
-    if (r == 0 && is_inet(&a))
-        mote_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1);
-    if (r == 0)
-        r = mote_socket_connect(s, &a, timeout);
-    return finish(out, s, r);
+    if (mote_addr_parse(&a, addr) == 0)
+        return connect_one(out, &a, deadline);
+    /* "host:port": resolve on a helper thread, then try each address. */
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || colon[1] == '\0' || addr[0] == '[' || strncmp(addr, "unix:", 5) == 0)
+        return -EINVAL;
+    char host[256];
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host)
+        return -EINVAL;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    mote_addr cand[8];
+    int n = mote__resolve(host, colon + 1, cand, 8, timeout);
+    int r = n < 0 ? n : -ECONNREFUSED;
+    for (int i = 0; i < n; i++) {
+        r = connect_one(out, &cand[i], deadline);
+        if (r == 0 || r == -ETIMEDOUT)
+            break;
+    }
+    return r;
 }

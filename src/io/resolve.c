@@ -1,0 +1,123 @@
+/*
+ * resolve.c -- host names without blocking a worker: getaddrinfo runs on a
+ * short-lived helper thread while the calling process waits on a waiter
+ * (a foreign caller simply blocks). The request is shared by the caller
+ * and the helper (two references), so a caller that times out leaves the
+ * helper to finish and free it.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proc/proc.h"
+
+typedef struct req {
+    char host[256], port[8];
+    int family;
+    struct addrinfo *res;
+    int err;
+    _Atomic(mote__waiter *) waiter; /* NULL once the caller gave up */
+    _Atomic int refs;
+    mote__spinlock lock; /* the helper's wake vs. the caller's departure */
+} req;
+
+static void req_unref(req *r) {
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        if (r->res)
+            freeaddrinfo(r->res);
+        free(r);
+    }
+}
+
+static int gai_errno(int e) {
+    switch (e) {
+    case 0:
+        return 0;
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+        return -ENOENT;
+    case EAI_AGAIN:
+        return -EAGAIN;
+    case EAI_MEMORY:
+        return -ENOMEM;
+    case EAI_FAMILY:
+        return -EAFNOSUPPORT;
+    default:
+        return -EIO;
+    }
+}
+
+static void *resolver(void *arg) {
+    req *r = arg;
+    struct addrinfo hints = {.ai_family = r->family, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
+    r->err = gai_errno(getaddrinfo(r->host, r->port, &hints, &r->res));
+    mote__spin_lock(&r->lock);
+    mote__waiter *w = atomic_load(&r->waiter);
+    if (w) {
+        atomic_fetch_add(&w->events, 1);
+        MOTE_STORE_LOAD_FENCE();
+        mote__waiter_wake(w);
+    }
+    mote__spin_unlock(&r->lock);
+    req_unref(r);
+    return NULL;
+}
+
+/* Resolve host:port (port numeric) into up to max addresses. Returns how
+ * many (> 0) or -errno (-ENOENT: no such host, -ETIMEDOUT). */
+int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
+int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout) {
+    if (strlen(host) >= sizeof((req *)0)->host || strlen(port) >= sizeof((req *)0)->port)
+        return -EINVAL;
+    req *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    strcpy(r->host, host);
+    strcpy(r->port, port);
+    r->family = AF_UNSPEC;
+    atomic_init(&r->refs, 2);
+    mote__waiter w;
+    mote__waiter_init(&w);
+    atomic_store(&r->waiter, &w);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int e = pthread_create(&th, &attr, resolver, r);
+    pthread_attr_destroy(&attr);
+    if (e) {
+        free(r);
+        return -e;
+    }
+    mote__waiter_wait(&w, timeout);
+    mote__waiter_done(&w);
+    /* Leave: after this the helper never touches our waiter. */
+    mote__spin_lock(&r->lock);
+    atomic_store(&r->waiter, NULL);
+    bool done = atomic_load(&w.events) > 0;
+    mote__spin_unlock(&r->lock);
+    int n = -ETIMEDOUT;
+    if (done) {
+        n = r->err;
+        if (n == 0) {
+            n = 0;
+            for (struct addrinfo *ai = r->res; ai && n < max; ai = ai->ai_next) {
+                if (ai->ai_addrlen > sizeof out[n].storage)
+                    continue;
+                memset(&out[n], 0, sizeof out[n]);
+                memcpy(out[n].storage, ai->ai_addr, ai->ai_addrlen);
+                out[n].len = (uint32_t)ai->ai_addrlen;
+                n++;
+            }
+            if (n == 0)
+                n = -ENOENT;
+        }
+    }
+    req_unref(r);
+    return n;
+}
