@@ -3,9 +3,9 @@
  *
  *   echo [addr]      default 127.0.0.1:7000; prints "listening on ADDR"
  */
-#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <mote.h>
+#include "common/serve.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -21,31 +21,7 @@ static void connection(void *arg) {
 }
 
 static int serve(void *arg) {
-    mote_socket *l;
-    int r = mote_tcp_listen(&l, arg, 1024, false);
-    if (r < 0) {
-        fprintf(stderr, "echo: listen %s: %s\n", (char *)arg, mote_strerror(r));
-        return 1;
-    }
-    mote_addr a;
-    char where[128];
-    mote_socket_local_addr(l, &a);
-    mote_addr_format(&a, where, sizeof where);
-    printf("listening on %s\n", where);
-    fflush(stdout);
-    for (;;) {
-        mote_socket *c;
-        r = mote_socket_accept(l, &c, NULL, MOTE_FOREVER);
-        if (r == 0) {
-            if (mote_spawn_fn(NULL, connection, &c, sizeof c) < 0)
-                mote_socket_close(c);
-        } else if (r == -EMFILE || r == -ENFILE) {
-            mote_sleep(MOTE_MSEC(10)); /* out of descriptors: back off, keep serving */
-        } else if (r != -ECONNABORTED) {
-            fprintf(stderr, "echo: accept: %s\n", mote_strerror(r));
-            return 1;
-        }
-    }
+    return serve_forever("echo", arg, 1024, connection);
 }
 
 int main(int argc, char **argv) {

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <mote.h>
+#include "common/serve.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -80,31 +81,7 @@ static void connection(void *arg) {
 }
 
 static int serve(void *arg) {
-    mote_socket *l;
-    int r = mote_tcp_listen(&l, arg, 4096, false);
-    if (r < 0) {
-        fprintf(stderr, "http_hello: listen %s: %s\n", (char *)arg, mote_strerror(r));
-        return 1;
-    }
-    mote_addr a;
-    char where[128];
-    mote_socket_local_addr(l, &a);
-    mote_addr_format(&a, where, sizeof where);
-    printf("listening on %s\n", where);
-    fflush(stdout);
-    for (;;) {
-        mote_socket *c;
-        r = mote_socket_accept(l, &c, NULL, MOTE_FOREVER);
-        if (r == 0) {
-            if (mote_spawn_fn(NULL, connection, &c, sizeof c) < 0)
-                mote_socket_close(c);
-        } else if (r == -EMFILE || r == -ENFILE) {
-            mote_sleep(MOTE_MSEC(10));
-        } else if (r != -ECONNABORTED) {
-            fprintf(stderr, "http_hello: accept: %s\n", mote_strerror(r));
-            return 1;
-        }
-    }
+    return serve_forever("http_hello", arg, 4096, connection);
 }
 
 int main(int argc, char **argv) {
