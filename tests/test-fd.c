@@ -95,7 +95,7 @@ static int main_close_under_waiter(void *arg) {
     T_CHECK_EQ(make_pipe(fds), 0);
     pipe_arg a = {fds[0], mote_proc_ref(mote_self())};
     T_CHECK_EQ(mote_spawn_fn(NULL, fn_reader, &a, sizeof a), 0);
-    mote_sleep(MOTE_MSEC(10));
+    mote_sleep(MOTE_MSEC(50)); /* waiting by now, even on a loaded machine */
     T_CHECK_EQ(mote_fd_close(fds[0]), 0);
     int64_t r = t_recv_i64();
     T_CHECK_EQ(r, -EBADF);

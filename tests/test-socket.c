@@ -188,6 +188,10 @@ Test(socket, half_close) { T_RUN_OK(NULL, main_half_close, NULL); }
 static void fn_acceptor(void *arg) {
     srv_arg *a = arg;
     mote_socket *c = NULL;
+    /* Announce, then go straight into accept (no suspension in between):
+     * the socket must not be closed before this process is inside a call,
+     * since a handle is invalid once mote_socket_close returns. */
+    t_send_i64(a->report, 0);
     int r = mote_socket_accept(a->listener, &c, NULL, T_PATIENCE);
     t_send_i64(a->report, r);
     mote_proc_release(a->report);
@@ -199,7 +203,8 @@ static int main_close_under_waiter(void *arg) {
     T_CHECK_EQ(mote_tcp_listen(&l, "127.0.0.1:0", 4, false), 0);
     srv_arg a = {l, mote_proc_ref(mote_self()), 0};
     T_CHECK_EQ(mote_spawn_fn(NULL, fn_acceptor, &a, sizeof a), 0);
-    mote_sleep(MOTE_MSEC(10));
+    T_CHECK_EQ(t_recv_i64(), 0);
+    mote_sleep(MOTE_MSEC(50)); /* inside accept by now, even on a loaded machine */
     T_CHECK_EQ(mote_socket_close(l), 0);
     T_CHECK_EQ(t_recv_i64(), -EBADF);
     return 0;
