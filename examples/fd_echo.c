@@ -3,7 +3,8 @@
  * mote_fd_wait: one process per connection, code that reads like blocking
  * code. (The socket types of the network issue will wrap exactly this.)
  *
- *   fd_echo [port]        default 7007; prints "listening on PORT" when ready
+ *   fd_echo [port]        default 7007 (0: any free port); prints
+ *                         "listening on 127.0.0.1:PORT" when ready
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -69,7 +70,9 @@ static int serve(void *arg) {
         perror("fd_echo: listen");
         return 1;
     }
-    printf("listening on %d\n", port);
+    socklen_t al = sizeof a; /* port 0: the kernel picked one */
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    printf("listening on 127.0.0.1:%d\n", ntohs(a.sin_port));
     fflush(stdout);
     for (;;) {
         int c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
