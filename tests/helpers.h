@@ -10,7 +10,10 @@
 #ifndef MOTE_TEST_HELPERS_H
 #define MOTE_TEST_HELPERS_H
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <ctype.h>
 #include <errno.h>
@@ -300,6 +303,35 @@ typedef struct t_server {
     char errpath[64];
     char addr[128]; /* from its "listening on ADDR" line */
 } t_server;
+
+/* A plain blocking TCP client socket to "a.b.c.d:port", or -1. No
+ * assertions: client threads call it. */
+static inline int t_dial(const char *addr) {
+    char host[64];
+    int port = 0;
+    if (sscanf(addr, "%63[^:]:%d", host, &port) != 2)
+        return -1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &a.sin_addr);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Write (out) or read exactly len bytes with blocking calls. */
+static inline bool t_xfer(int fd, char *buf, size_t len, bool out) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = out ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
 
 /* Start MOTE_BUILD_DIR/examples/<name> <arg> and wait for its first line. */
 static inline void t_server_start(t_server *s, const char *name, const char *arg) {

@@ -17,33 +17,11 @@
 
 enum { CLIENTS = 50, ROUNDS = T_SCALE(200, 40) };
 
-static int port;
-
-static int connect_to(int p) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-        return fd;
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
-
-static bool xfer(int fd, char *buf, size_t len, bool out) {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = out ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
-        if (n <= 0)
-            return false;
-        done += (size_t)n;
-    }
-    return true;
-}
+static const char *server_addr;
 
 static void *client(void *arg) {
     uintptr_t id = (uintptr_t)arg;
-    int fd = connect_to(port);
+    int fd = t_dial(server_addr);
     if (fd < 0)
         return (void *)"connect failed";
     static __thread char out[65536], in[65536];
@@ -53,7 +31,7 @@ static void *client(void *arg) {
         size_t len = 1 + (seed >> 8) % (r % 10 == 0 ? sizeof out : 512);
         for (size_t i = 0; i < len; i++)
             out[i] = (char)(id + r + i);
-        if (!xfer(fd, out, len, true) || !xfer(fd, in, len, false)) {
+        if (!t_xfer(fd, out, len, true) || !t_xfer(fd, in, len, false)) {
             close(fd);
             return (void *)"short transfer";
         }
@@ -69,9 +47,7 @@ static void *client(void *arg) {
 Test(fdecho, many_clients_byte_exact) {
     t_server srv;
     t_server_start(&srv, "fd_echo", "0"); /* any free port: suites may run side by side */
-    const char *colon = strrchr(srv.addr, ':');
-    cr_assert(colon != NULL, "address %s", srv.addr);
-    port = atoi(colon + 1);
+    server_addr = srv.addr;
     pthread_t th[CLIENTS];
     for (uintptr_t i = 0; i < CLIENTS; i++)
         th[i] = t_thread(client, (void *)i);

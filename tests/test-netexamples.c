@@ -13,28 +13,11 @@
 
 #include "helpers.h"
 
-/* A plain blocking client socket to "a.b.c.d:port", or -1 (no assertions:
- * client threads call it). */
-static int dial(const char *addr) {
-    char host[64];
-    int port = 0;
-    if (sscanf(addr, "%63[^:]:%d", host, &port) != 2)
-        return -1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &a.sin_addr);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-        return fd;
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
-
 static const char *echo_addr;
 
 static void *echo_client(void *arg) {
     uintptr_t id = (uintptr_t)arg;
-    int fd = dial(echo_addr);
+    int fd = t_dial(echo_addr);
     if (fd < 0)
         return (void *)"connect";
     char out[4096], in[4096];
@@ -42,15 +25,8 @@ static void *echo_client(void *arg) {
         size_t len = 1 + (id * 131 + (size_t)r * 17) % sizeof out;
         for (size_t i = 0; i < len; i++)
             out[i] = (char)(id ^ (size_t)r ^ i);
-        size_t got = 0;
-        if (write(fd, out, len) != (ssize_t)len)
-            return (void *)"write";
-        while (got < len) {
-            ssize_t n = read(fd, in + got, len - got);
-            if (n <= 0)
-                return (void *)"read";
-            got += (size_t)n;
-        }
+        if (!t_xfer(fd, out, len, true) || !t_xfer(fd, in, len, false))
+            return (void *)"short transfer";
         if (memcmp(in, out, len) != 0)
             return (void *)"differs";
     }
@@ -88,7 +64,7 @@ Test(netexamples, http_hello_pipelined_and_keepalive) {
     t_server srv;
     t_server_start(&srv, "http_hello", "127.0.0.1:0");
     /* Three requests in one write; the last asks to close. */
-    int fd = dial(srv.addr);
+    int fd = t_dial(srv.addr);
     cr_assert(fd >= 0, "connect %s", srv.addr);
     const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
                        "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"

@@ -169,7 +169,7 @@ static void proc_kick(mote_proc *p) {
 
 /* A message to a panicked process is still queued: the process cancels it
  * (its future resolves with -ECANCELED), as the API promises. */
-static int proc_send(mote_proc *p, mote__msg *m) {
+static void proc_send(mote_proc *p, mote__msg *m) {
     mote__msg *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
     do
         m->next = head;
@@ -180,7 +180,6 @@ static int proc_send(mote_proc *p, mote__msg *m) {
         mote__task_wake(&p->task, rs);
     proc_kick(p);
     mote__sched_tick();
-    return 0;
 }
 
 static int check_send(mote_proc *p, const void *arg, size_t size) {
@@ -198,7 +197,8 @@ int mote_cast(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size) {
     mote__msg *m = msg_new(fn, arg, size);
     if (!m)
         return -ENOMEM;
-    return proc_send(p, m);
+    proc_send(p, m);
+    return 0;
 }
 
 int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_future **out) {
@@ -215,12 +215,7 @@ int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_
         return -ENOMEM;
     }
     m->fut = f;
-    r = proc_send(p, m);
-    if (r < 0) {
-        mote_future_drop(f); /* still pending: dropped futures are freed... */
-        mote__future_complete(f, mote_error(r)); /* ...by their completion */
-        return r;
-    }
+    proc_send(p, m);
     *out = f;
     return 0;
 }
@@ -237,9 +232,7 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
     mote_future f;
     mote__future_init_stack(&f);
     m->fut = &f;
-    r = proc_send(p, m);
-    if (r < 0)
-        return r;
+    proc_send(p, m);
     mote__future_wait(&f, MOTE_FOREVER);
     if (out)
         *out = f.res;
@@ -253,7 +246,8 @@ int mote_send(mote_proc *p, const void *data, size_t size) {
     mote__msg *m = msg_new(NULL, data, size);
     if (!m)
         return -ENOMEM;
-    return proc_send(p, m);
+    proc_send(p, m);
+    return 0;
 }
 
 /* ---- Spawning ---- */

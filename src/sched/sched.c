@@ -566,10 +566,14 @@ static void set_running(mote__task *t) {
                           memory_order_release);
 }
 
+/* RUNNING -> QUEUED by the task's own worker (no waker acts on QUEUED). */
+static void mark_queued(mote__task *t, memory_order mo) {
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    atomic_store_explicit(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED, mo);
+}
+
 static void requeue(mote__task *t) {
-    uint64_t s = atomic_load(&t->state);
-    atomic_store_explicit(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED,
-                          memory_order_release);
+    mark_queued(t, memory_order_release);
     enqueue(t, false);
 }
 
@@ -579,9 +583,7 @@ static void requeue(mote__task *t) {
 static void requeue_yielder(worker *w, mote__task *t) {
     if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
         return;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    atomic_store_explicit(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED,
-                          memory_order_relaxed);
+    mark_queued(t, memory_order_relaxed); /* published by the release push */
     runq_push_mo(w, t, memory_order_release);
     if (atomic_load_explicit(&S.nidle, memory_order_relaxed) &&
         !atomic_load_explicit(&S.nspinning, memory_order_relaxed))
@@ -720,9 +722,7 @@ bool mote__task_schedule(mote__task *t) {
 }
 
 void mote__task_requeue(mote__task *t) {
-    uint64_t s = atomic_load(&t->state);
-    atomic_store(&t->state, (s & ~(MOTE__ST_MASK | MOTE__NOTIFIED)) | MOTE__QUEUED);
-    enqueue(t, false);
+    requeue(t);
 }
 
 void mote__task_settle_idle(mote__task *t) {
