@@ -73,12 +73,23 @@ MOTE_API const char *mote_strerror(int err);
  *                                 pages, minimum 16 KiB); default 256 KiB
  *   msg_budget   MOTE_MSG_BUDGET  messages a process runs before it must
  *                                 let others run; default 64
+ *   backup_threads  MOTE_BACKUP_THREADS  extra OS threads that may run
+ *                                 processes while workers are stuck in
+ *                                 blocking sections or long computations
+ *                                 (see "Blocking work"); default 4 x threads
+ *   blocking_threshold  MOTE_BLOCKING_THRESHOLD  nanoseconds a blocking
+ *                                 section may run before its worker's other
+ *                                 processes move on; default 100 us
+ *   netpoll_threads  MOTE_NETPOLL_THREADS  network poller threads; default 1
  * A value set in the struct wins over the environment.
  */
 typedef struct mote_config {
     unsigned threads;
     size_t stack_size;
     unsigned msg_budget;
+    unsigned backup_threads;
+    int64_t blocking_threshold;
+    unsigned netpoll_threads;
 } mote_config;
 
 typedef int (*mote_main_fn)(void *arg);
@@ -361,6 +372,196 @@ MOTE_API int mote_socket_close(mote_socket *s);
  * -ENOENT: no such host. */
 MOTE_API int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port);
 MOTE_API int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout);
+
+/* Convenience constructors for the other socket types (numeric addresses as
+ * mote_addr_parse reads them; Unix paths without the "unix:" prefix, a
+ * leading '@' for the abstract namespace):
+ *   mote_udp_bind       a UDP socket bound to addr ("0.0.0.0:0" for any)
+ *   mote_unix_listen    a listening Unix stream socket (an existing socket
+ *                       file at path is NOT removed: -EADDRINUSE)
+ *   mote_unix_connect   a connected Unix stream socket
+ *   mote_unix_datagram  a Unix datagram socket, bound to path unless NULL */
+MOTE_API int mote_udp_bind(mote_socket **out, const char *addr);
+MOTE_API int mote_unix_listen(mote_socket **out, const char *path, int backlog);
+MOTE_API int mote_unix_connect(mote_socket **out, const char *path, int64_t timeout);
+MOTE_API int mote_unix_datagram(mote_socket **out, const char *path);
+
+/*
+ * Active sockets (Erlang's active mode): hand a connected stream socket to
+ * process p, and arriving data is delivered to p as calls of
+ * fn(state, s, data, n) in arrival order: n > 0 bytes at data (valid during
+ * the call), then exactly one final call with n == 0 (end of stream) or
+ * n < 0 (an error such as -ECONNRESET). A process waiting this way holds no
+ * stack, only its state. The socket is read in p's own turn, so a slow p
+ * applies back-pressure through the kernel's buffers instead of piling
+ * data up. p holds the socket; the final call is the place to close it.
+ * The handler may write to s (mote_socket_write). Returns -EINVAL if s is
+ * already active or not a stream socket.
+ */
+typedef void (*mote_active_fn)(void *state, mote_socket *s, const void *data, int64_t n);
+MOTE_API int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn);
+
+/* ---- Streams ------------------------------------------------------------ */
+
+/*
+ * One reader/writer interface for sockets, files, stdio and user types: a
+ * stream is a pair (vtable, object) passed by value. read returns bytes
+ * read (0 at end of stream) or -errno; write returns bytes written (>= 1)
+ * or -errno. An operation that is not supported returns -EBADF (a file
+ * opened write-only refuses reads). Timeouts apply where the object can
+ * wait (sockets, pipes); files ignore them.
+ */
+typedef struct mote_stream_vt {
+    int64_t (*read)(void *obj, void *buf, size_t len, int64_t timeout);
+    int64_t (*write)(void *obj, const void *buf, size_t len, int64_t timeout);
+} mote_stream_vt;
+
+typedef struct mote_stream {
+    const mote_stream_vt *vt;
+    void *obj;
+} mote_stream;
+
+MOTE_API mote_stream mote_socket_stream(mote_socket *s);
+MOTE_API int64_t mote_stream_read(mote_stream s, void *buf, size_t len, int64_t timeout);
+MOTE_API int64_t mote_stream_write(mote_stream s, const void *buf, size_t len, int64_t timeout);
+/* Exactly len bytes or -errno (-ENODATA if the stream ends first). */
+MOTE_API int mote_stream_read_exact(mote_stream s, void *buf, size_t len, int64_t timeout);
+MOTE_API int mote_stream_write_all(mote_stream s, const void *buf, size_t len, int64_t timeout);
+
+/*
+ * Buffered reader. cap is the buffer size (0: 8 KiB) and so the longest
+ * line mote_reader_read_until can return. It does not own the stream.
+ */
+typedef struct mote_reader mote_reader;
+MOTE_API int mote_reader_new(mote_reader **out, mote_stream s, size_t cap);
+MOTE_API void mote_reader_free(mote_reader *r);
+MOTE_API int64_t mote_reader_read(mote_reader *r, void *buf, size_t len, int64_t timeout);
+/*
+ * Read up to and including the byte delim. *out points at the bytes inside
+ * the reader's buffer, valid until the next call on r. Returns the length
+ * (delimiter included), 0 at end of stream, -ENOBUFS if no delimiter comes
+ * within cap bytes (the bytes stay buffered: read them with
+ * mote_reader_read), or -errno. A last piece without delimiter before the
+ * end of the stream is returned as it is.
+ */
+MOTE_API int64_t mote_reader_read_until(mote_reader *r, int delim, const char **out, int64_t timeout);
+/* A line: like mote_reader_read_until(r, '\n', ...), but the returned
+ * length leaves out the "\n" or "\r\n" (an empty line returns 0), and the
+ * end of the stream returns -ENODATA. */
+MOTE_API int64_t mote_reader_read_line(mote_reader *r, const char **out, int64_t timeout);
+
+/* Buffered writer. cap 0: 8 KiB. Writes larger than the buffer go straight
+ * through. mote_writer_free does NOT flush: call mote_writer_flush first. */
+typedef struct mote_writer mote_writer;
+MOTE_API int mote_writer_new(mote_writer **out, mote_stream s, size_t cap);
+MOTE_API void mote_writer_free(mote_writer *w);
+MOTE_API int mote_writer_write(mote_writer *w, const void *buf, size_t len, int64_t timeout);
+MOTE_API int mote_writer_printf(mote_writer *w, int64_t timeout, const char *fmt, ...) MOTE_PRINTF(3, 4);
+MOTE_API int mote_writer_flush(mote_writer *w, int64_t timeout);
+/* Bytes waiting in the buffer. */
+MOTE_API size_t mote_writer_buffered(const mote_writer *w);
+
+/* ---- Blocking work -------------------------------------------------------- */
+
+/*
+ * Wrap a call that blocks its OS thread (a regular file, a foreign library,
+ * a long computation you know about) in a blocking section:
+ *
+ *     mote_blocking_begin();
+ *     n = read(fd, buf, len);
+ *     mote_blocking_end();
+ *
+ * A section costs two stores when the call returns quickly. A monitor
+ * thread notices a section that has run longer than blocking_threshold
+ * (default 100 us) and lets a backup thread run that worker's other
+ * processes; when the call returns, the extra thread retires, so the number
+ * of threads running processes goes back to `threads`. The backup threads
+ * are bounded (backup_threads), so a storm of blocking calls cannot exhaust
+ * threads: beyond the bound, processes wait for a thread to come free.
+ *
+ * The monitor also notices a process that has computed for more than 10 ms
+ * without calling into mote and does the same for its worker, so a
+ * CPU-bound loop does not starve its neighbours (C code cannot be preempted
+ * safely; the kernel time-slices the extra thread against the busy one).
+ *
+ * Inside a section do not call anything that suspends (mote_call,
+ * mote_sleep, socket calls, ...). Outside a process (a foreign thread) the
+ * calls do nothing. Sections do not nest.
+ */
+MOTE_API void mote_blocking_begin(void);
+MOTE_API void mote_blocking_end(void);
+
+/* ---- Files ---------------------------------------------------------------- */
+
+/* Open flags (combine): */
+#define MOTE_FILE_READ 1      /* open for reading */
+#define MOTE_FILE_WRITE 2     /* open for writing */
+#define MOTE_FILE_APPEND 4    /* every write goes to the end (implies WRITE) */
+#define MOTE_FILE_CREATE 8    /* create if missing (mode 0666 & ~umask) */
+#define MOTE_FILE_TRUNCATE 16 /* truncate to 0 bytes on open */
+#define MOTE_FILE_EXCL 32     /* with CREATE: fail with -EEXIST if it exists */
+
+typedef struct mote_file mote_file;
+
+typedef struct mote_file_info {
+    uint64_t size;
+    uint32_t mode;   /* st_mode: type and permission bits */
+    bool is_dir, is_file, is_symlink;
+    int64_t mtime;   /* nanoseconds since the epoch */
+} mote_file_info;
+
+/*
+ * Files run every call in a blocking section (regular files cannot be
+ * polled). Every descriptor is close-on-exec. Errors are negative errno:
+ * -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
+ */
+MOTE_API int mote_file_open(mote_file **out, const char *path, int flags);
+MOTE_API int mote_file_close(mote_file *f);
+MOTE_API int mote_file_fd(const mote_file *f);
+MOTE_API int64_t mote_file_read(mote_file *f, void *buf, size_t len);
+MOTE_API int64_t mote_file_write(mote_file *f, const void *buf, size_t len);
+/* Whole buffer, or -errno. */
+MOTE_API int mote_file_write_all(mote_file *f, const void *buf, size_t len);
+/* Positioned I/O: does not move the file offset. */
+MOTE_API int64_t mote_file_pread(mote_file *f, void *buf, size_t len, uint64_t off);
+MOTE_API int64_t mote_file_pwrite(mote_file *f, const void *buf, size_t len, uint64_t off);
+/* whence: SEEK_SET, SEEK_CUR, SEEK_END. Returns the new offset. */
+MOTE_API int64_t mote_file_seek(mote_file *f, int64_t off, int whence);
+MOTE_API int64_t mote_file_size(mote_file *f);
+MOTE_API int mote_file_truncate(mote_file *f, uint64_t size);
+MOTE_API int mote_file_sync(mote_file *f);
+MOTE_API int mote_file_info_of(mote_file *f, mote_file_info *out);
+MOTE_API mote_stream mote_file_stream(mote_file *f);
+
+/* Paths. */
+MOTE_API int mote_fs_info(const char *path, mote_file_info *out); /* follows symlinks */
+MOTE_API int mote_fs_remove(const char *path);                    /* file or empty dir */
+MOTE_API int mote_fs_rename(const char *from, const char *to);
+/* Create a directory (mode 0777 & ~umask); with parents, missing parents
+ * too and an existing directory is not an error. */
+MOTE_API int mote_fs_mkdir(const char *path, bool parents);
+/* The names in a directory (without "." and ".."), sorted, as a
+ * NULL-terminated array freed with mote_fs_list_free. Returns the count. */
+MOTE_API int mote_fs_list(const char *path, char ***out);
+MOTE_API void mote_fs_list_free(char **names);
+/* Copy a regular file's contents and permission bits; to is replaced.
+ * Returns the bytes copied (>= 0) or -errno. */
+MOTE_API int64_t mote_fs_copy(const char *from, const char *to);
+
+/* ---- Standard streams ----------------------------------------------------- */
+
+/*
+ * stdin, stdout and stderr as streams. A pipe, socket or terminal is waited
+ * on through the poller, so a process reading stdin or writing to a full
+ * pipe holds no thread (mote uses a private non-blocking open file
+ * description where it can, so the shell's terminal mode is untouched);
+ * a regular file falls back to blocking sections. Not buffered: wrap them
+ * in a mote_reader / mote_writer. stdio's FILE buffers are not involved:
+ * fflush(stdout) before mixing the two.
+ */
+MOTE_API mote_stream mote_stdin(void);
+MOTE_API mote_stream mote_stdout(void);
+MOTE_API mote_stream mote_stderr(void);
 
 /* ---- Panics ------------------------------------------------------------- */
 

@@ -1064,3 +1064,10 @@ void mote__task_discard_stack(mote__task *t) {
         t->stack = NULL;
     }
 }
+
+/* Placeholders until the monitor lands (see issue 4). */
+void mote_blocking_begin(void) {
+}
+
+void mote_blocking_end(void) {
+}
