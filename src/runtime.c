@@ -29,8 +29,14 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
 
     unsigned budget = c.msg_budget ? c.msg_budget : (unsigned)mote__env_size("MOTE_MSG_BUDGET", 64);
     mote__proc_set_budget(budget);
-    mote__sched_config sc = {.threads = c.threads, .stack_size = c.stack_size};
-    int r = mote__timer_start();
+    int r = -EINVAL;
+    if (c.blocking_threshold < 0)
+        goto out;
+    mote__sched_config sc = {.threads = c.threads,
+                             .stack_size = c.stack_size,
+                             .backup_threads = c.backup_threads,
+                             .blocking_threshold = c.blocking_threshold};
+    r = mote__timer_start();
     if (r < 0)
         goto out;
     r = mote__sched_start(&sc, &mote__proc_hooks);

@@ -45,6 +45,12 @@
 #define GLOBAL_STACK_CACHE 1024u
 #define ALTSTACK_SIZE (64 * 1024)
 #define CALL_BUDGET 1024 /* sends in one turn before the sender yields */
+#define HOG_NS MOTE_MSEC(10)  /* a turn this long counts as a stalled worker */
+#define MON_MIN_NS MOTE_USEC(20)
+#define MON_MAX_NS MOTE_MSEC(1)
+
+/* What a worker is doing, as the monitor samples it (low 2 bits of mon). */
+enum { MON_IDLE = 0, MON_RUN = 1, MON_BLOCK = 2 };
 
 typedef struct worker {
     /* Shared with thieves. */
@@ -64,9 +70,13 @@ typedef struct worker {
     mote__stack *exit_stack; /* the loop stack the worker stopped on */
     mote__task *handoff;     /* QUEUED task the loop must run next */
     uint32_t calls;          /* runtime calls by the current turn (budget) */
+    /* (changes << 2) | MON_*: written by the owner with plain relaxed
+     * stores at every turn and blocking section, read by the monitor. */
+    _Atomic uint32_t mon;
+    _Atomic bool active; /* spares: handed to a backup thread */
     unsigned id;
     uint32_t tick, streak, rnd;
-    bool spinning, on_idle, is_main;
+    bool spinning, on_idle, is_main, spare;
     struct worker *idle_next;
     mote__stack *stacks; /* cache of free stacks */
     unsigned nstacks;
@@ -74,10 +84,24 @@ typedef struct worker {
     void *altstack;
 } __attribute__((aligned(MOTE_CACHELINE))) worker;
 
+/* A backup OS thread: runs a spare worker while one is handed to it. */
+typedef struct mthread {
+    pthread_t thread;
+    _Atomic(worker *) p;
+    _Atomic uint32_t go; /* futex word: 1 once p is set (or stopping) */
+    void *altstack;
+    struct mthread *next_free, *next_all;
+} mthread;
+
 static struct {
     unsigned n;
-    worker *w;    /* n workers, then the main thread's entry at w[n] */
+    unsigned nb;  /* spare workers (MOTE_BACKUP_THREADS) */
+    worker *w;    /* n workers, the main thread's entry at w[n], then nb spares */
     worker *main;
+    worker *spares;
+    _Atomic unsigned spare_hw; /* spares ever activated: the scan bound */
+    _Atomic int nactive;       /* workers + active spares */
+    _Atomic int nstalled;      /* of those, stuck in a section or a long turn */
     mote__sched_hooks hooks;
     size_t stack_size;
     _Atomic bool stopping;
@@ -103,12 +127,32 @@ static struct {
     _Atomic(mote__task *) main_slot;
     _Atomic bool main_exit;
 
+    /* The monitor (see "Blocking sections and the monitor" below). */
+    pthread_t mon_thread;
+    bool mon_started;
+    int64_t threshold;
+    _Atomic uint32_t mon_word;   /* futex for its periodic sleep */
+    _Atomic uint32_t mon_parked; /* 1 while it sleeps until a worker wakes */
+    pthread_mutex_t mlock;       /* backup threads */
+    mthread *mfree, *mall;
+
     struct sigaction old_segv, old_bus;
 } S = {
     .glock = PTHREAD_MUTEX_INITIALIZER,
     .ilock = PTHREAD_MUTEX_INITIALIZER,
     .slock = PTHREAD_MUTEX_INITIALIZER,
+    .mlock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+/* Entries of S.w worth scanning for work: workers, main, spares used. */
+static unsigned nscan(void) {
+    return S.n + 1 + atomic_load_explicit(&S.spare_hw, memory_order_acquire);
+}
+
+static inline void mon_mark(worker *w, uint32_t activity) {
+    uint32_t m = atomic_load_explicit(&w->mon, memory_order_relaxed);
+    atomic_store_explicit(&w->mon, ((m + 4) & ~3u) | activity, memory_order_relaxed);
+}
 
 static _Thread_local worker *tls_worker;
 
@@ -385,7 +429,8 @@ static void stop_spinning(worker *w) {
 static bool work_anywhere(void) {
     if (atomic_load(&S.gsize))
         return true;
-    for (unsigned i = 0; i <= S.n; i++) /* the main thread's queue too */
+    unsigned ns = nscan();
+    for (unsigned i = 0; i < ns; i++) /* the main thread's queue too */
         if (atomic_load(&S.w[i].head) != atomic_load(&S.w[i].tail))
             return true;
     return false;
@@ -410,7 +455,10 @@ static bool idle_unlist(worker *w) {
 }
 
 /* Park w until woken. Returns with w->spinning possibly set by the waker. */
+static void monitor_kick(void);
+
 static void park_worker(worker *w) {
+    mon_mark(w, MON_IDLE);
     /* Stop spinning before publishing ourselves idle: from then on a waker
      * may hand us a spinning slot by setting w->spinning. */
     if (w->spinning) {
@@ -459,10 +507,12 @@ static void park_worker(worker *w) {
     }
     if (watch)
         atomic_store(&S.timer_watcher, 0);
-    atomic_store(&S.netpoll, NULL);
+    monitor_kick();
 }
 
 /* ---- Finding work --------------------------------------------------------- */
+
+static bool spare_retire(worker *w);
 
 static mote__task *find_work(worker *w) {
     for (;;) {
@@ -473,6 +523,8 @@ static mote__task *find_work(worker *w) {
             w->handoff = NULL;
             return t;
         }
+        if (MOTE_UNLIKELY(w->spare) && spare_retire(w))
+            return NULL;
         w->tick++;
         /* Fairness: now and then look at the queues nobody else drains
          * while this worker is busy: the global one and the main thread's. */
@@ -491,15 +543,16 @@ static mote__task *find_work(worker *w) {
         if ((t = runq_pop(w)) || (t = global_get(w, RUNQ_SIZE / 2)))
             goto found;
         if (!w->spinning &&
-            2 * atomic_load(&S.nspinning) < (int)S.n - atomic_load(&S.nidle)) {
+            2 * atomic_load(&S.nspinning) < atomic_load(&S.nactive) - atomic_load(&S.nidle)) {
             w->spinning = true;
             atomic_fetch_add(&S.nspinning, 1);
         }
         if (w->spinning) {
+            unsigned ns = nscan();
             for (int round = 0; round < 4 && !t; round++) {
                 unsigned start = (w->rnd = w->rnd * 1103515245u + 12345u) >> 8;
-                for (unsigned i = 0; i <= S.n && !t; i++) {
-                    worker *v = &S.w[(start + i) % (S.n + 1)];
+                for (unsigned i = 0; i < ns && !t; i++) {
+                    worker *v = &S.w[(start + i) % ns];
                     if (v != w)
                         t = runq_steal(w, v, round == 3);
                 }
@@ -635,12 +688,13 @@ static void worker_loop(void *arg) {
     for (;;) {
         worker *w = cur_worker(); /* never cached across a turn or a switch */
         mote__task *t = find_work(w);
-        if (!t) { /* stopping: back to the thread's own stack for good */
+        if (!t) { /* stopping or retiring: back to the thread's own stack */
             w->exit_stack = s;
             mote__ctx_switch(&s->ctx, &w->ctx);
             abort();
         }
         set_running(t);
+        mon_mark(w, MON_RUN);
         w->current = t;
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
@@ -808,6 +862,7 @@ void mote__yield(void) {
     }
     /* Straight to the next suspended task: one switch instead of two. */
     set_running(n);
+    mon_mark(w, MON_RUN);
     w->current = n;
     w->pend_task = t;
     w->pend_reason = MOTE__SW_YIELD;
@@ -871,23 +926,22 @@ static void fault_handler(int sig, siginfo_t *si, void *uc) {
     sigaction(sig, sig == SIGSEGV ? &S.old_segv : &S.old_bus, NULL);
 }
 
-static void altstack_setup(worker *w) {
-    w->altstack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (w->altstack == MAP_FAILED) {
-        w->altstack = NULL;
+static void altstack_setup(void **slot) {
+    void *a = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *slot = a == MAP_FAILED ? NULL : a;
+    if (!*slot)
         return;
-    }
-    stack_t ss = {.ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    stack_t ss = {.ss_sp = a, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
     sigaltstack(&ss, NULL);
 }
 
-static void altstack_teardown(worker *w) {
-    if (!w->altstack)
+static void altstack_teardown(void **slot) {
+    if (!*slot)
         return;
     stack_t ss = {.ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
-    munmap(w->altstack, ALTSTACK_SIZE);
-    w->altstack = NULL;
+    munmap(*slot, ALTSTACK_SIZE);
+    *slot = NULL;
 }
 
 /* ---- Threads ---------------------------------------------------------------- */
@@ -896,7 +950,7 @@ static void worker_teardown(worker *w) {
     free_stack_list(w->stacks);
     w->stacks = NULL;
     w->nstacks = 0;
-    altstack_teardown(w);
+    altstack_teardown(&w->altstack);
     mote__ctx_destroy_thread(&w->ctx);
     mote__alloc_thread_exit();
     tls_worker = NULL;
@@ -908,12 +962,288 @@ static void *worker_main(void *arg) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
-    altstack_setup(w);
+    altstack_setup(&w->altstack);
     mote__stack *s = loop_stack(w);
     mote__ctx_switch(&w->ctx, &s->ctx); /* returns when the runtime stops */
     mote__stack_free(w->exit_stack);
     worker_teardown(w);
     return NULL;
+}
+
+/* ---- Blocking sections and the monitor -------------------------------------
+ *
+ * A worker stuck in a blocking section or in a long turn cannot run its
+ * other processes, and C code cannot be preempted. Instead of taking the
+ * stuck worker away from its thread (Go hands the P of a blocked M to
+ * another M), mote keeps every worker on its thread for good and lets a
+ * *spare* worker, run by a backup thread, take the stuck one's place:
+ *
+ *   - a blocking section is two relaxed stores to the worker's `mon` word
+ *     (a change counter and MON_BLOCK, then MON_RUN): no syscall, no
+ *     hand-off, so a quick call costs almost nothing;
+ *   - the monitor thread samples every active worker's `mon`. One that
+ *     shows the same value in a section for `threshold` (100 us), or in a
+ *     turn for HOG_NS (10 ms), is stalled: the monitor moves its queued
+ *     processes to the global queue (a thief's CAS on the queue head, safe
+ *     against the owner) and activates spares until `threads` workers are
+ *     not stalled;
+ *   - when the section ends, its worker simply carries on. There are now
+ *     more unstalled workers than `threads`; a spare that notices this at
+ *     its next scheduling point drains its queue into the global one and
+ *     retires (its backup thread goes back to the pool).
+ *
+ * So the number of threads running processes is `threads`, plus one per
+ * stalled worker while it is stalled, bounded by `nb` spares. No worker
+ * ever changes hands while its thread might be using it, so nothing on the
+ * hot path checks ownership. The monitor samples every threshold/2 while
+ * some worker is inside a section, backs off to every 1 ms while workers
+ * only run turns (a hog needs 10 ms), and sleeps without a timeout while
+ * every worker is idle: the first worker to wake kicks it. So a section is
+ * noticed 100-150 us after it began, a hog after 10-11 ms, and an idle
+ * runtime costs the monitor nothing.
+ */
+
+void mote_blocking_begin(void) {
+    worker *w = cur_worker();
+    if (w && !w->is_main && w->current)
+        mon_mark(w, MON_BLOCK);
+}
+
+void mote_blocking_end(void) {
+    worker *w = cur_worker();
+    if (w && !w->is_main && w->current)
+        mon_mark(w, MON_RUN);
+}
+
+/* Worker side: wake the monitor if it sleeps until a worker wakes. */
+static void monitor_kick(void) {
+    MOTE_STORE_LOAD_FENCE(); /* our nidle decrement before its flag */
+    uint32_t one = 1;
+    if (atomic_load_explicit(&S.mon_parked, memory_order_relaxed) &&
+        atomic_compare_exchange_strong(&S.mon_parked, &one, 0))
+        mote__futex_wake(&S.mon_parked, 1);
+}
+
+/* Owner: leave if more workers than `threads` are not stalled. */
+static bool spare_retire(worker *w) {
+    int act = atomic_load(&S.nactive);
+    for (;;) {
+        if (act - atomic_load(&S.nstalled) <= (int)S.n)
+            return false;
+        if (atomic_compare_exchange_weak(&S.nactive, &act, act - 1))
+            break;
+    }
+    stop_spinning(w);
+    mote__task *batch[RUNQ_SIZE + 1];
+    size_t n = 0;
+    mote__task *t = take_runnext(w);
+    if (t)
+        batch[n++] = t;
+    while ((t = runq_pop(w)))
+        batch[n++] = t;
+    if (n) {
+        global_push(batch, n);
+        wakep();
+    }
+    return true;
+}
+
+/* Monitor: move everything queued on stalled worker v to the global queue. */
+static bool drain_stalled(worker *v) {
+    mote__task *batch[RUNQ_SIZE + 1];
+    size_t n = 0;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
+        uint32_t tl = atomic_load_explicit(&v->tail, memory_order_acquire);
+        uint32_t k = tl - h;
+        if (k == 0 || k > RUNQ_SIZE)
+            break;
+        for (uint32_t i = 0; i < k; i++)
+            batch[i] = atomic_load_explicit(&v->buf[(h + i) % RUNQ_SIZE], memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&v->head, &h, h + k, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            n = k;
+            break;
+        }
+    }
+    mote__task *t = atomic_load(&v->runnext);
+    if (t && atomic_compare_exchange_strong(&v->runnext, &t, NULL))
+        batch[n++] = t;
+    if (n)
+        global_push(batch, n);
+    return n > 0;
+}
+
+static void *spare_main(void *arg) {
+    mthread *m = arg;
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    mote__alloc_thread_init();
+    altstack_setup(&m->altstack);
+    for (;;) {
+        while (!atomic_load(&m->go))
+            mote__futex_wait(&m->go, 0, -1);
+        worker *w = atomic_load(&m->p);
+        if (!w)
+            break; /* stopping */
+        tls_worker = w;
+        mote__ctx_init_thread(&w->ctx);
+        mote__stack *s = loop_stack(w);
+        mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
+        mote__stack_free(w->exit_stack);
+        w->exit_stack = NULL;
+        mote__ctx_destroy_thread(&w->ctx);
+        tls_worker = NULL;
+        atomic_store(&m->p, NULL);
+        atomic_store(&m->go, 0);
+        atomic_store(&w->active, false); /* the monitor may reuse it now */
+        if (atomic_load(&S.stopping))
+            break;
+        pthread_mutex_lock(&S.mlock);
+        m->next_free = S.mfree;
+        S.mfree = m;
+        pthread_mutex_unlock(&S.mlock);
+    }
+    altstack_teardown(&m->altstack);
+    mote__alloc_thread_exit();
+    return NULL;
+}
+
+/* Monitor: hand an inactive spare to a backup thread. */
+static bool spare_activate(void) {
+    worker *w = NULL;
+    for (unsigned i = 0; i < S.nb && !w; i++)
+        if (!atomic_load(&S.spares[i].active))
+            w = &S.spares[i];
+    if (!w)
+        return false;
+    pthread_mutex_lock(&S.mlock);
+    mthread *m = S.mfree;
+    if (m)
+        S.mfree = m->next_free;
+    pthread_mutex_unlock(&S.mlock);
+    if (!m) {
+        m = calloc(1, sizeof *m);
+        if (!m)
+            return false;
+        if (pthread_create(&m->thread, NULL, spare_main, m) != 0) {
+            free(m);
+            return false;
+        }
+        pthread_mutex_lock(&S.mlock);
+        m->next_all = S.mall;
+        S.mall = m;
+        pthread_mutex_unlock(&S.mlock);
+    }
+    w->spinning = false;
+    atomic_store(&w->active, true);
+    atomic_fetch_add(&S.nactive, 1);
+    unsigned idx = (unsigned)(w - S.spares) + 1, hw = atomic_load(&S.spare_hw);
+    while (hw < idx && !atomic_compare_exchange_weak(&S.spare_hw, &hw, idx))
+        ;
+    atomic_store(&m->p, w);
+    atomic_store(&m->go, 1);
+    mote__futex_wake(&m->go, 1);
+    return true;
+}
+
+typedef struct mon_view {
+    uint32_t mon;  /* the value last seen */
+    int64_t since; /* when it was first seen */
+} mon_view;
+
+static void *monitor_main(void *arg) {
+    mon_view *view = arg; /* one per worker and spare */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    int64_t period = MON_MAX_NS;
+    while (!atomic_load(&S.stopping)) {
+        int64_t now = mote__now();
+        int stalled = 0;
+        bool busy = false, blocking = false, moved = false;
+        for (unsigned i = 0; i < S.n + 1 + S.nb; i++) {
+            worker *w = &S.w[i];
+            if (w->is_main || (w->spare && !atomic_load(&w->active)))
+                continue;
+            uint32_t m = atomic_load_explicit(&w->mon, memory_order_relaxed);
+            unsigned act = m & 3;
+            if (m != view[i].mon) {
+                view[i].mon = m;
+                view[i].since = now;
+            }
+            if (act == MON_IDLE)
+                continue;
+            busy = true;
+            blocking |= act == MON_BLOCK;
+            if (now - view[i].since >= (act == MON_BLOCK ? S.threshold : HOG_NS)) {
+                stalled++;
+                moved |= drain_stalled(w);
+            }
+        }
+        atomic_store(&S.nstalled, stalled);
+        for (int run = atomic_load(&S.nactive) - stalled; run < (int)S.n; run++)
+            if (!spare_activate())
+                break;
+        if (moved)
+            wakep();
+        if (!busy && atomic_load(&S.nidle) == atomic_load(&S.nactive)) {
+            /* Everything idle: sleep until a worker wakes (monitor_kick). */
+            atomic_store(&S.mon_parked, 1);
+            MOTE_STORE_LOAD_FENCE();
+            if (atomic_load(&S.nidle) == atomic_load(&S.nactive) && !atomic_load(&S.stopping))
+                mote__futex_wait(&S.mon_parked, 1, -1);
+            atomic_store(&S.mon_parked, 0);
+            continue;
+        }
+        /* Sections are timed to threshold/2 while one is open; long turns
+         * (10 ms) need far less, so the period backs off to 1 ms. */
+        int64_t fast = S.threshold / 2 > MON_MIN_NS ? S.threshold / 2 : MON_MIN_NS;
+        period = blocking ? fast : (period * 2 > MON_MAX_NS ? MON_MAX_NS : period * 2);
+        mote__futex_wait(&S.mon_word, 0, period);
+    }
+    free(view);
+    return NULL;
+}
+
+static int monitor_start(void) {
+    mon_view *view = calloc(S.n + 1 + S.nb, sizeof *view);
+    if (!view)
+        return -ENOMEM;
+    int err = pthread_create(&S.mon_thread, NULL, monitor_main, view);
+    if (err) {
+        free(view);
+        return -err;
+    }
+    S.mon_started = true;
+    return 0;
+}
+
+static void monitor_stop(void) {
+    if (!S.mon_started)
+        return;
+    atomic_store(&S.mon_word, 1);
+    mote__futex_wake(&S.mon_word, 1);
+    atomic_store(&S.mon_parked, 0);
+    mote__futex_wake(&S.mon_parked, 1);
+    pthread_join(S.mon_thread, NULL);
+    S.mon_started = false;
+    /* Backup threads: those with a spare stop through its loop, the
+     * others are woken without one. */
+    for (mthread *m = S.mall; m; m = m->next_all) {
+        if (!atomic_load(&m->p)) {
+            atomic_store(&m->go, 1);
+            mote__futex_wake(&m->go, 1);
+        }
+    }
+}
+
+static void backups_join(void) {
+    mthread *m = S.mall;
+    while (m) {
+        mthread *next = m->next_all;
+        pthread_join(m->thread, NULL);
+        free(m);
+        m = next;
+    }
+    S.mall = S.mfree = NULL;
 }
 
 static unsigned default_threads(void) {
@@ -941,11 +1271,33 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     if (S.stack_size < 16 * 1024)
         S.stack_size = 16 * 1024;
     S.stack_size = (S.stack_size + page - 1) & ~(page - 1);
-    S.w = aligned_alloc(MOTE_CACHELINE, (S.n + 1) * sizeof(worker));
+    size_t nb = cfg->backup_threads ? cfg->backup_threads
+                                    : mote__env_size("MOTE_BACKUP_THREADS", 4 * (size_t)S.n);
+    if (nb > 4096)
+        return -EINVAL;
+    S.nb = (unsigned)nb;
+    S.threshold = cfg->blocking_threshold
+                      ? cfg->blocking_threshold
+                      : (int64_t)mote__env_size("MOTE_BLOCKING_THRESHOLD", (size_t)MOTE_USEC(100));
+    if (S.threshold < MOTE_USEC(1) || S.threshold > MOTE_SEC(10))
+        return -EINVAL;
+    size_t nw = S.n + 1 + S.nb;
+    S.w = aligned_alloc(MOTE_CACHELINE, nw * sizeof(worker));
     if (!S.w)
         return -ENOMEM;
-    memset(S.w, 0, (S.n + 1) * sizeof(worker));
+    memset(S.w, 0, nw * sizeof(worker));
     S.main = &S.w[S.n];
+    S.spares = &S.w[S.n + 1];
+    for (unsigned i = 0; i < S.nb; i++) {
+        S.spares[i].spare = true;
+        S.spares[i].id = S.n + 1 + i;
+        S.spares[i].rnd = (S.n + 1 + i) * 2654435761u + 1;
+    }
+    atomic_store(&S.spare_hw, 0);
+    atomic_store(&S.nactive, (int)S.n);
+    atomic_store(&S.nstalled, 0);
+    atomic_store(&S.mon_word, 0);
+    atomic_store(&S.mon_parked, 0);
     atomic_store(&S.stopping, false);
     atomic_store(&S.main_exit, false);
     atomic_store(&S.nidle, 0);
@@ -966,7 +1318,7 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     tls_worker = S.main;
     mote__alloc_thread_init();
     mote__ctx_init_thread(&S.main->ctx);
-    altstack_setup(S.main);
+    altstack_setup(&S.main->altstack);
     atomic_store(&S.running, true);
 
     for (unsigned i = 0; i < S.n; i++) {
@@ -985,6 +1337,11 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
             atomic_store(&S.running, false);
             return -err;
         }
+    }
+    int err = monitor_start();
+    if (err) {
+        mote__sched_stop(NULL);
+        return err;
     }
     return 0;
 }
@@ -1018,13 +1375,18 @@ void mote__sched_main_exit(void) {
 
 void mote__sched_stop(void (*drop)(mote__task *t)) {
     atomic_store(&S.stopping, true);
-    for (unsigned i = 0; i < S.n; i++)
-        wake_worker(&S.w[i]);
+    monitor_stop(); /* first: it activates spares */
+    for (unsigned i = 0; i < S.n + 1 + S.nb; i++)
+        if (&S.w[i] != S.main)
+            wake_worker(&S.w[i]);
     for (unsigned i = 0; i < S.n; i++)
         pthread_join(S.w[i].thread, NULL);
+    backups_join();
     /* Everything still queued goes to drop(); nothing runs any more. */
-    for (unsigned i = 0; i < S.n; i++) {
+    for (unsigned i = 0; i < S.n + 1 + S.nb; i++) {
         worker *w = &S.w[i];
+        if (w == S.main)
+            continue;
         mote__task *t;
         if ((t = atomic_exchange(&w->runnext, NULL)) && drop)
             drop(t);
@@ -1047,6 +1409,11 @@ void mote__sched_stop(void (*drop)(mote__task *t)) {
     S.gcap = S.ghead = 0;
     atomic_store(&S.gsize, 0);
     atomic_store(&S.main_slot, NULL);
+    for (unsigned i = 0; i < S.nb; i++) { /* spares keep theirs between turns */
+        free_stack_list(S.spares[i].stacks);
+        S.spares[i].stacks = NULL;
+        S.spares[i].nstacks = 0;
+    }
     free_stack_list(S.stacks);
     S.stacks = NULL;
     S.nstacks = 0;
@@ -1065,9 +1432,3 @@ void mote__task_discard_stack(mote__task *t) {
     }
 }
 
-/* Placeholders until the monitor lands (see issue 4). */
-void mote_blocking_begin(void) {
-}
-
-void mote_blocking_end(void) {
-}

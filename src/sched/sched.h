@@ -70,6 +70,8 @@ typedef struct mote__sched_hooks {
 typedef struct mote__sched_config {
     unsigned threads;
     size_t stack_size;
+    unsigned backup_threads;    /* 0: MOTE_BACKUP_THREADS, else 4 x threads */
+    int64_t blocking_threshold; /* 0: MOTE_BLOCKING_THRESHOLD, else 100 us */
 } mote__sched_config;
 
 /* Start worker threads. Returns 0 or -errno. */
