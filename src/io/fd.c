@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "poll/poller.h"
@@ -111,6 +112,7 @@ static void dispatch(const mote__poll_event *ev, int n) {
 
 static void *poller_main(void *arg) {
     (void)arg;
+    prctl(PR_SET_NAME, "mote-poller", 0, 0, 0);
     mote__poll_event ev[128];
     while (!atomic_load(&N.stop))
         dispatch(ev, mote__poller_wait(N.poller, ev, 128, -1));
@@ -234,6 +236,10 @@ static int poll_now(int fd, int events) {
 int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
 
 int mote_fd_wait(int fd, int events, int64_t timeout) {
+    /* A user's descriptor may have been closed behind our back; sockets
+     * (mote__fd_wait_ex's other callers) know theirs is open. */
+    if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
+        return mote__errno();
     return mote__fd_wait_ex(fd, events, timeout, NULL);
 }
 
@@ -248,8 +254,6 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         return -EINVAL;
     if (!mote__sched_running())
         return -ESHUTDOWN;
-    if (fcntl(fd, F_GETFD) < 0)
-        return mote__errno();
     int r = netpoll_start();
     pdesc *pd = r == 0 ? pd_get(fd, true) : NULL;
     if (!pd)

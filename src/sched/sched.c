@@ -959,6 +959,7 @@ static void worker_teardown(worker *w) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     tls_worker = w;
+    prctl(PR_SET_NAME, "mote-worker", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
@@ -1076,6 +1077,7 @@ static bool drain_stalled(worker *v) {
 
 static void *spare_main(void *arg) {
     mthread *m = arg;
+    prctl(PR_SET_NAME, "mote-backup", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     mote__alloc_thread_init();
     altstack_setup(&m->altstack);
@@ -1153,6 +1155,7 @@ typedef struct mon_view {
 
 static void *monitor_main(void *arg) {
     mon_view *view = arg; /* one per worker and spare */
+    prctl(PR_SET_NAME, "mote-monitor", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     int64_t period = MON_MAX_NS;
     while (!atomic_load(&S.stopping)) {

@@ -93,6 +93,7 @@ void mote__timer_run_expired(void) {
 
 static void *timer_main(void *arg) {
     (void)arg;
+    prctl(PR_SET_NAME, "mote-timer", 0, 0, 0);
     /* Default timer slack is 50 us; a 1 ms sleep should not pay it. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_mutex_lock(&T.lock);
