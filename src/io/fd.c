@@ -42,7 +42,20 @@ typedef struct pdesc {
     _Atomic uint32_t gen;
     mote__spinlock lock; /* registration */
     _Atomic bool registered; /* read outside the lock on the fast path */
+    /* Active mode (see "Active descriptors" below). */
+    _Atomic uint32_t astate;
+    bool adone;       /* owner process only: the final call was made */
+    uint32_t agen;    /* gen at activation: a close changes gen */
+    int afd;
+    mote_proc *aproc; /* a reference, held while astate != A_OFF */
+    mote_active_fn afn;
+    void *aobj;                /* passed to afn (the mote_socket) */
+    /* Drops the reference aobj holds for us; at shutdown also closes it. */
+    void (*adrop)(void *aobj, bool shutdown);
 } pdesc;
+
+enum { A_OFF = 0, A_IDLE, A_PENDING };
+static void active_notify(pdesc *pd);
 
 static struct {
     pthread_mutex_t lock;
@@ -103,7 +116,9 @@ static void pd_signal(pdesc *pd, int d, bool keep) {
 static void dispatch(const mote__poll_event *ev, int n) {
     for (int i = 0; i < n; i++) {
         pdesc *pd = ev[i].data;
-        if (ev[i].events & MOTE__EV_READ)
+        if ((ev[i].events & MOTE__EV_READ) && atomic_load(&pd->astate) != A_OFF)
+            active_notify(pd);
+        else if (ev[i].events & MOTE__EV_READ)
             pd_signal(pd, 0, true);
         if (ev[i].events & MOTE__EV_WRITE)
             pd_signal(pd, 1, true);
@@ -161,6 +176,16 @@ void mote__netpoll_stop(void) {
         mote__poller_close(N.poller);
         N.poller = NULL;
         atomic_store(&N.started, false);
+    }
+    /* Descriptors still active belong to the runtime: close them (their
+     * processes are gone with the runtime; their calls were discarded). */
+    for (unsigned i = 0; i < DIR_SIZE; i++) {
+        _Atomic(pdesc *) *chunk = atomic_load(&N.dir[i]);
+        for (unsigned j = 0; chunk && j < DIR_SIZE; j++) {
+            pdesc *pd = atomic_load(&chunk[j]);
+            if (pd && atomic_exchange(&pd->astate, A_OFF) != A_OFF)
+                pd->adrop(pd->aobj, true);
+        }
     }
     for (unsigned i = 0; i < DIR_SIZE; i++) {
         _Atomic(pdesc *) *chunk = atomic_load(&N.dir[i]);
@@ -312,7 +337,113 @@ void mote__fd_abort(int fd) {
             uintptr_t ready = PD_READY;
             atomic_compare_exchange_strong(&pd->slot[d], &ready, 0);
         }
+        if (atomic_load(&pd->astate) != A_OFF)
+            active_notify(pd); /* its process sees the close and lets go */
     }
+}
+
+/* ---- Active descriptors ------------------------------------------------------
+ *
+ * An active descriptor's read readiness goes to a process as a call
+ * (active_run) instead of waking a waiter, and the process reads the data
+ * in its own turn: it holds no stack while it waits. At most one such call
+ * is in flight per descriptor (astate):
+ *
+ *   A_OFF      not active (readiness goes to the read slot as usual)
+ *   A_IDLE     active, no call in flight
+ *   A_PENDING  a call is queued: readiness needs nothing more
+ *
+ * Whoever moves A_IDLE -> A_PENDING sends the call (the poller, a worker
+ * polling, a close, or the call itself when it has read its budget); the
+ * call moves it back to A_IDLE *before* reading, so readiness that arrives
+ * during the read is never lost, at worst a call finds nothing (EAGAIN).
+ * The references (process, socket) are dropped only by a call that moves
+ * A_IDLE -> A_OFF: if that fails, a call is in flight and the next one
+ * finishes the job. So nobody sends to a process whose reference is gone.
+ */
+
+#define ACTIVE_CHUNK 4096 /* read on the process's stack: keep it small */
+#define ACTIVE_BUDGET 16  /* reads per call before others get a turn */
+
+typedef struct active_arg {
+    pdesc *pd;
+} active_arg;
+
+static mote_result active_run(void *state, void *arg);
+
+static void active_notify(pdesc *pd) {
+    uint32_t idle = A_IDLE;
+    if (!atomic_compare_exchange_strong(&pd->astate, &idle, A_PENDING))
+        return;
+    active_arg a = {pd};
+    if (mote_cast(pd->aproc, active_run, &a, sizeof a) < 0)
+        atomic_store(&pd->astate, A_IDLE); /* shutting down */
+}
+
+/* In the process: the final call was made or the descriptor was closed. */
+static void active_finish(pdesc *pd) {
+    pd->adone = true;
+    uint32_t idle = A_IDLE;
+    if (!atomic_compare_exchange_strong(&pd->astate, &idle, A_OFF))
+        return; /* a call is queued: it will come back here */
+    mote_proc *p = pd->aproc;
+    void *obj = pd->aobj;
+    void (*drop)(void *, bool) = pd->adrop;
+    drop(obj, false);
+    mote_proc_release(p);
+}
+
+static mote_result active_run(void *state, void *arg) {
+    pdesc *pd = ((active_arg *)arg)->pd;
+    atomic_store(&pd->astate, A_IDLE);
+    if (pd->adone || atomic_load(&pd->gen) != pd->agen) {
+        active_finish(pd); /* closed by its owner: no final call */
+        return mote_ok_i(0);
+    }
+    char buf[ACTIVE_CHUNK];
+    for (int i = 0; i < ACTIVE_BUDGET; i++) {
+        ssize_t n = read(pd->afd, buf, sizeof buf);
+        int err = n < 0 ? mote__errno() : 0;
+        if (err == -EINTR)
+            continue;
+        if (err == -EAGAIN || err == -EWOULDBLOCK)
+            return mote_ok_i(0); /* the next edge sends the next call */
+        pd->afn(state, pd->aobj, n > 0 ? buf : NULL, n > 0 ? n : err);
+        if (n <= 0 || atomic_load(&pd->gen) != pd->agen) {
+            active_finish(pd);
+            return mote_ok_i(0);
+        }
+    }
+    active_notify(pd); /* more to read: after the others */
+    return mote_ok_i(0);
+}
+
+int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (*drop)(void *, bool));
+int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (*drop)(void *, bool)) {
+    if (fd < 0 || (unsigned)fd >= MAX_FD || !p || !fn)
+        return -EINVAL;
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    int r = netpoll_start();
+    pdesc *pd = r == 0 ? pd_get(fd, true) : NULL;
+    if (!pd)
+        return r ? r : -ENOMEM;
+    if ((r = pd_register(pd, fd)) < 0)
+        return r;
+    /* Claim it as PENDING (readiness then sends nothing) while filling in. */
+    uint32_t off = A_OFF;
+    if (!atomic_compare_exchange_strong(&pd->astate, &off, A_PENDING))
+        return -EINVAL; /* already active */
+    pd->adone = false;
+    pd->agen = atomic_load(&pd->gen);
+    pd->afd = fd;
+    pd->aproc = mote_proc_ref(p);
+    pd->afn = fn;
+    pd->aobj = obj;
+    pd->adrop = drop;
+    atomic_store(&pd->astate, A_IDLE);
+    active_notify(pd); /* data may be there already: edges were missed */
+    return 0;
 }
 
 int mote_fd_close(int fd) {

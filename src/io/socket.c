@@ -184,6 +184,33 @@ int mote_socket_fd(const mote_socket *s) {
     return s ? s->fd : -EINVAL;
 }
 
+int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (*drop)(void *, bool));
+
+/* The active mode lets go of s; at shutdown its process never will. */
+static void sock_drop(void *obj, bool shutdown) {
+    mote_socket *s = obj;
+    if (shutdown && !atomic_exchange(&s->closed, true))
+        sock_unref(s); /* the handle the process owned */
+    sock_unref(s);
+}
+
+int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
+    if (!p || !fn)
+        return -EINVAL;
+    int r = sock_enter(s); /* this reference is the active mode's */
+    if (r < 0)
+        return r;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (s->is_socket && (getsockopt(s->fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM))
+        r = -EINVAL;
+    if (r == 0)
+        r = mote__fd_activate(s->fd, p, fn, s, sock_drop);
+    if (r < 0)
+        sock_unref(s);
+    return r;
+}
+
 int mote_socket_close(mote_socket *s) {
     if (!s)
         return -EINVAL;
