@@ -262,6 +262,13 @@ static int main_until(void *arg) {
         mote_reader_free(r);
         free(m);
     }
+    /* A last line without "\n" keeps its "\r". */
+    mem *cr = mem_new("x\r", 0);
+    mote_reader *rc = NULL;
+    T_CHECK_EQ(mote_reader_new(&rc, mem_stream(cr), 0), 0);
+    expect_line(rc, "x\r");
+    mote_reader_free(rc);
+    free(cr);
     /* A delimiter above 127 (a negative char) is matched as a byte. */
     mem *m = mem_new("ab\xff" "cd", 0);
     mote_reader *r = NULL;
