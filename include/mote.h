@@ -409,7 +409,9 @@ MOTE_API int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn f
  * read (0 at end of stream) or -errno; write returns bytes written (>= 1)
  * or -errno. An operation that is not supported returns -EBADF (a file
  * opened write-only refuses reads). Timeouts apply where the object can
- * wait (sockets, pipes); files ignore them.
+ * wait (sockets, pipes); files ignore them. A user type fills in the
+ * vtable (an operation it lacks may be NULL); its operations are only
+ * called with len > 0 and a valid buf.
  */
 typedef struct mote_stream_vt {
     int64_t (*read)(void *obj, void *buf, size_t len, int64_t timeout);
@@ -421,41 +423,75 @@ typedef struct mote_stream {
     void *obj;
 } mote_stream;
 
+/* A stream over mote_socket_read / mote_socket_write. It does not own s.
+ * A NULL s gives a stream whose vt is NULL. */
 MOTE_API mote_stream mote_socket_stream(mote_socket *s);
+/*
+ * Call the stream's operation. -EBADF if s.vt is NULL or lacks it, -EINVAL
+ * for a NULL buf with len > 0; len 0 returns 0 without calling it. An
+ * operation that breaks the contract (more than len bytes, or a write of
+ * 0 bytes) is reported as -EIO.
+ */
 MOTE_API int64_t mote_stream_read(mote_stream s, void *buf, size_t len, int64_t timeout);
 MOTE_API int64_t mote_stream_write(mote_stream s, const void *buf, size_t len, int64_t timeout);
-/* Exactly len bytes or -errno (-ENODATA if the stream ends first). */
+/* Exactly len bytes or -errno (-ENODATA if the stream ends first). The
+ * timeout covers the whole call. After an error, part of the bytes may
+ * have been moved. */
 MOTE_API int mote_stream_read_exact(mote_stream s, void *buf, size_t len, int64_t timeout);
 MOTE_API int mote_stream_write_all(mote_stream s, const void *buf, size_t len, int64_t timeout);
 
 /*
  * Buffered reader. cap is the buffer size (0: 8 KiB) and so the longest
  * line mote_reader_read_until can return. It does not own the stream.
+ * -EBADF if the stream has no read operation. A reader (like a writer) is
+ * for one process at a time. Every call's timeout covers the whole call;
+ * on an error (-ETIMEDOUT included) the bytes read so far stay buffered,
+ * so a later call carries on where this one stopped.
  */
 typedef struct mote_reader mote_reader;
 MOTE_API int mote_reader_new(mote_reader **out, mote_stream s, size_t cap);
 MOTE_API void mote_reader_free(mote_reader *r);
+/* Up to len bytes: buffered ones if there are any (without calling the
+ * stream), else one stream read; a len of at least cap with nothing
+ * buffered reads straight into buf. 0 at end of stream. */
 MOTE_API int64_t mote_reader_read(mote_reader *r, void *buf, size_t len, int64_t timeout);
 /*
- * Read up to and including the byte delim. *out points at the bytes inside
- * the reader's buffer, valid until the next call on r. Returns the length
- * (delimiter included), 0 at end of stream, -ENOBUFS if no delimiter comes
- * within cap bytes (the bytes stay buffered: read them with
+ * Read up to and including the byte delim (converted to unsigned char, as
+ * memchr does). *out points at the bytes inside the reader's buffer, valid
+ * until the next call on r (NULL when nothing is returned). Returns the
+ * length (delimiter included), 0 at end of stream, -ENOBUFS if no
+ * delimiter comes within cap bytes (the bytes stay buffered: read them with
  * mote_reader_read), or -errno. A last piece without delimiter before the
  * end of the stream is returned as it is.
  */
 MOTE_API int64_t mote_reader_read_until(mote_reader *r, int delim, const char **out, int64_t timeout);
 /* A line: like mote_reader_read_until(r, '\n', ...), but the returned
- * length leaves out the "\n" or "\r\n" (an empty line returns 0), and the
- * end of the stream returns -ENODATA. */
+ * length leaves out the "\n" or "\r\n" (an empty line returns 0; a last
+ * line without "\n" keeps a trailing "\r"), and the end of the stream
+ * returns -ENODATA. */
 MOTE_API int64_t mote_reader_read_line(mote_reader *r, const char **out, int64_t timeout);
 
-/* Buffered writer. cap 0: 8 KiB. Writes larger than the buffer go straight
- * through. mote_writer_free does NOT flush: call mote_writer_flush first. */
+/*
+ * Buffered writer. cap 0: 8 KiB. -EBADF if the stream has no write
+ * operation. A write that fits behind the buffered bytes is only copied;
+ * one that does not fit first writes the buffer out; one of at least cap
+ * bytes then goes straight through, without copying. The timeout covers
+ * the whole call.
+ *
+ * Errors: when writing the buffer out fails, the bytes not written stay
+ * buffered (mote_writer_buffered counts them; the next flush tries them
+ * again) and nothing of the new data is taken. When a write going straight
+ * through fails, part of it may have been written, as with
+ * mote_stream_write_all. mote_writer_free does NOT flush: call
+ * mote_writer_flush first.
+ */
 typedef struct mote_writer mote_writer;
 MOTE_API int mote_writer_new(mote_writer **out, mote_stream s, size_t cap);
 MOTE_API void mote_writer_free(mote_writer *w);
 MOTE_API int mote_writer_write(mote_writer *w, const void *buf, size_t len, int64_t timeout);
+/* Format into the buffer (through a temporary heap buffer only if the text
+ * is larger than cap). Returns the bytes formatted, -ENOMEM, -EINVAL (NULL
+ * fmt, an encoding error) or a write error as above. */
 MOTE_API int mote_writer_printf(mote_writer *w, int64_t timeout, const char *fmt, ...) MOTE_PRINTF(3, 4);
 MOTE_API int mote_writer_flush(mote_writer *w, int64_t timeout);
 /* Bytes waiting in the buffer. */
