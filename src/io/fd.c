@@ -214,6 +214,18 @@ static int pd_register(pdesc *pd, int fd) {
     return r;
 }
 
+/* The registered poll descriptor of fd, starting the poller if need be. */
+static int pd_prepare(int fd, pdesc **out) {
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    int r = netpoll_start();
+    pdesc *pd = r == 0 ? pd_get(fd, true) : NULL;
+    if (!pd)
+        return r ? r : -ENOMEM;
+    *out = pd;
+    return pd_register(pd, fd);
+}
+
 /* Take READY if it is there. */
 static bool pd_consume(pdesc *pd, int d) {
     uintptr_t exp = PD_READY;
@@ -277,13 +289,9 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         return -EBADF;
     if (!events || (events & ~(MOTE_READABLE | MOTE_WRITABLE)))
         return -EINVAL;
-    if (!mote__sched_running())
-        return -ESHUTDOWN;
-    int r = netpoll_start();
-    pdesc *pd = r == 0 ? pd_get(fd, true) : NULL;
-    if (!pd)
-        return r ? r : -ENOMEM;
-    if ((r = pd_register(pd, fd)) < 0)
+    pdesc *pd;
+    int r = pd_prepare(fd, &pd);
+    if (r < 0)
         return r; /* -EPERM: regular files are always "ready"; use a blocking section */
     uint32_t gen = atomic_load(&pd->gen);
     int bits[2] = {MOTE_READABLE, MOTE_WRITABLE}, mask = 0;
@@ -422,13 +430,9 @@ int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (
 int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (*drop)(void *, bool)) {
     if (fd < 0 || (unsigned)fd >= MAX_FD || !p || !fn)
         return -EINVAL;
-    if (!mote__sched_running())
-        return -ESHUTDOWN;
-    int r = netpoll_start();
-    pdesc *pd = r == 0 ? pd_get(fd, true) : NULL;
-    if (!pd)
-        return r ? r : -ENOMEM;
-    if ((r = pd_register(pd, fd)) < 0)
+    pdesc *pd;
+    int r = pd_prepare(fd, &pd);
+    if (r < 0)
         return r;
     /* Claim it as PENDING (readiness then sends nothing) while filling in. */
     uint32_t off = A_OFF;
