@@ -19,8 +19,9 @@ typedef struct child {
 typedef struct child_spec {
     int in, out;      /* become its fds 0 and 1 (-1: inherited) */
     int close_fd[3];  /* the parent's ends, closed in the child (-1: none) */
-    mote_main_fn main; /* run under mote with one worker thread */
+    mote_main_fn main; /* run under mote */
     void *arg;
+    unsigned threads; /* worker threads; 0: one */
     char **argv; /* or: exec this */
 } child_spec;
 
@@ -36,7 +37,8 @@ static void child_body(const child_spec *s) {
         execv(s->argv[0], s->argv);
         _exit(127);
     }
-    mote_config cfg = {.threads = 1}; /* a stuck worker would stop everything */
+    /* One worker by default: a stuck worker would stop everything. */
+    mote_config cfg = {.threads = s->threads ? s->threads : 1};
     int rc = mote_run(&cfg, s->main, s->arg);
     int fails = atomic_load(&t_fail_count);
     if (rc != 0 || fails) {
@@ -67,15 +69,22 @@ static child child_start(const child_spec *s) {
 }
 
 /* Wait for c; assert it exited with status want, showing its stderr. */
-static void child_end(child *c, int want) {
+static void child_end_err(child *c, int want, char *text, size_t cap) {
     int status = 0;
     cr_assert_eq(waitpid(c->pid, &status, 0), c->pid);
-    char text[4096] = {0};
-    ssize_t n = pread(c->err, text, sizeof text - 1, 0);
+    memset(text, 0, cap);
+    ssize_t n = pread(c->err, text, cap - 1, 0);
     (void)n;
     close(c->err);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == want,
               "child: status 0x%x, expected exit %d; stderr:\n%s", status, want, text);
+    /* _exit skips the sanitizers' exit status: look for their reports. */
+    cr_assert(!strstr(text, "Sanitizer"), "child reported:\n%s", text);
+}
+
+static void child_end(child *c, int want) {
+    char text[4096];
+    child_end_err(c, want, text, sizeof text);
 }
 
 static void make_pipe(int p[2]) {
@@ -358,6 +367,64 @@ Test(stdio, socket_stdin_and_stdout) {
     free(data);
     free(got);
     child_end(&c, 0);
+}
+
+/* ---- Many processes race to the first use ------------------------------- */
+
+#define RACERS 16
+
+typedef struct racer {
+    int id;
+    mote_proc *report;
+} racer;
+
+/* Write one line to stdout and one to stderr; both streams are set up by
+ * whichever racer comes first. */
+static void fn_racer(void *arg) {
+    racer *r = arg;
+    char line[32];
+    int n = snprintf(line, sizeof line, "out %02d\n", r->id); /* < PIPE_BUF: one piece */
+    mote_stream out = mote_stdout(), err = mote_stderr();
+    T_CHECK_EQ(out.vt->write(out.obj, line, (size_t)n, T_PATIENCE), n);
+    memcpy(line, "err", 3);
+    T_CHECK_EQ(err.vt->write(err.obj, line, (size_t)n, T_PATIENCE), n);
+    t_send_i64(r->report, r->id);
+    mote_proc_release(r->report);
+}
+
+static int main_race(void *arg) {
+    (void)arg;
+    for (int i = 0; i < RACERS; i++) {
+        racer r = {i, mote_proc_ref(mote_self())};
+        T_CHECK_EQ(mote_spawn_fn(NULL, fn_racer, &r, sizeof r), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        t_recv_i64();
+    return 0;
+}
+
+Test(stdio, first_use_races) {
+    alarm(T_HANG_GUARD);
+    int p[2];
+    make_pipe(p);
+    child_spec s = {.in = -1, .out = p[1], .close_fd = {p[0], -1, -1}, .main = main_race, .threads = 2};
+    child c = child_start(&s);
+    close(p[1]);
+    char out[1024] = {0}, err[4096];
+    size_t have = 0;
+    ssize_t n;
+    while (have < sizeof out - 1 && (n = read(p[0], out + have, sizeof out - 1 - have)) > 0)
+        have += (size_t)n;
+    close(p[0]);
+    child_end_err(&c, 0, err, sizeof err);
+    cr_assert_eq(have, RACERS * 7, "stdout:\n%s", out);
+    for (int i = 0; i < RACERS; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "out %02d\n", i);
+        T_ASSERT_CONTAINS(out, want);
+        memcpy(want, "err", 3);
+        T_ASSERT_CONTAINS(err, want);
+    }
 }
 
 /* ---- Wrong directions --------------------------------------------------- */
