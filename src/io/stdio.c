@@ -3,7 +3,7 @@
  *
  * Each standard stream is one static struct, set up on its first use (a
  * once-flag: the first caller fstats the descriptor and picks a mode, a
- * caller that races it spins the few microseconds that takes) and kept for
+ * caller that races it waits the few microseconds that takes) and kept for
  * the life of the program. Nothing is allocated, so nothing needs freeing
  * at runtime shutdown. The modes:
  *
@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -91,14 +92,21 @@ static int stdio_setup(stdio_stream *s) {
     return 0;
 }
 
-/* The stream, set up; or -errno. */
+/* The stream, set up; or -errno. A caller that finds another one setting
+ * it up spins a little, then lets others run (the one setting up may need
+ * a worker again to leave its blocking section). */
 static int stdio_get(stdio_stream *s) {
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         int st = atomic_load_explicit(&s->init, memory_order_acquire);
         if (st == INIT_DONE)
             return 0;
         if (st == INIT_BUSY) {
-            mote__cpu_relax();
+            if (spins < 100)
+                mote__cpu_relax();
+            else if (mote_self())
+                mote_yield();
+            else
+                sched_yield();
             continue;
         }
         if (!atomic_compare_exchange_weak(&s->init, &st, INIT_BUSY))
