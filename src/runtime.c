@@ -10,7 +10,8 @@
 #include "proc/proc.h"
 #include "base/alloc.h"
 
-void mote__netpoll_stop(void); /* io/fd.c */
+void mote__netpoll_stop(void);  /* io/fd.c */
+void mote__stdio_shutdown(void); /* io/stdio.c */
 
 static _Atomic bool rt_busy;
 
@@ -55,6 +56,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
      * timer); then the timer thread (its wakes are ignored once the
      * scheduler stops); only then are processes, stacks and futures freed. */
     mote__sched_stop(NULL);
+    mote__stdio_shutdown();
     mote__netpoll_stop();
     mote__timer_stop();
     mote__proc_reap_all();

@@ -4,8 +4,8 @@
  * Each standard stream is one static struct, set up on its first use (a
  * once-flag: the first caller fstats the descriptor and picks a mode, a
  * caller that races it waits the few microseconds that takes) and kept for
- * the life of the program. Nothing is allocated, so nothing needs freeing
- * at runtime shutdown. The modes:
+ * the runtime's life. Nothing is allocated; shutdown closes the private
+ * descriptors. The modes:
  *
  *   POLL      a pipe, FIFO or terminal. Setting O_NONBLOCK on descriptor 0
  *             itself would change the open file description the shell (and
@@ -18,7 +18,8 @@
  *             empty or a stdout pipe is full. The private descriptor stays
  *             open until the program exits (it holds one more reference on
  *             the pipe: closing descriptor 1 alone does not end a reader's
- *             input while mote has used stdout).
+ *             input while mote has used stdout). It is closed when the
+ *             runtime shuts down (mote__stdio_shutdown).
  *   SOCKET    a socket, which /proc cannot reopen (ENXIO): recv/send with
  *             MSG_DONTWAIT on the descriptor itself, which makes just that
  *             call non-blocking; EAGAIN waits through the poller as above.
@@ -214,4 +215,16 @@ mote_stream mote_stdout(void) {
 mote_stream mote_stderr(void) {
     mote_stream s = {&stdout_vt, &stdio_streams[2]};
     return s;
+}
+
+/* Runtime shutdown: close the private descriptors, so nothing mote opened
+ * outlives it (the next runtime sets the streams up again). */
+void mote__stdio_shutdown(void);
+void mote__stdio_shutdown(void) {
+    for (int i = 0; i < 3; i++) {
+        stdio_stream *s = &stdio_streams[i];
+        if (atomic_load(&s->init) == INIT_DONE && s->fd != s->std_fd)
+            close(s->fd);
+        atomic_store(&s->init, INIT_NONE);
+    }
 }
