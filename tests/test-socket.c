@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -315,6 +316,14 @@ static bool tcp_pair(mote_socket **l, mote_socket **c, mote_socket **srv) {
     return *c && *srv;
 }
 
+/* Every socket mote makes is non-blocking and close-on-exec. */
+static void check_fd_flags(const mote_socket *s) {
+    int fd = mote_socket_fd(s);
+    T_CHECK(fd >= 0);
+    T_CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    T_CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+}
+
 /* Accept `count` connections on listener, a process each. */
 typedef struct accept_arg {
     mote_socket *listener;
@@ -560,6 +569,8 @@ static void unix_dgram(const char *pa, const char *pb) {
     T_CHECK(dup == NULL);
     if (!a || !b || !anon)
         return;
+    check_fd_flags(a);
+    check_fd_flags(anon);
     mote_addr aa, ba, from;
     char text[128], want[128];
     T_CHECK_EQ(mote_socket_local_addr(a, &aa), 0);
@@ -619,6 +630,7 @@ static void udp_over(const char *any) {
     T_CHECK_EQ(mote_udp_bind(&u2, any), 0);
     if (!u1 || !u2)
         return;
+    check_fd_flags(u1);
     mote_addr a1, a2, from;
     char a1text[128];
     T_CHECK_EQ(mote_socket_local_addr(u1, &a1), 0);
@@ -661,11 +673,13 @@ static void unix_stream(const char *path) {
     T_CHECK_EQ(mote_unix_listen(&l, path, 8), 0);
     if (!l)
         return;
+    check_fd_flags(l);
     T_CHECK_EQ(mote_unix_listen(&again, path, 8), -EADDRINUSE); /* never replaced */
     T_CHECK(again == NULL);
     spawn_acceptor(l, 1);
     T_CHECK_EQ(mote_unix_connect(&c, path, T_PATIENCE), 0);
     if (c) {
+        check_fd_flags(c);
         char out[20000], in[20000];
         for (size_t i = 0; i < sizeof out; i++)
             out[i] = (char)(i ^ (i >> 7));
