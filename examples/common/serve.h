@@ -11,22 +11,23 @@
 #include <mote.h>
 #include <stdio.h>
 
-static int serve_forever(const char *name, const char *addr, int backlog, mote_proc_fn handler) {
-    mote_socket *l;
-    int r = mote_tcp_listen(&l, addr, backlog, false);
-    if (r < 0) {
-        fprintf(stderr, "%s: listen %s: %s\n", name, addr, mote_strerror(r));
-        return 1;
-    }
+/* Print "listening on ADDR" with s's bound address (port 0 and "@" names
+ * resolved), flushed at once: tests wait for this line. */
+static inline void print_listening(const mote_socket *s) {
     mote_addr a;
-    char where[128];
-    mote_socket_local_addr(l, &a);
-    mote_addr_format(&a, where, sizeof where);
+    char where[128] = "?";
+    if (mote_socket_local_addr(s, &a) == 0)
+        mote_addr_format(&a, where, sizeof where);
     printf("listening on %s\n", where);
     fflush(stdout);
+}
+
+/* The accept loop on a listening socket of any family. */
+static inline int serve_listener(const char *name, mote_socket *l, mote_proc_fn handler) {
+    print_listening(l);
     for (;;) {
         mote_socket *c;
-        r = mote_socket_accept(l, &c, NULL, MOTE_FOREVER);
+        int r = mote_socket_accept(l, &c, NULL, MOTE_FOREVER);
         if (r == 0) {
             if (mote_spawn_fn(NULL, handler, &c, sizeof c) < 0)
                 mote_socket_close(c);
@@ -37,6 +38,29 @@ static int serve_forever(const char *name, const char *addr, int backlog, mote_p
             return 1;
         }
     }
+}
+
+/* Listen on the TCP address addr and serve. */
+static inline int serve_forever(const char *name, const char *addr, int backlog, mote_proc_fn handler) {
+    mote_socket *l;
+    int r = mote_tcp_listen(&l, addr, backlog, false);
+    if (r < 0) {
+        fprintf(stderr, "%s: listen %s: %s\n", name, addr, mote_strerror(r));
+        return 1;
+    }
+    return serve_listener(name, l, handler);
+}
+
+/* A connection handler that echoes everything back until the peer ends
+ * its side, then closes. */
+static inline void echo_connection(void *arg) {
+    mote_socket *c = *(mote_socket **)arg;
+    char buf[16384];
+    int64_t n;
+    while ((n = mote_socket_read(c, buf, sizeof buf, MOTE_FOREVER)) > 0)
+        if (mote_socket_write_all(c, buf, (size_t)n, MOTE_SEC(30)) < 0)
+            break;
+    mote_socket_close(c);
 }
 
 #endif

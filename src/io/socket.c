@@ -398,9 +398,27 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
         return 0;
     }
     r = mote__errno();
-    if (r == -EINPROGRESS || r == -EAGAIN) {
+    int64_t dl = deadline_of(timeout), pause = MOTE_MSEC(1);
+    while (r == -EAGAIN) {
+        /* A Unix listener whose backlog is full: nothing is in progress
+         * (the socket even polls writable), and no event says when there
+         * is room, so try again after a growing pause until the deadline.
+         * A close during the pause is seen when it ends (<= 50 ms). */
+        int64_t left = dl < 0 ? pause : dl - mote__now();
+        if (left <= 0) {
+            r = -ETIMEDOUT;
+            break;
+        }
+        mote_sleep(left < pause ? left : pause);
+        pause = pause * 2 < MOTE_MSEC(50) ? pause * 2 : MOTE_MSEC(50);
+        if (atomic_load(&s->closed))
+            r = -EBADF;
+        else
+            r = connect(s->fd, (const struct sockaddr *)a->storage, a->len) == 0 ? 0 : mote__errno();
+    }
+    if (r == -EINPROGRESS) {
         /* Wait for the handshake, then ask the socket how it went. */
-        r = sock_wait(s, MOTE_WRITABLE, deadline_of(timeout));
+        r = sock_wait(s, MOTE_WRITABLE, dl);
         if (r == 0) {
             int err = 0;
             socklen_t el = sizeof err;
@@ -473,7 +491,8 @@ static int finish(mote_socket **out, mote_socket *s, int r) {
     return 0;
 }
 
-int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
+/* A listening stream socket at addr (any family mote_addr_parse reads). */
+static int listen_on(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
     if (!out)
         return -EINVAL;
     *out = NULL;
@@ -490,6 +509,10 @@ int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse
     if (r == 0)
         r = mote_socket_listen(s, backlog > 0 ? backlog : 1024);
     return finish(out, s, r);
+}
+
+int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
+    return listen_on(out, addr, backlog, reuse_port);
 }
 
 int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
@@ -533,4 +556,73 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
             break;
     }
     return r;
+}
+
+/* ---- UDP and Unix ---- */
+
+/* A socket of domain and type, bound to a unless a is NULL. */
+static int open_bound(mote_socket **out, int domain, int type, const mote_addr *a) {
+    mote_socket *s;
+    int r = mote_socket_open(&s, domain, type, 0);
+    if (r == 0 && a)
+        r = mote_socket_bind(s, a);
+    return finish(out, s, r);
+}
+
+int mote_udp_bind(mote_socket **out, const char *addr) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    mote_addr a;
+    int r = mote_addr_parse(&a, addr);
+    if (r == 0 && !is_inet(&a))
+        r = -EINVAL; /* "unix:...": that is mote_unix_datagram */
+    return r < 0 ? r : open_bound(out, ((const struct sockaddr *)a.storage)->sa_family, SOCK_DGRAM, &a);
+}
+
+/* The text "unix:<path>" for mote_addr_parse (which checks the length). */
+#define UNIX_TEXT_MAX (5 + sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
+static int unix_text(char *buf, const char *path) {
+    if (!path || !path[0])
+        return -EINVAL;
+    int n = snprintf(buf, UNIX_TEXT_MAX, "unix:%s", path);
+    return n < 0 || (size_t)n >= UNIX_TEXT_MAX ? -EINVAL : 0;
+}
+
+int mote_unix_listen(mote_socket **out, const char *path, int backlog) {
+    char text[UNIX_TEXT_MAX];
+    int r = out ? unix_text(text, path) : -EINVAL;
+    if (out)
+        *out = NULL;
+    /* No SO_REUSEADDR and no unlink: an existing socket file stays and
+     * bind says -EADDRINUSE. */
+    return r < 0 ? r : listen_on(out, text, backlog, false);
+}
+
+int mote_unix_connect(mote_socket **out, const char *path, int64_t timeout) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    char text[UNIX_TEXT_MAX];
+    mote_addr a;
+    int r = unix_text(text, path);
+    if (r == 0)
+        r = mote_addr_parse(&a, text);
+    return r < 0 ? r : connect_one(out, &a, deadline_of(timeout));
+}
+
+int mote_unix_datagram(mote_socket **out, const char *path) {
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    char text[UNIX_TEXT_MAX];
+    mote_addr a;
+    if (path) {
+        int r = unix_text(text, path);
+        if (r == 0)
+            r = mote_addr_parse(&a, text);
+        if (r < 0)
+            return r;
+    }
+    return open_bound(out, AF_UNIX, SOCK_DGRAM, path ? &a : NULL);
 }
