@@ -302,7 +302,9 @@ MOTE_API int mote_timer(mote_future **out, int64_t ns);
  * The descriptor should be non-blocking: readiness is edge-triggered, so
  * after a successful wait read or write until EAGAIN before waiting again.
  * Returns the ready events (> 0), -ETIMEDOUT, -EBADF (bad fd, or closed with
- * mote_fd_close while waiting), -EPERM (a regular file: it cannot be polled).
+ * mote_fd_close while waiting), -EPERM (a regular file: it cannot be polled),
+ * -EBUSY (another process already waits on fd in that direction: one waiter
+ * per direction).
  */
 MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
 

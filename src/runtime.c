@@ -12,6 +12,7 @@
 
 void mote__netpoll_stop(void);  /* io/fd.c */
 void mote__stdio_shutdown(void); /* io/stdio.c */
+void mote__netpoll_configure(unsigned threads);
 
 static _Atomic bool rt_busy;
 
@@ -33,6 +34,11 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     int r = -EINVAL;
     if (c.blocking_threshold < 0)
         goto out;
+    unsigned np = c.netpoll_threads ? c.netpoll_threads
+                                    : (unsigned)mote__env_size("MOTE_NETPOLL_THREADS", 1);
+    if (np > 64)
+        goto out;
+    mote__netpoll_configure(np);
     mote__sched_config sc = {.threads = c.threads,
                              .stack_size = c.stack_size,
                              .backup_threads = c.backup_threads,

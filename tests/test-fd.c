@@ -206,3 +206,29 @@ Test(fd, errors) {
     T_RUN_OK(NULL, main_errors, NULL);
     cr_assert_eq(mote_fd_wait(0, MOTE_READABLE, 0), -ESHUTDOWN);
 }
+
+/* One waiter per direction: a second reader gets -EBUSY at once instead of
+ * spinning on its worker; the first is unaffected. */
+static int main_second_waiter(void *arg) {
+    (void)arg;
+    int fds[2];
+    T_CHECK_EQ(make_pipe(fds), 0);
+    pipe_arg a = {fds[0], mote_proc_ref(mote_self())};
+    T_CHECK_EQ(mote_spawn_fn(NULL, fn_reader, &a, sizeof a), 0);
+    int r = -1;
+    for (int i = 0; i < 1000; i++) { /* until the reader is in its wait */
+        mote_sleep(MOTE_MSEC(1));
+        if ((r = mote_fd_wait(fds[0], MOTE_READABLE, MOTE_MSEC(1))) == -EBUSY)
+            break;
+    }
+    T_CHECK_EQ(r, -EBUSY);
+    T_CHECK_EQ(write(fds[1], "xyz", 3), 3);
+    T_CHECK_EQ(t_recv_i64(), 'x');
+    mote_fd_close(fds[0]);
+    mote_fd_close(fds[1]);
+    return 0;
+}
+
+Test(fd, a_second_waiter_in_one_direction_is_refused) {
+    T_RUN_OK(NULL, main_second_waiter, NULL);
+}

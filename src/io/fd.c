@@ -36,6 +36,7 @@
 #define DIR_BITS 10
 #define DIR_SIZE (1u << DIR_BITS)
 #define MAX_FD (DIR_SIZE * DIR_SIZE)
+#define MAX_POLLERS 64
 
 typedef struct pdesc {
     _Atomic uintptr_t slot[2]; /* read, write */
@@ -61,7 +62,8 @@ static struct {
     pthread_mutex_t lock;
     _Atomic(_Atomic(pdesc *) *) dir[DIR_SIZE];
     mote__poller *poller;
-    pthread_t thread;
+    unsigned nthreads; /* MOTE_NETPOLL_THREADS */
+    pthread_t threads[MAX_POLLERS];
     _Atomic bool started;
     _Atomic bool stop;
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -134,6 +136,20 @@ static void *poller_main(void *arg) {
     return NULL;
 }
 
+/* Stop and join the first n poller threads (N.stop may be set already). */
+static void pollers_join(unsigned n) {
+    atomic_store(&N.stop, true);
+    for (unsigned i = 0; i < n; i++) {
+        mote__poller_wakeup(N.poller); /* each wake-up ends one waiter */
+        pthread_join(N.threads[i], NULL);
+    }
+}
+
+void mote__netpoll_configure(unsigned threads);
+void mote__netpoll_configure(unsigned threads) {
+    N.nthreads = threads < 1 ? 1 : threads > MAX_POLLERS ? MAX_POLLERS : threads;
+}
+
 /* Workers call this before parking (mote__sched_set_netpoll). */
 static int netpoll_now(void) {
     mote__poll_event ev[64];
@@ -150,12 +166,18 @@ static int netpoll_start(void) {
     if (!atomic_load(&N.started)) {
         atomic_store(&N.stop, false);
         r = mote__poller_open(&N.poller);
-        if (r == 0) {
-            r = -pthread_create(&N.thread, NULL, poller_main, NULL);
-            if (r != 0) {
-                mote__poller_close(N.poller);
-                N.poller = NULL;
-            }
+        /* Several threads may wait on one epoll set: each event goes to
+         * one of them, and dispatching is safe from any thread. */
+        unsigned started = 0;
+        while (r == 0 && started < N.nthreads) {
+            r = -pthread_create(&N.threads[started], NULL, poller_main, NULL);
+            if (r == 0)
+                started++;
+        }
+        if (r != 0 && N.poller) {
+            pollers_join(started);
+            mote__poller_close(N.poller);
+            N.poller = NULL;
         }
         if (r == 0) {
             atomic_store_explicit(&N.started, true, memory_order_release);
@@ -170,9 +192,7 @@ void mote__netpoll_stop(void);
 void mote__netpoll_stop(void) {
     mote__sched_set_netpoll(NULL);
     if (atomic_load(&N.started)) {
-        atomic_store(&N.stop, true);
-        mote__poller_wakeup(N.poller);
-        pthread_join(N.thread, NULL);
+        pollers_join(N.nthreads);
         mote__poller_close(N.poller);
         N.poller = NULL;
         atomic_store(&N.started, false);
@@ -232,15 +252,18 @@ static bool pd_consume(pdesc *pd, int d) {
     return atomic_compare_exchange_strong(&pd->slot[d], &exp, 0);
 }
 
-/* Returns true if registered; false if readiness was there (consumed). */
-static bool pd_enlist(pdesc *pd, int d, mote__waiter *w) {
+/* 1 if registered; 0 if readiness was there (consumed); -EBUSY if another
+ * waiter holds the slot (one waiter per direction). */
+static int pd_enlist(pdesc *pd, int d, mote__waiter *w) {
     for (;;) {
         uintptr_t exp = 0;
         if (atomic_compare_exchange_weak(&pd->slot[d], &exp, (uintptr_t)w))
-            return true;
+            return 1;
         if (exp == PD_READY && pd_consume(pd, d))
-            return false;
-        mote__cpu_relax(); /* BUSY, or another waiter: misuse, keep trying */
+            return 0;
+        if (exp != 0 && exp != PD_READY && exp != PD_BUSY)
+            return -EBUSY;
+        mote__cpu_relax(); /* BUSY: a wake in flight for the last waiter */
     }
 }
 
@@ -304,14 +327,24 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         return poll_now(fd, events);
     mote__waiter w;
     mote__waiter_init(&w);
-    int enlisted = 0;
+    int enlisted = 0, busy = 0;
     for (int d = 0; d < 2; d++) {
         if (!(events & bits[d]))
             continue;
-        if (pd_enlist(pd, d, &w))
+        int e = pd_enlist(pd, d, &w);
+        if (e > 0)
             enlisted |= bits[d];
-        else
+        else if (e == 0)
             mask |= bits[d];
+        else
+            busy = e;
+    }
+    if (busy && !mask) {
+        for (int d = 0; d < 2; d++)
+            if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
+                mask |= bits[d];
+        mote__waiter_done(&w);
+        return mask ? mask : busy;
     }
     MOTE_STORE_LOAD_FENCE(); /* enlisted; now look for a close */
     bool gone = atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled));
