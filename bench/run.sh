@@ -29,7 +29,8 @@ read -r -a IMPLS <<<"${BENCH_IMPLS:-mote go tokio}"
 
 # One line per metric: metric, the benchmark program that prints it, and
 # mote's target: "<=N" (absolute, in the metric's unit), "<=Fxgo" (F times
-# Go's figure) or "-" (reported only).
+# Go's figure), ">=N", "<N", several joined by commas (all must hold), or "-"
+# (reported only). See target_cell.
 METRICS="
 skynet     skynet     <=0.5xgo
 spawn      spawn      <=200
@@ -40,6 +41,20 @@ switch     switch     <=20
 sleep_p50  sleep      -
 sleep_p99  sleep      <=200
 sleep_max  sleep      -
+block_p50  block_tick -
+block_p99  block_tick <=2000,<=1xgo
+block_max  block_tick -
+spin_p50   spin_tick  -
+spin_p99   spin_tick  <=12000
+spin_max   spin_tick  -
+section    section_ns <=50
+read64k    file_read  -
+read64k_plain file_read -
+read64k_ratio file_read >=0.95
+read4k     file_read  -
+read4k_plain file_read -
+read4k_ratio file_read >=0.9
+idle_cpu   idle_cpu   <1
 "
 
 declare -A BUILT  # impl -> 1 once it built
@@ -103,21 +118,34 @@ ratio() {
     fi
 }
 
-# "<=200" -> "<= 200 ns/proc", then ": met" or ": missed" when mote has a figure.
+# "<=200" -> "<= 200 ns/proc", then ": met" or ": missed" when mote has a
+# figure. A target is one condition or several joined by commas, all of
+# which must hold (e.g. "<=2000,<=1xgo"); each is an operator (<=, >=, <, >)
+# and a bound: a number in the metric's unit, or "Fxgo" (F times Go's figure).
 target_cell() {
-    local target=$1 unit=$2 mote=$3 go=$4 limit text
-    case $target in
-    -) echo "-"; return ;;
-    *xgo)
-        limit=${target#<=}; limit=${limit%xgo}
-        text="<= $limit x Go"
-        [[ -n $go ]] && limit=$(awk -v f="$limit" -v g="$go" 'BEGIN { print f * g }') || limit=""
-        ;;
-    *) limit=${target#<=}; text="<= $limit $unit" ;;
-    esac
-    if [[ -n $mote && -n $limit ]]; then
-        awk -v m="$mote" -v l="$limit" 'BEGIN { exit !(m <= l) }' && text+=": met" || text+=": missed"
-    fi
+    local target=$1 unit=$2 mote=$3 go=$4 cond op bound limit text="" verdict=met
+    [[ $target == - ]] && { echo "-"; return; }
+    local IFS=,
+    for cond in $target; do
+        op=${cond%%[0-9.]*}
+        bound=${cond#"$op"}
+        [[ -n $text ]] && text+=" and "
+        case $bound in
+        *xgo)
+            bound=${bound%xgo}
+            text+="$op $bound x Go"
+            [[ -n $go ]] && limit=$(awk -v f="$bound" -v g="$go" 'BEGIN { print f * g }') || limit=""
+            ;;
+        *) limit=$bound; text+="$op $bound $unit" ;;
+        esac
+        if [[ -z $mote || -z $limit ]]; then
+            [[ $verdict == met ]] && verdict=""
+        elif ! awk -v m="$mote" -v l="$limit" -v op="$op" 'BEGIN {
+            exit !(op == "<=" ? m <= l : op == ">=" ? m >= l : op == "<" ? m < l : m > l) }'; then
+            verdict=missed
+        fi
+    done
+    [[ -n $verdict ]] && text+=": $verdict"
     echo "$text"
 }
 
@@ -128,7 +156,8 @@ run_one() { # impl bench rep
     bin=$("bin_$impl" "$b")
     log=$LOGS/${impl}_${b}_$rep.log
     if [[ ! -x $bin ]]; then
-        ((rep == 1)) && log "$impl $b: $bin is not built"
+        # a peer may have no program for a benchmark: its column reads n/a
+        ((rep == 1)) && log "$impl $b: no program ($bin); n/a"
         return
     fi
     timeout "$TIMEOUT" "$bin" >"$log" 2>&1

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static inline void bench_result(const char *metric, const char *unit, double value) {
@@ -79,6 +80,40 @@ static inline int64_t bench_receive_i64(void) {
     int64_t v;
     bench_receive_i64s(&v, 1);
     return v;
+}
+
+static inline int bench_cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* late[] holds n lateness samples in ns (how much longer than asked each
+ * sleep took). Checks that none is negative (<name>_early), then prints
+ * <name>_p50, <name>_p99 and <name>_max in microseconds. Sorts late[]. */
+static inline bool bench_lateness(const char *name, int64_t *late, size_t n) {
+    char metric[64];
+    qsort(late, n, sizeof late[0], bench_cmp_i64);
+    int64_t early = 0;
+    for (size_t i = 0; i < n; i++)
+        early += late[i] < 0;
+    snprintf(metric, sizeof metric, "%s_early", name);
+    if (!bench_check(metric, early, 0))
+        return false;
+    static const char *const suffix[] = {"p50", "p99", "max"};
+    const size_t at[] = {n / 2, n * 99 / 100, n - 1};
+    for (int i = 0; i < 3; i++) {
+        snprintf(metric, sizeof metric, "%s_%s", name, suffix[i]);
+        bench_result(metric, "us", (double)late[at[i]] / 1e3);
+    }
+    return true;
+}
+
+/* CPU time (user + system) of the whole process in nanoseconds. */
+static inline int64_t bench_cpu_ns(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
 /* Run fn as mote's main process; the program's exit status. */

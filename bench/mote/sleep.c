@@ -23,11 +23,6 @@ static void sleeper(void *arg) {
     bench_ok(mote_send(a->main, &done, sizeof done), "mote_send");
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static int sleep_main(void *arg) {
     (void)arg;
     static int64_t late[SLEEPS];
@@ -35,15 +30,8 @@ static int sleep_main(void *arg) {
     bench_ok(mote_spawn_fn(NULL, sleeper, &a, sizeof a), "mote_spawn_fn");
     if (!bench_check("sleep_count", bench_receive_i64(), SLEEPS))
         return 1;
-    qsort(late, SLEEPS, sizeof late[0], cmp_i64);
-    int64_t early = 0;
-    for (int i = 0; i < SLEEPS; i++)
-        early += late[i] < 0;
-    if (!bench_check("sleep_early", early, 0))
+    if (!bench_lateness("sleep", late, SLEEPS))
         return 1;
-    bench_result("sleep_p50", "us", (double)late[SLEEPS / 2] / 1e3);
-    bench_result("sleep_p99", "us", (double)late[SLEEPS * 99 / 100] / 1e3);
-    bench_result("sleep_max", "us", (double)late[SLEEPS - 1] / 1e3);
     return 0;
 }
 
