@@ -997,11 +997,13 @@ static void *worker_main(void *arg) {
  * stalled worker while it is stalled, bounded by `nb` spares. No worker
  * ever changes hands while its thread might be using it, so nothing on the
  * hot path checks ownership. The monitor samples every threshold/2 while
- * some worker is inside a section, backs off to every 1 ms while workers
- * only run turns (a hog needs 10 ms), and sleeps without a timeout while
- * every worker is idle: the first worker to wake kicks it. So a section is
- * noticed 100-150 us after it began, a hog after 10-11 ms, and an idle
- * runtime costs the monitor nothing.
+ * workers are stalled, backs off (doubling) to every 1 ms otherwise, wakes
+ * exactly at the threshold for a section it has seen open twice, and
+ * sleeps without a timeout while every worker is idle: the first worker to
+ * wake kicks it. So in a busy runtime a long section is noticed from
+ * threshold to threshold + 2 ms after it began (sooner while others are
+ * stalled), a hog after 10-12 ms, and an idle runtime costs the monitor
+ * nothing.
  */
 
 void mote_blocking_begin(void) {
@@ -1161,7 +1163,8 @@ static void *monitor_main(void *arg) {
     while (!atomic_load(&S.stopping)) {
         int64_t now = mote__now();
         int stalled = 0;
-        bool busy = false, blocking = false, moved = false;
+        bool busy = false, moved = false;
+        int64_t due = INT64_MAX; /* when an open section reaches the threshold */
         for (unsigned i = 0; i < S.n + 1 + S.nb; i++) {
             worker *w = &S.w[i];
             if (w->is_main || (w->spare && !atomic_load(&w->active)))
@@ -1175,10 +1178,12 @@ static void *monitor_main(void *arg) {
             if (act == MON_IDLE)
                 continue;
             busy = true;
-            blocking |= act == MON_BLOCK;
-            if (now - view[i].since >= (act == MON_BLOCK ? S.threshold : HOG_NS)) {
+            int64_t limit = act == MON_BLOCK ? S.threshold : HOG_NS;
+            if (now - view[i].since >= limit) {
                 stalled++;
                 moved |= drain_stalled(w);
+            } else if (act == MON_BLOCK && view[i].since < now && view[i].since + limit < due) {
+                due = view[i].since + limit; /* seen open twice: time it */
             }
         }
         atomic_store(&S.nstalled, stalled);
@@ -1196,11 +1201,16 @@ static void *monitor_main(void *arg) {
             atomic_store(&S.mon_parked, 0);
             continue;
         }
-        /* Sections are timed to threshold/2 while one is open; long turns
-         * (10 ms) need far less, so the period backs off to 1 ms. */
+        /* Back off like Go's sysmon: fast while workers are stalled, else
+         * doubling up to 1 ms, but wake exactly when a section seen open
+         * twice would reach the threshold. Short sections (a file read)
+         * are rarely seen twice, so they cost no extra wake-ups. */
         int64_t fast = S.threshold / 2 > MON_MIN_NS ? S.threshold / 2 : MON_MIN_NS;
-        period = blocking ? fast : (period * 2 > MON_MAX_NS ? MON_MAX_NS : period * 2);
-        mote__futex_wait(&S.mon_word, 0, period);
+        period = stalled ? fast : (period * 2 > MON_MAX_NS ? MON_MAX_NS : period * 2);
+        int64_t sleep = period;
+        if (due != INT64_MAX && due - now < sleep)
+            sleep = due - now > MON_MIN_NS ? due - now : MON_MIN_NS;
+        mote__futex_wait(&S.mon_word, 0, sleep);
     }
     free(view);
     return NULL;
