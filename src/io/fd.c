@@ -65,7 +65,7 @@ static struct {
     unsigned nthreads; /* MOTE_NETPOLL_THREADS */
     pthread_t threads[MAX_POLLERS];
     _Atomic bool started;
-    _Atomic bool stop;
+    _Atomic uint32_t stop; /* futex word: 1 when poller threads must end */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pdesc *pd_get(int fd, bool create) {
@@ -127,20 +127,55 @@ static void dispatch(const mote__poll_event *ev, int n) {
     }
 }
 
+/* Poll (0: without waiting) and wake the ready descriptors' waiters. */
+static int netpoll(int64_t timeout) {
+    mote__poll_event ev[128];
+    bool woken;
+    int n = mote__poller_wait(N.poller, ev, 128, timeout, &woken);
+    if (woken)
+        mote__netpoll_rewake(); /* it may have been meant for a worker */
+    dispatch(ev, n);
+    return n > 0 ? n : 0;
+}
+
+static void netpoll_interrupt(void) {
+    mote__poller_wakeup(N.poller);
+}
+
+static const mote__netpoll_ops netpoll_ops = {netpoll, netpoll_interrupt};
+
+/*
+ * A poller thread blocks in the poller only while it holds the poll token
+ * (see sched.h): normally the last worker to go idle holds it and sleeps
+ * in the poller itself, so readiness wakes a worker directly, and busy
+ * workers poll without waiting whenever their queues run dry. The thread
+ * takes over when no worker has polled for a millisecond (all busy with
+ * long turns, or the runtime idle), so readiness is never left unseen.
+ */
 static void *poller_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "mote-poller", 0, 0, 0);
-    mote__poll_event ev[128];
-    while (!atomic_load(&N.stop))
-        dispatch(ev, mote__poller_wait(N.poller, ev, 128, -1));
+    uint32_t seen = UINT32_MAX;
+    while (!atomic_load(&N.stop)) {
+        if (!mote__netpoll_take(&seen)) {
+            mote__futex_wait(&N.stop, 0, MOTE_MSEC(1));
+            continue;
+        }
+        mote__poll_event ev[128];
+        bool woken;
+        int n = mote__poller_wait(N.poller, ev, 128, -1, &woken);
+        mote__netpoll_give();
+        dispatch(ev, n);
+    }
     return NULL;
 }
 
-/* Stop and join the first n poller threads (N.stop may be set already). */
+/* Stop and join the first n poller threads. */
 static void pollers_join(unsigned n) {
-    atomic_store(&N.stop, true);
+    atomic_store(&N.stop, 1);
+    mote__futex_wake(&N.stop, INT32_MAX);
     for (unsigned i = 0; i < n; i++) {
-        mote__poller_wakeup(N.poller); /* each wake-up ends one waiter */
+        mote__poller_wakeup(N.poller); /* ends the one in the poller, if any */
         pthread_join(N.threads[i], NULL);
     }
 }
@@ -150,13 +185,6 @@ void mote__netpoll_configure(unsigned threads) {
     N.nthreads = threads < 1 ? 1 : threads > MAX_POLLERS ? MAX_POLLERS : threads;
 }
 
-/* Workers call this before parking (mote__sched_set_netpoll). */
-static int netpoll_now(void) {
-    mote__poll_event ev[64];
-    int n = mote__poller_wait(N.poller, ev, 64, 0);
-    dispatch(ev, n);
-    return n > 0 ? n : 0;
-}
 
 static int netpoll_start(void) {
     if (atomic_load_explicit(&N.started, memory_order_acquire))
@@ -164,7 +192,7 @@ static int netpoll_start(void) {
     pthread_mutex_lock(&N.lock);
     int r = 0;
     if (!atomic_load(&N.started)) {
-        atomic_store(&N.stop, false);
+        atomic_store(&N.stop, 0);
         r = mote__poller_open(&N.poller);
         /* Several threads may wait on one epoll set: each event goes to
          * one of them, and dispatching is safe from any thread. */
@@ -181,7 +209,7 @@ static int netpoll_start(void) {
         }
         if (r == 0) {
             atomic_store_explicit(&N.started, true, memory_order_release);
-            mote__sched_set_netpoll(netpoll_now);
+            mote__sched_set_netpoll(&netpoll_ops);
         }
     }
     pthread_mutex_unlock(&N.lock);

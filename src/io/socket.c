@@ -29,6 +29,7 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
 struct mote_socket {
     int fd;
     bool is_socket;
+    bool is_stream;  /* SOCK_STREAM: every arriving byte makes a new edge */
     _Atomic bool closed;
     _Atomic uint32_t refs; /* the handle, plus one per call in flight */
 };
@@ -134,6 +135,7 @@ static int sock_new(mote_socket **out, int fd) {
     socklen_t tl = sizeof type;
     s->fd = fd;
     s->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+    s->is_stream = s->is_socket && type == SOCK_STREAM;
     atomic_init(&s->refs, 1);
     *out = s;
     return 0;
@@ -200,9 +202,7 @@ int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
     int r = sock_enter(s); /* this reference is the active mode's */
     if (r < 0)
         return r;
-    int type = 0;
-    socklen_t tl = sizeof type;
-    if (s->is_socket && (getsockopt(s->fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM))
+    if (s->is_socket && !s->is_stream)
         r = -EINVAL;
     if (r == 0)
         r = mote__fd_activate(s->fd, p, fn, s, sock_drop);

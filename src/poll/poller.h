@@ -24,9 +24,10 @@ int mote__poller_open(mote__poller **out);
 void mote__poller_close(mote__poller *p);
 int mote__poller_add(mote__poller *p, int fd, void *data);
 int mote__poller_del(mote__poller *p, int fd);
-/* Wait up to timeout ns (< 0: forever) for events; returns how many, or
- * -errno. mote__poller_wakeup() makes a waiting call return early. */
-int mote__poller_wait(mote__poller *p, mote__poll_event *ev, int max, int64_t timeout);
+/* Wait up to timeout ns (< 0: forever; 0: not at all) for events; returns
+ * how many, or -errno. mote__poller_wakeup() makes a waiting call return
+ * early; *woken tells whether this call consumed such a wake-up. */
+int mote__poller_wait(mote__poller *p, mote__poll_event *ev, int max, int64_t timeout, bool *woken);
 void mote__poller_wakeup(mote__poller *p);
 
 #endif

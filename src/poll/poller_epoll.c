@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct mote__poller {
@@ -54,12 +55,28 @@ int mote__poller_del(mote__poller *p, int fd) {
     return epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : mote__errno();
 }
 
-int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t timeout) {
+/* epoll_pwait2 (Linux 5.11) takes nanoseconds: a worker that sleeps here
+ * until the next timer must not round up to a millisecond. */
+static _Atomic bool no_pwait2;
+
+static int wait_ns(int epfd, struct epoll_event *ev, int max, int64_t timeout) {
+    if (timeout > 0 && !atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts = {timeout / 1000000000, timeout % 1000000000};
+        int n = epoll_pwait2(epfd, ev, max, &ts, NULL);
+        if (n >= 0 || mote__errno() != -ENOSYS)
+            return n;
+        atomic_store(&no_pwait2, true);
+    }
+    int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
+    return epoll_wait(epfd, ev, max, ms);
+}
+
+int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t timeout, bool *woken) {
     struct epoll_event ev[128];
     if (max > 128)
         max = 128;
-    int ms = timeout < 0 ? -1 : (int)((timeout + 999999) / 1000000);
-    int n = epoll_wait(p->epfd, ev, max, ms);
+    *woken = false;
+    int n = wait_ns(p->epfd, ev, max, timeout);
     if (n < 0)
         return mote__errno();
     int k = 0;
@@ -68,6 +85,7 @@ int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t t
             uint64_t v;
             while (read(p->wakefd, &v, sizeof v) > 0)
                 ;
+            *woken = true;
             continue;
         }
         unsigned e = 0;

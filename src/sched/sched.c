@@ -118,7 +118,10 @@ static struct {
     _Atomic int nidle;
     _Atomic int nspinning;
     _Atomic int timer_watcher; /* an idle worker sleeps until the next timer */
-    int (*_Atomic netpoll)(void); /* non-blocking poll of the I/O layer */
+    const mote__netpoll_ops *_Atomic netpoll; /* the I/O layer's poller */
+    _Atomic uint32_t np_owner;   /* poll token: 0 free, 1 a worker, 2 a poller thread */
+    _Atomic uint32_t np_seq;     /* bumped whenever a worker polls */
+    _Atomic(worker *) np_worker; /* the worker that may be blocked in poll */
 
     pthread_mutex_t slock; /* global stack cache */
     mote__stack *stacks;
@@ -391,6 +394,14 @@ static mote__task *global_get(worker *w, size_t max) {
 
 static void wake_worker(worker *iw) {
     atomic_store(&iw->sleep, 0);
+    /* Dekker with park_worker: it publishes np_worker, then reads sleep. */
+    if (atomic_load(&S.np_worker) == iw) {
+        const mote__netpoll_ops *np = atomic_load_explicit(&S.netpoll, memory_order_acquire);
+        if (np) {
+            np->interrupt();
+            return;
+        }
+    }
     mote__futex_wake(&iw->sleep, 1);
 }
 
@@ -487,6 +498,28 @@ static void park_worker(worker *w) {
     int zero = 0;
     bool watch = mote__timer_next() != INT64_MAX &&
                  atomic_compare_exchange_strong(&S.timer_watcher, &zero, 1);
+    /* The poll token: sleep in the poller rather than on the futex. */
+    const mote__netpoll_ops *np = atomic_load_explicit(&S.netpoll, memory_order_acquire);
+    uint32_t free_token = 0;
+    bool poll = np && atomic_compare_exchange_strong(&S.np_owner, &free_token, 1);
+    if (poll) {
+        atomic_fetch_add(&S.np_seq, 1);
+        atomic_store(&S.np_worker, w);
+    }
+    while (poll && atomic_load(&w->sleep) == 1) {
+        int64_t next = watch ? mote__timer_next() : INT64_MAX;
+        int64_t left = next == INT64_MAX ? -1 : next - mote__now();
+        if (left != 0)
+            np->poll(left < 0 ? -1 : left);
+        if (watch && mote__timer_next() <= mote__now())
+            mote__timer_run_expired();
+        if (atomic_load(&w->runnext) || atomic_load(&w->head) != atomic_load(&w->tail))
+            idle_unlist(w); /* readiness or a timer gave us work */
+    }
+    if (poll) {
+        atomic_store(&S.np_worker, NULL);
+        atomic_store(&S.np_owner, 0);
+    }
     while (atomic_load(&w->sleep) == 1) {
         if (!watch) {
             mote__futex_wait(&w->sleep, 1, -1);
@@ -562,8 +595,10 @@ static mote__task *find_work(worker *w) {
             if (t)
                 goto found;
         }
-        int (*np)(void) = atomic_load_explicit(&S.netpoll, memory_order_acquire);
-        if (np && np() > 0 &&
+        const mote__netpoll_ops *np = atomic_load_explicit(&S.netpoll, memory_order_acquire);
+        if (np) /* workers are polling: poller threads can stay out */
+            atomic_fetch_add_explicit(&S.np_seq, 1, memory_order_relaxed);
+        if (np && np->poll(0) > 0 &&
             (atomic_load(&w->runnext) || atomic_load(&w->head) != atomic_load(&w->tail)))
             continue; /* readiness woke something here */
         park_worker(w);
@@ -814,8 +849,29 @@ void mote__park(void) {
     switch_out(MOTE__SW_PARK);
 }
 
-void mote__sched_set_netpoll(int (*poll_now)(void)) {
-    atomic_store_explicit(&S.netpoll, poll_now, memory_order_release);
+void mote__sched_set_netpoll(const mote__netpoll_ops *ops) {
+    atomic_store_explicit(&S.netpoll, ops, memory_order_release);
+}
+
+bool mote__netpoll_take(uint32_t *seen) {
+    uint32_t s = atomic_load(&S.np_seq);
+    if (s != *seen) {
+        *seen = s;
+        return false;
+    }
+    uint32_t free_token = 0;
+    return atomic_compare_exchange_strong(&S.np_owner, &free_token, 2);
+}
+
+void mote__netpoll_give(void) {
+    atomic_store(&S.np_owner, 0);
+}
+
+void mote__netpoll_rewake(void) {
+    worker *bw = atomic_load(&S.np_worker);
+    const mote__netpoll_ops *np = atomic_load_explicit(&S.netpoll, memory_order_acquire);
+    if (bw && bw != cur_worker() && np && atomic_load(&bw->sleep) == 0)
+        np->interrupt();
 }
 
 void mote__sched_tick(void) {

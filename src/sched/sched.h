@@ -106,12 +106,31 @@ bool mote__task_wake(mote__task *t, uint64_t seq);
 /* Requeue the current task behind the others. */
 void mote__yield(void);
 
-/* Set by the I/O layer once its poller runs: a non-blocking poll that wakes
- * the tasks whose descriptors are ready and returns how many events it saw.
- * Workers call it before they park (Go does the same), so under load a
- * readiness event wakes its process on the worker itself, without the
- * poller thread and a futex wake-up in between. */
-void mote__sched_set_netpoll(int (*poll_now)(void));
+/*
+ * The I/O layer's poller, as the scheduler uses it (Go's netpoll):
+ *   poll(timeout)  wait up to timeout (0: not at all; < 0: until events or
+ *                  an interrupt), wake the tasks whose descriptors are
+ *                  ready, return how many events it saw;
+ *   interrupt()    make a blocked poll return.
+ * Busy workers poll without waiting before they look for work elsewhere;
+ * the last worker to go idle blocks in poll instead of on its futex, so a
+ * readiness event wakes its process on that worker with one thread wake-up
+ * and no poller thread in between. One thread at a time holds the poll
+ * token and may block in poll: a worker, or a poller thread (which takes it
+ * only when no worker has for a while, e.g. all workers are busy).
+ */
+typedef struct mote__netpoll_ops {
+    int (*poll)(int64_t timeout);
+    void (*interrupt)(void);
+} mote__netpoll_ops;
+void mote__sched_set_netpoll(const mote__netpoll_ops *ops);
+/* Poller threads: take the token if it is free and no worker polled since
+ * the last call (*seen tracks that); give it back after the wait. */
+bool mote__netpoll_take(uint32_t *seen);
+void mote__netpoll_give(void);
+/* A poll consumed a wake-up meant for the worker blocked in poll (if any,
+ * and if that is not the caller): pass it on. */
+void mote__netpoll_rewake(void);
 
 /* Count a runtime call against the current turn's budget; yields when it
  * is used up, so a process that only sends cannot hog its worker. */
