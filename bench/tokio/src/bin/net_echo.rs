@@ -4,7 +4,7 @@
 //!
 //!     net_echo HOST:PORT
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 async fn echo(mut s: TcpStream) {
     let mut buf = vec![0u8; 16384];
@@ -21,15 +21,5 @@ async fn echo(mut s: TcpStream) {
 }
 
 fn main() {
-    let addr = std::env::args().nth(1).expect("usage: net_echo HOST:PORT");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
-    rt.block_on(async {
-        let listener = TcpListener::bind(&addr).await.expect("listen");
-        loop {
-            match listener.accept().await {
-                Ok((s, _)) => drop(tokio::spawn(echo(s))),
-                Err(e) => eprintln!("net_echo: accept: {}", e),
-            }
-        }
-    });
+    motebench::serve("net_echo", echo);
 }

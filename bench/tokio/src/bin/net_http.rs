@@ -8,7 +8,7 @@
 //!     net_http HOST:PORT
 use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\n\
 Content-Type: text/plain\r\n\
@@ -76,15 +76,5 @@ async fn connection(mut s: TcpStream) {
 }
 
 fn main() {
-    let addr = std::env::args().nth(1).expect("usage: net_http HOST:PORT");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
-    rt.block_on(async {
-        let listener = TcpListener::bind(&addr).await.expect("listen");
-        loop {
-            match listener.accept().await {
-                Ok((s, _)) => drop(tokio::spawn(connection(s))),
-                Err(e) => eprintln!("net_http: accept: {}", e),
-            }
-        }
-    });
+    motebench::serve("net_http", connection);
 }
