@@ -58,14 +58,10 @@ idle_rss_active  KiB/conn idle  <=1
 
 declare -A VALUES=() FAILED=()
 SERVER_PID=""
-CLIENT_PID=""
 
-cleanup() {
-    local pid
-    for pid in $SERVER_PID $CLIENT_PID; do
-        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    done
-    SERVER_PID="" CLIENT_PID=""
+cleanup() { # the load clients end by themselves
+    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -142,21 +138,25 @@ measure_echo() {
 
 # metric: idle_rss, or idle_rss_active for mote's active-socket server.
 measure_idle() {
-    local metric=$1 before after i out=$LOGS/idle_client.out
+    local metric=$1 before after i client out=$LOGS/idle_client.out
+    rm -f "$out" # no READY line from an earlier run
     sleep 0.2
     before=$(rss_kib)
     on_client_cpu "$BUILD_DIR/bench/net_idle_client" "$ADDR" "$IDLE_CONNS" "$IDLE_HOLD" >"$out" 2>&3 &
-    CLIENT_PID=$!
+    client=$!
     for ((i = 0; i < 1200; i++)); do
         grep -q '^READY' "$out" && break
-        kill -0 "$CLIENT_PID" 2>/dev/null || break
+        kill -0 "$client" 2>/dev/null || break
         sleep 0.05
     done
-    grep -q '^READY' "$out" || { wait "$CLIENT_PID"; CLIENT_PID=""; return 1; }
+    if ! grep -q '^READY' "$out"; then
+        wait "$client"
+        echo "idle client: exit status $?, no READY line" >&3
+        return 1
+    fi
     sleep 0.5 # let the server finish its side of the last connections
     after=$(rss_kib)
-    wait "$CLIENT_PID" || { CLIENT_PID=""; return 1; }
-    CLIENT_PID=""
+    wait "$client" || { echo "idle client: exit status $?" >&3; return 1; }
     echo "RSS before ${before} KiB, with $IDLE_CONNS connections ${after} KiB" >&3
     awk -v a="$after" -v b="$before" -v n="$IDLE_CONNS" -v m="$metric" 'BEGIN { printf "%s %.2f\n", m, (a - b) / n }'
 }
@@ -172,7 +172,7 @@ run_one() {
     : >"$log"
     if start_server "$impl" "$kind" "$log"; then
         result=$("measure_$b" "$key" 3>>"$log") || ok=0
-        kill -0 "$SERVER_PID" 2>/dev/null || ok=0 # crashed under load
+        kill -0 "$SERVER_PID" 2>/dev/null || { ok=0; echo "the server exited" >>"$log"; }
     else
         ok=0
     fi
@@ -233,15 +233,13 @@ net_table() {
     done < <(grep -v '^[[:space:]]*$' <<<"$METRICS")
 }
 
-net_machine() {
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "- machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-    echo "- peers: $(go version 2>/dev/null || echo 'no go'); $(rustc --version 2>/dev/null || echo 'no rustc'); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
-    echo "- servers on CPU $SERVER_CPU (one thread each: MOTE_THREADS=1, GOMAXPROCS=1, tokio current_thread), load on CPU $CLIENT_CPU"
+net_machine() { # run.sh's lines, then this benchmark's settings
+    machine
+    echo "- load: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2) and bench/net/*_client.c on CPU $CLIENT_CPU;" \
+        "servers on CPU $SERVER_CPU, one thread each (MOTE_THREADS=1, GOMAXPROCS=1, tokio current_thread)"
     echo "- http: wrk -t1 -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up; echo: $CONNS connections x $MSG_SIZE B round trips for ${DURATION}s;" \
         "idle: $IDLE_CONNS connections, one $MSG_SIZE B echo each, VmRSS growth / connection"
-    echo "- %cpu: the server's CPU time / wall time (100 = its core saturated, less = the client is the bottleneck)"
-    echo "- load average before the runs: $LOAD_BEFORE; median of $REPEAT runs each; mote's target in the last column"
+    echo "- %cpu: the server's CPU time / wall time (100 = its core saturated; less = the load, not the server, sets the rate)"
 }
 
 net_main() {

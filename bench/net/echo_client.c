@@ -40,6 +40,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     net_raise_nofile();
+    signal(SIGPIPE, SIG_IGN); /* a closed connection is an error, not a signal */
     int ep = epoll_create1(EPOLL_CLOEXEC);
     client *cs = calloc((size_t)conns, sizeof *cs);
     if (ep < 0 || !cs)
