@@ -19,7 +19,7 @@
 #   NET_SECONDS       seconds of measured load per run (5), after NET_WARMUP (1) unmeasured
 #   NET_CONNS         connections for wrk and the echo client (100)
 #   NET_IDLE_CONNS    connections of the idle benchmark (10000)
-#   NET_PORT          first loopback port to try (39100); busy ports are skipped
+#   NET_PORT          first loopback port to try (21100); busy ports are skipped
 #   NET_SERVER_CPU, NET_CLIENT_CPU   the two CPUs (0 and 1)
 set -uo pipefail
 
@@ -35,7 +35,7 @@ WARMUP=${NET_WARMUP:-1}
 CONNS=${NET_CONNS:-100}
 IDLE_CONNS=${NET_IDLE_CONNS:-10000}
 IDLE_HOLD=4 # seconds the idle client holds its connections
-NEXT_PORT=${NET_PORT:-39100}
+NEXT_PORT=${NET_PORT:-21100} # below the ephemeral ports (/proc/sys/net/ipv4/ip_local_port_range)
 SERVER_CPU=${NET_SERVER_CPU:-0}
 CLIENT_CPU=${NET_CLIENT_CPU:-1}
 LOGS=$OUT/logs/net
@@ -83,18 +83,23 @@ server_bin() {
 accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_server IMPL KIND LOG: starts it pinned, sets SERVER_PID and ADDR.
+# A port that is taken (by a listener, or by some connection) is skipped.
 start_server() {
-    local impl=$1 kind=$2 log=$3 bin i
+    local impl=$1 kind=$2 log=$3 bin i tries
     bin=$(server_bin "$impl" "$kind")
-    while accepting "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    ADDR=127.0.0.1:$NEXT_PORT
-    NEXT_PORT=$((NEXT_PORT + 1))
-    MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" >>"$log" 2>&1 &
-    SERVER_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        accepting "${ADDR#*:}" && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
+    for ((tries = 0; tries < 10; tries++)); do
+        while accepting "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
+        ADDR=127.0.0.1:$NEXT_PORT
+        NEXT_PORT=$((NEXT_PORT + 1))
+        MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" >>"$log" 2>&1 &
+        SERVER_PID=$!
+        for ((i = 0; i < 100; i++)); do
+            accepting "${ADDR#*:}" && return 0
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        cleanup
+        grep -qi 'in use' "$log" || break
     done
     log "$impl $kind: server did not start accepting on $ADDR; see $log"
     return 1
@@ -145,11 +150,11 @@ measure_idle() {
     on_client_cpu "$BUILD_DIR/bench/net_idle_client" "$ADDR" "$IDLE_CONNS" "$IDLE_HOLD" >"$out" 2>&3 &
     client=$!
     for ((i = 0; i < 1200; i++)); do
-        grep -q '^READY' "$out" && break
+        grep -qs '^READY' "$out" && break
         kill -0 "$client" 2>/dev/null || break
         sleep 0.05
     done
-    if ! grep -q '^READY' "$out"; then
+    if ! grep -qs '^READY' "$out"; then
         wait "$client"
         echo "idle client: exit status $?, no READY line" >&3
         return 1
@@ -239,6 +244,8 @@ net_machine() { # run.sh's lines, then this benchmark's settings
         "servers on CPU $SERVER_CPU, one thread each (MOTE_THREADS=1, GOMAXPROCS=1, tokio current_thread)"
     echo "- http: wrk -t1 -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up; echo: $CONNS connections x $MSG_SIZE B round trips for ${DURATION}s;" \
         "idle: $IDLE_CONNS connections, one $MSG_SIZE B echo each, VmRSS growth / connection"
+    [[ -r /proc/pressure/cpu ]] &&
+        echo "- CPU pressure (/proc/pressure/cpu, some) before the runs: $PRESSURE_BEFORE"
     echo "- %cpu: the server's CPU time / wall time (100 = its core saturated; less = the load, not the server, sets the rate)"
 }
 
@@ -246,6 +253,7 @@ net_main() {
     mkdir -p "$LOGS"
     rm -f "$LOGS"/*.log
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    PRESSURE_BEFORE=$(awk '/^some/ { print $2, $3 }' /proc/pressure/cpu 2>/dev/null)
     ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
     local impl b rep benches=()
     command -v taskset >/dev/null || { log "net: no taskset (util-linux)"; return 1; }
