@@ -262,11 +262,15 @@ net_main() {
         [[ $b == http ]] && ! command -v wrk >/dev/null && continue
         [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] && benches+=("$b")
     done
-    for impl in go tokio; do
-        [[ " ${IMPLS[*]} " == *" $impl "* ]] || continue
-        log "== building $impl"
-        "build_$impl" || log "$impl: cannot be built; its column will be n/a"
+    local built=()
+    for impl in "${IMPLS[@]}"; do
+        if [[ $impl == go || $impl == tokio ]]; then
+            log "== building $impl"
+            "build_$impl" || { log "$impl: cannot be built; its column will be n/a"; continue; }
+        fi
+        built+=("$impl")
     done
+    IMPLS=(${built[@]+"${built[@]}"})
     for b in ${benches[@]+"${benches[@]}"}; do
         log "== net $b"
         for ((rep = 1; rep <= REPEAT; rep++)); do
