@@ -245,4 +245,13 @@ main() {
     fi
 }
 
+# bench/net.sh sources this file for its settings and build_<impl> functions.
+[[ ${BASH_SOURCE[0]} != "$0" ]] && return 0
+
 main
+status=$?
+# The network benchmarks (bench/net.sh), unless BENCH_NET=0.
+if [[ ${BENCH_NET:-1} != 0 ]]; then
+    "$BENCH_DIR/net.sh" "$BUILD_DIR" || status=1
+fi
+exit "$status"

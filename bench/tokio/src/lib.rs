@@ -52,3 +52,27 @@ pub fn lateness(name: &str, asked: Duration, took: &mut [Duration]) {
     result(&format!("{}_p99", name), "us", us(took[n * 99 / 100]));
     result(&format!("{}_max", name), "us", us(took[n - 1]));
 }
+
+/// The network benchmarks' accept loop: listen on the address in argv[1] and
+/// run `handler` in a task per connection, all on one current_thread runtime
+/// (the servers are pinned to one CPU, like mote's with MOTE_THREADS=1).
+pub fn serve<F, Fut>(name: &str, handler: F)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let addr = std::env::args().nth(1).unwrap_or_else(|| {
+        eprintln!("usage: {} HOST:PORT", name);
+        std::process::exit(2)
+    });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&addr).await.expect("listen");
+        loop {
+            match listener.accept().await {
+                Ok((s, _)) => drop(tokio::spawn(handler(s))),
+                Err(e) => eprintln!("{}: accept: {}", name, e),
+            }
+        }
+    });
+}
