@@ -12,7 +12,7 @@ import (
 
 func echo(c net.Conn) {
 	defer c.Close()
-	buf := make([]byte, 16384)
+	buf := make([]byte, 2048)
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn echo(mut s: TcpStream) {
-    let mut buf = vec![0u8; 16384];
+    let mut buf = vec![0u8; 2048];
     loop {
         match s.read(&mut buf).await {
             Ok(0) | Err(_) => return,
