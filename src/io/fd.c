@@ -43,6 +43,10 @@ typedef struct pdesc {
     _Atomic uint32_t gen;
     mote__spinlock lock; /* registration */
     _Atomic bool registered; /* read outside the lock on the fast path */
+    /* Released before the descriptor goes to the backend, acquired by
+     * dispatch: the event's pointer travels through the kernel, which the
+     * thread sanitizer cannot see as synchronisation. */
+    _Atomic uint32_t published;
     /* Active mode (see "Active descriptors" below). */
     _Atomic uint32_t astate;
     bool adone;       /* owner process only: the final call was made */
@@ -118,6 +122,7 @@ static void pd_signal(pdesc *pd, int d, bool keep) {
 static void dispatch(const mote__poll_event *ev, int n) {
     for (int i = 0; i < n; i++) {
         pdesc *pd = ev[i].data;
+        (void)atomic_load_explicit(&pd->published, memory_order_acquire);
         if ((ev[i].events & MOTE__EV_READ) && atomic_load(&pd->astate) != A_OFF)
             active_notify(pd);
         else if (ev[i].events & MOTE__EV_READ)
@@ -252,6 +257,7 @@ static int pd_register(pdesc *pd, int fd) {
     int r = 0;
     mote__spin_lock(&pd->lock);
     if (!atomic_load_explicit(&pd->registered, memory_order_relaxed)) {
+        atomic_store_explicit(&pd->published, 1, memory_order_release);
         r = mote__poller_add(N.poller, fd, pd);
         if (r == -EEXIST)
             r = 0;
@@ -444,9 +450,13 @@ static void active_notify(pdesc *pd) {
     uint32_t idle = A_IDLE;
     if (!atomic_compare_exchange_strong(&pd->astate, &idle, A_PENDING))
         return;
+    /* Our own reference for the cast: the call may run, end the active
+     * mode and drop its reference before mote_cast has returned. */
+    mote_proc *p = mote_proc_ref(pd->aproc);
     active_arg a = {pd};
-    if (mote_cast(pd->aproc, active_run, &a, sizeof a) < 0)
+    if (mote_cast(p, active_run, &a, sizeof a) < 0)
         atomic_store(&pd->astate, A_IDLE); /* shutting down */
+    mote_proc_release(p);
 }
 
 /* In the process: the final call was made or the descriptor was closed. */

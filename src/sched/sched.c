@@ -1054,7 +1054,8 @@ static void *worker_main(void *arg) {
  * ever changes hands while its thread might be using it, so nothing on the
  * hot path checks ownership. The monitor samples every threshold/2 while
  * workers are stalled, backs off (doubling) to every 1 ms otherwise, wakes
- * exactly at the threshold for a section it has seen open twice, and
+ * exactly at the threshold for an open section (unless its worker makes
+ * many short ones), and
  * sleeps without a timeout while every worker is idle: the first worker to
  * wake kicks it. So in a busy runtime a long section is noticed from
  * threshold to threshold + 2 ms after it began (sooner while others are
@@ -1215,7 +1216,7 @@ static void *monitor_main(void *arg) {
     mon_view *view = arg; /* one per worker and spare */
     prctl(PR_SET_NAME, "mote-monitor", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    int64_t period = MON_MAX_NS;
+    int64_t period = MON_MIN_NS;
     while (!atomic_load(&S.stopping)) {
         int64_t now = mote__now();
         int stalled = 0;
@@ -1227,6 +1228,7 @@ static void *monitor_main(void *arg) {
                 continue;
             uint32_t m = atomic_load_explicit(&w->mon, memory_order_relaxed);
             unsigned act = m & 3;
+            uint32_t marks = (m - view[i].mon) >> 2; /* turns + section edges since */
             if (m != view[i].mon) {
                 view[i].mon = m;
                 view[i].since = now;
@@ -1238,8 +1240,12 @@ static void *monitor_main(void *arg) {
             if (now - view[i].since >= limit) {
                 stalled++;
                 moved |= drain_stalled(w);
-            } else if (act == MON_BLOCK && view[i].since < now && view[i].since + limit < due) {
-                due = view[i].since + limit; /* seen open twice: time it */
+            } else if (act == MON_BLOCK && view[i].since + limit < due &&
+                       (view[i].since < now || marks <= 16)) {
+                /* Time a section seen open twice; and one seen for the
+                 * first time, unless this worker makes many short ones (a
+                 * file read loop): those would cost a wake-up each. */
+                due = view[i].since + limit;
             }
         }
         atomic_store(&S.nstalled, stalled);
