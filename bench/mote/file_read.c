@@ -1,6 +1,7 @@
 /*
  * file_read: read a 1 GiB file that sits in the page cache in 64 KiB and
- * in 4 KiB chunks, from a process with each read() inside a blocking section
+ * in 4 KiB chunks, from a process with mote_file_read (each read in a
+ * blocking section)
  * and, for comparison, with a plain read() loop on the main thread with no
  * runtime running. Reports GB/s for each and mote/plain: each way reads
  * the file ROUNDS times (the ways interleaved), timing every 64 MiB of it,
@@ -57,17 +58,15 @@ static void prepare(void) {
 /* Read the whole file in chunks of `chunk`; returns the fewest ns any
  * SLICE bytes of it took (the machine is shared: the best stretch is the
  * least disturbed one), or exits. */
-static int64_t read_all(size_t chunk, bool section) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
+static int64_t read_all(size_t chunk, bool with_mote) {
+    /* mote: the files API (each read in a blocking section); plain: read(). */
+    mote_file *f = NULL;
+    int fd = -1;
+    if (with_mote ? mote_file_open(&f, path, MOTE_FILE_READ) < 0 : (fd = open(path, O_RDONLY)) < 0)
         die("open");
     int64_t total = 0, best = INT64_MAX, t0 = mote_now();
     for (;;) {
-        if (section)
-            mote_blocking_begin();
-        ssize_t n = read(fd, buf, chunk);
-        if (section)
-            mote_blocking_end();
+        int64_t n = with_mote ? mote_file_read(f, buf, chunk) : read(fd, buf, chunk);
         if (n <= 0) {
             if (n < 0)
                 die("read");
@@ -80,7 +79,10 @@ static int64_t read_all(size_t chunk, bool section) {
             t0 = t1;
         }
     }
-    close(fd);
+    if (with_mote)
+        mote_file_close(f);
+    else
+        close(fd);
     if (total != FILE_SIZE) {
         fprintf(stderr, "read %lld bytes of %s, want %lld\n", (long long)total, path,
                 (long long)FILE_SIZE);
