@@ -10,28 +10,16 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Write all of buf to s. */
-static int write_all(mote_stream s, const char *buf, size_t len) {
-    while (len > 0) {
-        int64_t n = s.vt->write(s.obj, buf, len, MOTE_FOREVER);
-        if (n < 0)
-            return (int)n;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Copy from until its end. 0, or a negative errno; *writing says which side
  * failed. */
 static int copy(mote_stream from, mote_stream to, char *buf, size_t cap, int *writing) {
     for (;;) {
-        int64_t n = from.vt->read(from.obj, buf, cap, MOTE_FOREVER);
+        int64_t n = mote_stream_read(from, buf, cap, MOTE_FOREVER);
         *writing = 0;
         if (n <= 0)
             return (int)n;
         *writing = 1;
-        int r = write_all(to, buf, (size_t)n);
+        int r = mote_stream_write_all(to, buf, (size_t)n, MOTE_FOREVER);
         if (r < 0)
             return r;
     }
@@ -41,7 +29,8 @@ static int copy(mote_stream from, mote_stream to, char *buf, size_t cap, int *wr
 static void complain(const char *what, int err) {
     char line[512];
     int n = snprintf(line, sizeof line, "cat: %s: %s\n", what, mote_strerror(err));
-    write_all(mote_stderr(), line, n < 0 ? 0 : n >= (int)sizeof line ? sizeof line - 1 : (size_t)n);
+    mote_stream_write_all(mote_stderr(), line, n < 0 ? 0 : n >= (int)sizeof line ? sizeof line - 1 : (size_t)n,
+                          MOTE_FOREVER);
 }
 
 typedef struct args {
