@@ -576,3 +576,40 @@ static int main_concurrent(void *arg) {
 Test(file, many_processes_at_once) {
     run_in_tdir(main_concurrent);
 }
+
+/* Buffered line reading and writing work on files through their stream. */
+static int main_lines(void *arg) {
+    tdir *d = arg;
+    char p[256];
+    mote_file *f = open_ok(at(p, d, "lines"), MOTE_FILE_WRITE | MOTE_FILE_CREATE);
+    mote_writer *w = NULL;
+    T_CHECK_EQ(mote_writer_new(&w, mote_file_stream(f), 64), 0);
+    for (int i = 0; i < 1000; i++)
+        T_CHECK(mote_writer_printf(w, MOTE_FOREVER, "line %d%s", i, i % 2 ? "\r\n" : "\n") > 0);
+    T_CHECK_EQ(mote_writer_flush(w, MOTE_FOREVER), 0);
+    mote_writer_free(w);
+    T_CHECK_EQ(mote_file_close(f), 0);
+
+    f = open_ok(p, MOTE_FILE_READ);
+    mote_reader *r = NULL;
+    T_CHECK_EQ(mote_reader_new(&r, mote_file_stream(f), 16), 0);
+    int i = 0;
+    const char *line;
+    int64_t n;
+    while ((n = mote_reader_read_line(r, &line, MOTE_FOREVER)) >= 0) {
+        char want[32];
+        int wl = snprintf(want, sizeof want, "line %d", i);
+        T_CHECK_EQ(n, wl);
+        T_CHECK(n == wl && memcmp(line, want, (size_t)wl) == 0);
+        i++;
+    }
+    T_CHECK_EQ(n, -ENODATA);
+    T_CHECK_EQ(i, 1000);
+    mote_reader_free(r);
+    T_CHECK_EQ(mote_file_close(f), 0);
+    return 0;
+}
+
+Test(file, buffered_lines_through_the_file_stream) {
+    run_in_tdir(main_lines);
+}

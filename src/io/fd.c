@@ -162,10 +162,12 @@ static void *poller_main(void *arg) {
     prctl(PR_SET_NAME, "mote-poller", 0, 0, 0);
     uint32_t seen = UINT32_MAX;
     while (!atomic_load(&N.stop)) {
-        if (!mote__netpoll_take(&seen)) {
-            mote__futex_wait(&N.stop, 0, MOTE_MSEC(1));
+        /* Always a pause between two waits: taking the token again at once
+         * would keep it from the workers for good, and every event would
+         * then cost a hop through this thread. */
+        mote__futex_wait(&N.stop, 0, MOTE_MSEC(1));
+        if (atomic_load(&N.stop) || !mote__netpoll_take(&seen))
             continue;
-        }
         mote__poll_event ev[128];
         bool woken;
         int n = mote__poller_wait(N.poller, ev, 128, -1, &woken);

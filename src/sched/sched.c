@@ -507,10 +507,13 @@ static void park_worker(worker *w) {
         atomic_store(&S.np_worker, w);
     }
     while (poll && atomic_load(&w->sleep) == 1) {
-        int64_t next = watch ? mote__timer_next() : INT64_MAX;
-        int64_t left = next == INT64_MAX ? -1 : next - mote__now();
-        if (left != 0)
-            np->poll(left < 0 ? -1 : left);
+        int64_t next = watch ? mote__timer_next() : INT64_MAX, timeout = -1;
+        if (next != INT64_MAX) {
+            int64_t left = next - mote__now();
+            timeout = left > 0 ? left : 0; /* due already: fire, don't wait */
+        }
+        if (timeout != 0)
+            np->poll(timeout);
         if (watch && mote__timer_next() <= mote__now())
             mote__timer_run_expired();
         if (atomic_load(&w->runnext) || atomic_load(&w->head) != atomic_load(&w->tail))
