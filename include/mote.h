@@ -80,7 +80,10 @@ MOTE_API const char *mote_strerror(int err);
  *   blocking_threshold  MOTE_BLOCKING_THRESHOLD  nanoseconds a blocking
  *                                 section may run before its worker's other
  *                                 processes move on; default 100 us
- *   netpoll_threads  MOTE_NETPOLL_THREADS  network poller threads; default 1
+ *   netpoll_threads  MOTE_NETPOLL_THREADS  network poller threads (1..64);
+ *                                 default 1. They wait in the poller only
+ *                                 while no worker does: the last idle
+ *                                 worker sleeps in the poller itself.
  * A value set in the struct wins over the environment.
  */
 typedef struct mote_config {
