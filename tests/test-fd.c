@@ -242,3 +242,60 @@ static int main_second_waiter(void *arg) {
 Test(fd, a_second_waiter_in_one_direction_is_refused) {
     T_RUN_OK(NULL, main_second_waiter, NULL);
 }
+
+/* Readiness is seen while every worker stays busy and never parks (so no
+ * worker polls): a poller thread takes over. Two busy processes per worker
+ * yield to each other in a loop: each worker stays in its turn-to-turn fast
+ * path, and its turns keep changing, so the monitor sees no long turn and
+ * starts no spare worker (which would poll). */
+typedef struct busy_arg {
+    atomic_int *stop, *running;
+} busy_arg;
+
+static void fn_busy(void *arg) {
+    busy_arg *a = arg;
+    atomic_fetch_add(a->running, 1);
+    int64_t end = mote_now() + T_PATIENCE;
+    while (!atomic_load(a->stop) && mote_now() < end)
+        mote_yield();
+    atomic_fetch_sub(a->running, 1);
+}
+
+static int main_busy_workers(void *arg) {
+    (void)arg;
+    atomic_int stop = 0, running = 0;
+    busy_arg b = {&stop, &running};
+    int k = 2 * (int)mote_threads();
+    for (int i = 0; i < k; i++)
+        T_CHECK_EQ(mote_spawn_fn(NULL, fn_busy, &b, sizeof b), 0);
+    t_wait_at_least(&running, k);
+    int fds[2];
+    T_CHECK_EQ(make_pipe(fds), 0);
+    pipe_arg a = {fds[0], mote_proc_ref(mote_self())};
+    T_CHECK_EQ(mote_spawn_fn(NULL, fn_reader, &a, sizeof a), 0);
+    mote_sleep(MOTE_MSEC(5));
+    T_CHECK_EQ(write(fds[1], "xyz", 3), 3);
+    T_CHECK_EQ(t_recv_i64(), 'x');
+    T_CHECK_EQ(atomic_load(&running), k); /* they were busy all along */
+    atomic_store(&stop, 1);
+    while (atomic_load(&running) > 0)
+        mote_sleep(MOTE_MSEC(1));
+    mote_fd_close(fds[0]);
+    mote_fd_close(fds[1]);
+    return 0;
+}
+
+Test(fd, readiness_is_seen_while_every_worker_is_busy) {
+    mote_config one = {.threads = 1}, two = {.threads = 2};
+    T_RUN_OK(&one, main_busy_workers, NULL);
+    T_RUN_OK(&two, main_busy_workers, NULL);
+}
+
+/* Several poller threads: the same waits work (they share one epoll set). */
+Test(fd, several_poller_threads) {
+    mote_config cfg = {.threads = 2, .netpoll_threads = 3};
+    T_RUN_OK(&cfg, main_busy_workers, NULL);
+    T_RUN_OK(&cfg, main_pipe_wakes_reader, NULL);
+    mote_config bad = {.netpoll_threads = 65};
+    cr_assert_eq(mote_run(&bad, main_busy_workers, NULL), -EINVAL);
+}
