@@ -312,7 +312,9 @@ MOTE_API int mote_timer(mote_future **out, int64_t ns);
 MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
 
 /* Close fd, waking every process waiting on it (they get -EBADF). Use this,
- * not close(), for descriptors that were waited on. */
+ * not close(), for descriptors that were waited on (a plain close() under a
+ * waiter leaves it waiting until its timeout; a later mote_fd_wait on a
+ * reused number still works). */
 MOTE_API int mote_fd_close(int fd);
 
 /* ---- Sockets ------------------------------------------------------------ */

@@ -299,3 +299,28 @@ Test(fd, several_poller_threads) {
     mote_config bad = {.netpoll_threads = 65};
     cr_assert_eq(mote_run(&bad, main_busy_workers, NULL), -EINVAL);
 }
+
+/* A descriptor closed with plain close() and its number reused: the new
+ * description is polled (the kernel dropped the old registration). */
+static int main_reused_number(void *arg) {
+    (void)arg;
+    int a[2], b[2];
+    T_CHECK_EQ(make_pipe(a), 0);
+    T_CHECK_EQ(mote_fd_wait(a[0], MOTE_READABLE, MOTE_MSEC(1)), -ETIMEDOUT); /* registered */
+    close(a[0]); /* behind mote's back */
+    close(a[1]);
+    T_CHECK_EQ(make_pipe(b), 0);
+    T_CHECK_EQ(b[0], a[0]); /* the lowest free numbers come back */
+    pipe_arg p = {b[0], mote_proc_ref(mote_self())};
+    T_CHECK_EQ(mote_spawn_fn(NULL, fn_reader, &p, sizeof p), 0);
+    mote_sleep(MOTE_MSEC(5));
+    T_CHECK_EQ(write(b[1], "xyz", 3), 3);
+    T_CHECK_EQ(t_recv_i64(), 'x');
+    mote_fd_close(b[0]);
+    mote_fd_close(b[1]);
+    return 0;
+}
+
+Test(fd, a_reused_descriptor_number_is_polled_again) {
+    T_RUN_OK(NULL, main_reused_number, NULL);
+}

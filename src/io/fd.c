@@ -332,10 +332,26 @@ static int poll_now(int fd, int events) {
 int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
 
 int mote_fd_wait(int fd, int events, int64_t timeout) {
-    /* A user's descriptor may have been closed behind our back; sockets
-     * (mote__fd_wait_ex's other callers) know theirs is open. */
+    /* A user's descriptor may have been closed behind our back (close()
+     * instead of mote_fd_close) and its number reused: the kernel then
+     * dropped the old registration, and the new description would never
+     * be polled. Sockets (mote__fd_wait_ex's other callers) know theirs is
+     * open and registered, so only this path pays the two syscalls. */
     if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
         return mote__errno();
+    pdesc *pd = fd >= 0 && (unsigned)fd < MAX_FD ? pd_get(fd, false) : NULL;
+    if (pd && atomic_load(&pd->registered) && N.poller) {
+        mote__spin_lock(&pd->lock);
+        if (atomic_load(&pd->registered) && mote__poller_add(N.poller, fd, pd) == 0) {
+            /* A new description under an old number: forget the old one's
+             * readiness. */
+            for (int d = 0; d < 2; d++) {
+                uintptr_t ready = PD_READY;
+                atomic_compare_exchange_strong(&pd->slot[d], &ready, 0);
+            }
+        }
+        mote__spin_unlock(&pd->lock);
+    }
     return mote__fd_wait_ex(fd, events, timeout, NULL);
 }
 
