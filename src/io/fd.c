@@ -47,6 +47,7 @@ typedef struct pdesc {
      * dispatch: the event's pointer travels through the kernel, which the
      * thread sanitizer cannot see as synchronisation. */
     _Atomic uint32_t published;
+    _Atomic bool rd_closed; /* an event said the read side is closed */
     /* Active mode (see "Active descriptors" below). */
     _Atomic uint32_t astate;
     bool adone;       /* owner process only: the final call was made */
@@ -123,6 +124,8 @@ static void dispatch(const mote__poll_event *ev, int n) {
     for (int i = 0; i < n; i++) {
         pdesc *pd = ev[i].data;
         (void)atomic_load_explicit(&pd->published, memory_order_acquire);
+        if (ev[i].events & MOTE__EV_HUP)
+            atomic_store(&pd->rd_closed, true); /* before the wake: see socket reads */
         if ((ev[i].events & MOTE__EV_READ) && atomic_load(&pd->astate) != A_OFF)
             active_notify(pd);
         else if (ev[i].events & MOTE__EV_READ)
@@ -259,6 +262,7 @@ static int pd_register(pdesc *pd, int fd) {
     int r = 0;
     mote__spin_lock(&pd->lock);
     if (!atomic_load_explicit(&pd->registered, memory_order_relaxed)) {
+        atomic_store(&pd->rd_closed, false); /* a new descriptor */
         atomic_store_explicit(&pd->published, 1, memory_order_release);
         r = mote__poller_add(N.poller, fd, pd);
         if (r == -EEXIST)
@@ -331,6 +335,14 @@ static int poll_now(int fd, int events) {
 
 int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
 
+/* True once an event said fd's read side is closed (EOF or an error is
+ * waiting to be read): no further readiness edge will come for it. */
+bool mote__fd_read_closed(int fd);
+bool mote__fd_read_closed(int fd) {
+    pdesc *pd = fd >= 0 && (unsigned)fd < MAX_FD ? pd_get(fd, false) : NULL;
+    return !pd || atomic_load(&pd->rd_closed);
+}
+
 int mote_fd_wait(int fd, int events, int64_t timeout) {
     /* A user's descriptor may have been closed behind our back (close()
      * instead of mote_fd_close) and its number reused: the kernel then
@@ -345,6 +357,7 @@ int mote_fd_wait(int fd, int events, int64_t timeout) {
         if (atomic_load(&pd->registered) && mote__poller_add(N.poller, fd, pd) == 0) {
             /* A new description under an old number: forget the old one's
              * readiness. */
+            atomic_store(&pd->rd_closed, false);
             for (int d = 0; d < 2; d++) {
                 uintptr_t ready = PD_READY;
                 atomic_compare_exchange_strong(&pd->slot[d], &ready, 0);

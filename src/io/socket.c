@@ -25,11 +25,13 @@
 
 void mote__fd_abort(int fd); /* fd.c */
 int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
+bool mote__fd_read_closed(int fd);
 
 struct mote_socket {
     int fd;
     bool is_socket;
     bool is_stream;  /* SOCK_STREAM: every arriving byte makes a new edge */
+    bool rd_drained; /* reader only: the last read was short */
     _Atomic bool closed;
     _Atomic uint32_t refs; /* the handle, plus one per call in flight */
 };
@@ -264,7 +266,23 @@ int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout)
     if (r < 0 || (!buf && len))
         return r < 0 ? r : -EINVAL;
     int64_t dl = deadline_of(timeout);
+    /* After a short read the receive queue was empty, and every byte that
+     * arrives since raises a new edge (kept as READY if nobody waits): so
+     * wait first instead of paying for a read that says EAGAIN (tokio does
+     * the same). Not when the read side is closed: an end of stream or an
+     * error that arrived with the data raises no further edge. A zero
+     * timeout always tries the read. (TCP urgent data also ends a read
+     * early; like tokio, mote then waits for the next edge.) */
+    if (s->rd_drained && timeout != 0 && !mote__fd_read_closed(s->fd)) {
+        s->rd_drained = false;
+        if ((r = sock_wait(s, MOTE_READABLE, dl)) < 0) {
+            s->rd_drained = r == -ETIMEDOUT;
+            sock_unref(s);
+            return r;
+        }
+    }
     SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, buf, len));
+    s->rd_drained = s->is_stream && r > 0 && (size_t)r < len;
     sock_unref(s);
     return r;
 }

@@ -11,7 +11,8 @@
 
 #include "base/base.h"
 
-enum { MOTE__EV_READ = 1, MOTE__EV_WRITE = 2, MOTE__EV_ERR = 4 };
+/* EV_HUP: the read side is closed for good (peer's FIN, hang-up or error). */
+enum { MOTE__EV_READ = 1, MOTE__EV_WRITE = 2, MOTE__EV_ERR = 4, MOTE__EV_HUP = 8 };
 
 typedef struct mote__poll_event {
     void *data;

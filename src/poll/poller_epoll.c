@@ -95,6 +95,8 @@ int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t t
             e |= MOTE__EV_WRITE;
         if (ev[i].events & EPOLLERR)
             e |= MOTE__EV_ERR;
+        if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            e |= MOTE__EV_HUP;
         out[k].data = ev[i].data.ptr;
         out[k].events = e;
         k++;
