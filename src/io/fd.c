@@ -157,20 +157,29 @@ static const mote__netpoll_ops netpoll_ops = {netpoll, netpoll_interrupt};
  * (see sched.h): normally the last worker to go idle holds it and sleeps
  * in the poller itself, so readiness wakes a worker directly, and busy
  * workers poll without waiting whenever their queues run dry. The thread
- * takes over when no worker has polled for a millisecond (all busy with
- * long turns, or the runtime idle), so readiness is never left unseen.
+ * takes over when no worker has polled for 1-10 ms (all busy with long
+ * turns, or all parked on their futexes), so readiness is never left
+ * unseen.
  */
 static void *poller_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "mote-poller", 0, 0, 0);
     uint32_t seen = UINT32_MAX;
+    int64_t pause = MOTE_MSEC(1);
     while (!atomic_load(&N.stop)) {
         /* Always a pause between two waits: taking the token again at once
          * would keep it from the workers for good, and every event would
-         * then cost a hop through this thread. */
-        mote__futex_wait(&N.stop, 0, MOTE_MSEC(1));
-        if (atomic_load(&N.stop) || !mote__netpoll_take(&seen))
+         * then cost a hop through this thread. While workers keep polling
+         * the pause grows to 10 ms (Go's sysmon looks at the network every
+         * 10 ms), so an idle server costs ~100 wake-ups a second. */
+        mote__futex_wait(&N.stop, 0, pause);
+        if (atomic_load(&N.stop))
+            break;
+        if (!mote__netpoll_take(&seen)) {
+            pause = pause * 2 > MOTE_MSEC(10) ? MOTE_MSEC(10) : pause * 2;
             continue;
+        }
+        pause = MOTE_MSEC(1);
         mote__poll_event ev[128];
         bool woken;
         int n = mote__poller_wait(N.poller, ev, 128, -1, &woken);
