@@ -451,6 +451,64 @@ static inline bool t_has_number(const char *text, uint64_t n) {
               "expected death by signal %d, got status 0x%x\nstdout:\n%s\nstderr:\n%s", (sig),     \
               (c)->status, (c)->out, (c)->err)
 
+/* ---- Many echo clients against an example server ------------------------- */
+
+typedef struct t_echo_job {
+    const char *addr;
+    uintptr_t id;
+    int rounds;
+    size_t max;
+} t_echo_job;
+
+/* One client: rounds exchanges of 1..max bytes, each checked byte for
+ * byte. NULL, or what went wrong. */
+static inline void *t_echo_client(void *arg) {
+    t_echo_job *j = arg;
+    int fd = t_dial(j->addr);
+    if (fd < 0)
+        return (void *)"connect";
+    char *out = malloc(j->max), *in = malloc(j->max);
+    const char *err = out && in ? NULL : "out of memory";
+    for (int r = 0; r < j->rounds && !err; r++) {
+        size_t len = 1 + (j->id * 131 + (size_t)r * 4099) % j->max;
+        for (size_t i = 0; i < len; i++)
+            out[i] = (char)(j->id ^ (size_t)r ^ i);
+        if (!t_xfer(fd, out, len, true) || !t_xfer(fd, in, len, false))
+            err = "short transfer";
+        else if (memcmp(in, out, len) != 0)
+            err = "differs";
+    }
+    free(out);
+    free(in);
+    close(fd);
+    return (void *)err;
+}
+
+/* Start examples/<example>, run n such clients at once, stop it, and fail
+ * the test if any client saw a difference. */
+static inline void t_echo_many_clients(const char *example, int n, int rounds, size_t max) {
+    t_server srv;
+    t_server_start(&srv, example, "127.0.0.1:0");
+    t_echo_job *jobs = calloc((size_t)n, sizeof *jobs);
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    cr_assert(jobs && th);
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (t_echo_job){srv.addr, (uintptr_t)i, rounds, max};
+        th[i] = t_thread(t_echo_client, &jobs[i]);
+    }
+    const char *err = NULL;
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        pthread_join(th[i], &r);
+        if (r && !err)
+            err = r;
+    }
+    t_server_stop(&srv);
+    free(jobs);
+    free(th);
+    cr_assert(err == NULL, "%s client: %s", example, err ? err : "");
+}
+
 #define T_ASSERT_CONTAINS(text, needle)                                                            \
     cr_assert(strstr((text), (needle)) != NULL, "expected to find \"%s\" in:\n%s", (needle), (text))
 

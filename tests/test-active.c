@@ -271,42 +271,6 @@ Test(active, many_idle_connections) {
 
 /* ---- examples/echo_active with real clients --------------------------------------- */
 
-static const char *echo_addr;
-
-static void *echo_client(void *arg) {
-    uintptr_t id = (uintptr_t)arg;
-    int fd = t_dial(echo_addr);
-    if (fd < 0)
-        return (void *)"connect";
-    char out[20000], in[20000];
-    for (int r = 0; r < T_SCALE(50, 10); r++) {
-        size_t len = 1 + (id * 131 + (size_t)r * 4099) % sizeof out;
-        for (size_t i = 0; i < len; i++)
-            out[i] = (char)(id ^ (size_t)r ^ i);
-        if (!t_xfer(fd, out, len, true) || !t_xfer(fd, in, len, false))
-            return (void *)"short transfer";
-        if (memcmp(in, out, len) != 0)
-            return (void *)"differs";
-    }
-    close(fd);
-    return NULL;
-}
-
 Test(active, echo_active_example_many_clients) {
-    t_server srv;
-    t_server_start(&srv, "echo_active", "127.0.0.1:0");
-    echo_addr = srv.addr;
-    enum { N = 32 };
-    pthread_t th[N];
-    for (uintptr_t i = 0; i < N; i++)
-        th[i] = t_thread(echo_client, (void *)i);
-    const char *err = NULL;
-    for (int i = 0; i < N; i++) {
-        void *r = NULL;
-        pthread_join(th[i], &r);
-        if (r && !err)
-            err = r;
-    }
-    t_server_stop(&srv);
-    cr_assert(err == NULL, "echo client: %s", err ? err : "");
+    t_echo_many_clients("echo_active", 32, T_SCALE(50, 10), 20000);
 }

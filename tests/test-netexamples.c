@@ -13,44 +13,8 @@
 
 #include "helpers.h"
 
-static const char *echo_addr;
-
-static void *echo_client(void *arg) {
-    uintptr_t id = (uintptr_t)arg;
-    int fd = t_dial(echo_addr);
-    if (fd < 0)
-        return (void *)"connect";
-    char out[4096], in[4096];
-    for (int r = 0; r < T_SCALE(100, 20); r++) {
-        size_t len = 1 + (id * 131 + (size_t)r * 17) % sizeof out;
-        for (size_t i = 0; i < len; i++)
-            out[i] = (char)(id ^ (size_t)r ^ i);
-        if (!t_xfer(fd, out, len, true) || !t_xfer(fd, in, len, false))
-            return (void *)"short transfer";
-        if (memcmp(in, out, len) != 0)
-            return (void *)"differs";
-    }
-    close(fd);
-    return NULL;
-}
-
 Test(netexamples, echo_many_clients) {
-    t_server srv;
-    t_server_start(&srv, "echo", "127.0.0.1:0");
-    echo_addr = srv.addr;
-    enum { N = 32 };
-    pthread_t th[N];
-    for (uintptr_t i = 0; i < N; i++)
-        th[i] = t_thread(echo_client, (void *)i);
-    const char *err = NULL;
-    for (int i = 0; i < N; i++) {
-        void *r = NULL;
-        pthread_join(th[i], &r);
-        if (r && !err)
-            err = r;
-    }
-    t_server_stop(&srv);
-    cr_assert(err == NULL, "echo client: %s", err ? err : "");
+    t_echo_many_clients("echo", 32, T_SCALE(100, 20), 4096);
 }
 
 static int count(const char *text, const char *needle) {
