@@ -1225,7 +1225,7 @@ static void *monitor_main(void *arg) {
         int stalled = 0;
         bool busy = false, moved = false;
         int64_t due = INT64_MAX; /* when an open section reaches the threshold */
-        for (unsigned i = 0; i < S.n + 1 + S.nb; i++) {
+        for (unsigned i = 0, ns = nscan(); i < ns; i++) { /* spares never used: idle */
             worker *w = &S.w[i];
             if (w->is_main || (w->spare && !atomic_load(&w->active)))
                 continue;
