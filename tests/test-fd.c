@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -323,4 +324,24 @@ static int main_reused_number(void *arg) {
 
 Test(fd, a_reused_descriptor_number_is_polled_again) {
     T_RUN_OK(NULL, main_reused_number, NULL);
+}
+
+/* A timerfd is awaitable like any descriptor: the wait ends when it fires. */
+static int main_timerfd(void *arg) {
+    (void)arg;
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    T_CHECK(tfd >= 0);
+    struct itimerspec its = {.it_value = {0, 20 * 1000 * 1000}}; /* 20 ms */
+    T_CHECK_EQ(timerfd_settime(tfd, 0, &its, NULL), 0);
+    T_CHECK_EQ(mote_fd_wait(tfd, MOTE_READABLE, MOTE_MSEC(1)), -ETIMEDOUT); /* not yet */
+    T_CHECK_EQ(mote_fd_wait(tfd, MOTE_READABLE, T_PATIENCE), MOTE_READABLE);
+    uint64_t expirations = 0;
+    T_CHECK_EQ(read(tfd, &expirations, sizeof expirations), (ssize_t)sizeof expirations);
+    T_CHECK_EQ(expirations, 1);
+    T_CHECK_EQ(mote_fd_close(tfd), 0);
+    return 0;
+}
+
+Test(fd, timerfd_wakes_its_waiter) {
+    T_RUN_OK(NULL, main_timerfd, NULL);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -892,3 +893,32 @@ static int main_no_sigpipe(void *arg) {
     return 0;
 }
 Test(socket, peer_gone_errors_without_sigpipe) { T_RUN_OK(NULL, main_no_sigpipe, NULL); }
+
+/* TCP options: connected sockets come with no-delay; keep-alive and others
+ * go through mote_socket_set_option and reach the kernel. Accepted sockets
+ * are close-on-exec and non-blocking too. */
+static int get_opt(const mote_socket *s, int level, int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    return getsockopt(mote_socket_fd(s), level, name, &v, &len) == 0 ? v : -1;
+}
+
+static int main_tcp_options(void *arg) {
+    (void)arg;
+    mote_socket *l, *c, *srv;
+    if (!tcp_pair(&l, &c, &srv))
+        return 0;
+    T_CHECK(get_opt(c, IPPROTO_TCP, TCP_NODELAY) != 0);
+    T_CHECK_EQ(get_opt(c, SOL_SOCKET, SO_KEEPALIVE), 0);
+    T_CHECK_EQ(mote_socket_set_option(c, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+    T_CHECK(get_opt(c, SOL_SOCKET, SO_KEEPALIVE) != 0);
+    T_CHECK_EQ(mote_socket_set_option(srv, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+    T_CHECK(get_opt(srv, IPPROTO_TCP, TCP_NODELAY) != 0);
+    T_CHECK_EQ(mote_socket_set_option(c, SOL_SOCKET, 12345, 1), -ENOPROTOOPT);
+    check_fd_flags(srv);
+    mote_socket_close(c);
+    mote_socket_close(srv);
+    mote_socket_close(l);
+    return 0;
+}
+Test(socket, tcp_no_delay_and_keep_alive) { T_RUN_OK(NULL, main_tcp_options, NULL); }
