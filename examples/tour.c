@@ -2,12 +2,18 @@
  * tour.c -- a short tour of mote (`make demo`).
  *
  * Processes with private state, messages, futures, await_for, poll, timers
- * and Erlang-style receive, with a few timings along the way.
+ * and Erlang-style receive, with a few timings along the way; then
+ * sockets (an active one, and a buffered reader), blocking sections and
+ * files.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, mkstemp */
 #include <errno.h>
 #include <mote.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static double ms(int64_t ns) { return (double)ns / 1e6; }
 
@@ -227,6 +233,120 @@ static void tour_spawn(void) {
            (long long)sum);
 }
 
+/* ---- Sockets: blocking-style code, and an active socket ------------------------ */
+
+/* The server side of one connection, as an active socket: data arrives as
+ * calls to this process, which holds no stack between them. */
+static void echo_upper(void *state, mote_socket *s, const void *data, int64_t n) {
+    (void)state;
+    if (n <= 0) { /* the client is done: the final call */
+        mote_socket_close(s);
+        return;
+    }
+    char out[4096];
+    size_t len = (size_t)n < sizeof out ? (size_t)n : sizeof out;
+    for (size_t i = 0; i < len; i++) {
+        char c = ((const char *)data)[i];
+        out[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+    }
+    mote_socket_write_all(s, out, len, MOTE_SEC(5));
+}
+
+static void tour_sockets(void) {
+    section("sockets");
+    mote_socket *l, *c, *srv;
+    if (mote_tcp_listen(&l, "127.0.0.1:0", 16, false) < 0)
+        return;
+    mote_addr a;
+    char where[64];
+    mote_socket_local_addr(l, &a);
+    mote_addr_format(&a, where, sizeof where);
+    /* Connect, or give up after 10 s: the seed's smol example. */
+    if (mote_tcp_connect(&c, where, MOTE_SEC(10)) < 0 || mote_socket_accept(l, &srv, NULL, MOTE_SEC(10)) < 0)
+        return;
+    mote_proc *p;
+    mote_spawn(&p, NULL, 0, NULL);
+    mote_socket_activate(srv, p, echo_upper); /* p owns srv now */
+    mote_proc_release(p);
+    char reply[32] = {0};
+    mote_socket_write_all(c, "hello, mote", 11, MOTE_SEC(5));
+    int rc = mote_socket_read_exact(c, reply, 11, MOTE_SEC(5));
+    printf("an active socket answered: %s\n", rc == 0 ? reply : mote_strerror(rc));
+    /* A buffered reader on the same socket, one line at a time. */
+    mote_reader *r;
+    mote_reader_new(&r, mote_socket_stream(c), 0);
+    mote_socket_write_all(c, "line one\nline two\n", 18, MOTE_SEC(5));
+    const char *line;
+    for (int i = 0; i < 2; i++) {
+        int64_t n = mote_reader_read_line(r, &line, MOTE_SEC(5));
+        if (n >= 0)
+            printf("read a line: %.*s\n", (int)n, line);
+    }
+    mote_reader_free(r);
+    mote_socket_close(c);
+    mote_socket_close(l);
+}
+
+/* ---- Blocking work: sections, backup threads, files ------------------------------ */
+
+static void blocker(void *arg) {
+    (void)arg;
+    mote_blocking_begin();
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* stands for any call that blocks its thread */
+    mote_blocking_end();
+}
+
+static void tour_blocking(void) {
+    section("blocking work");
+    /* Block every worker for 50 ms; processes keep running meanwhile on
+     * backup threads. */
+    unsigned k = mote_threads();
+    for (unsigned i = 0; i < k; i++)
+        mote_spawn_fn(NULL, blocker, NULL, 0);
+    mote_proc *p;
+    int64_t zero = 0;
+    mote_spawn(&p, &zero, sizeof zero, NULL);
+    int64_t t0 = mote_now(), calls = 0;
+    while (mote_now() - t0 < MOTE_MSEC(40)) {
+        mote_call(p, bump, NULL, 0, NULL);
+        calls++;
+    }
+    mote_proc_release(p);
+    printf("%u workers blocked for 50 ms; meanwhile %lld calls were answered (on backup threads)\n", k,
+           (long long)calls);
+
+    /* Files run in blocking sections, and are streams like sockets. */
+    char path[] = "/tmp/mote-tour-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return;
+    close(fd);
+    mote_file *f;
+    mote_writer *w;
+    if (mote_file_open(&f, path, MOTE_FILE_WRITE | MOTE_FILE_TRUNCATE) < 0)
+        return;
+    mote_writer_new(&w, mote_file_stream(f), 0);
+    for (int i = 1; i <= 1000; i++)
+        mote_writer_printf(w, MOTE_FOREVER, "line %d\n", i);
+    mote_writer_flush(w, MOTE_FOREVER);
+    mote_writer_free(w);
+    mote_file_close(f);
+    mote_file_info info;
+    mote_fs_info(path, &info);
+    mote_reader *r;
+    mote_file_open(&f, path, MOTE_FILE_READ);
+    mote_reader_new(&r, mote_file_stream(f), 0);
+    const char *line;
+    int64_t n, lines = 0;
+    while ((n = mote_reader_read_line(r, &line, MOTE_FOREVER)) >= 0)
+        lines++;
+    mote_reader_free(r);
+    mote_file_close(f);
+    mote_fs_remove(path);
+    printf("wrote and read back a file: %llu bytes, %lld lines\n", (unsigned long long)info.size, (long long)lines);
+}
+
 static int main_process(void *arg) {
     (void)arg;
     printf("mote %d.%d.%d, %u worker threads\n", MOTE_VERSION_MAJOR, MOTE_VERSION_MINOR, MOTE_VERSION_PATCH,
@@ -237,6 +357,8 @@ static int main_process(void *arg) {
     tour_timers();
     tour_erlang();
     tour_spawn();
+    tour_sockets();
+    tour_blocking();
     printf("\ntour done in %.0f ms\n", ms(mote_now() - t0));
     return 0;
 }

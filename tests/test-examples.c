@@ -63,6 +63,10 @@ Test(examples, tour) {
         "receive with a 2 ms timeout on an empty mailbox:",
         "spawn and release 100000 processes:",
         "(sum 5000150000)\n",
+        "an active socket answered: HELLO, MOTE\n",
+        "read a line: LINE TWO\n",
+        "workers blocked for 50 ms; meanwhile",
+        "wrote and read back a file: 8893 bytes, 1000 lines\n",
         "tour done in",
     };
     for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++)
