@@ -325,7 +325,8 @@ MOTE_API int mote_fd_close(int fd);
  * timeout; expiry returns -ETIMEDOUT and leaves the socket usable. Errors
  * from the peer come back as negative errno (-ECONNRESET, -EPIPE, ...);
  * SIGPIPE never fires. Several processes may use one socket at once (one
- * reading, one writing); mote_socket_close wakes any process waiting on it
+ * reading, one writing; a second process that would wait in the same
+ * direction gets -EBUSY); mote_socket_close wakes any process waiting on it
  * with -EBADF, and the handle must not be used after close returns.
  */
 typedef struct mote_socket mote_socket;
