@@ -138,6 +138,7 @@ static struct {
     _Atomic uint32_t mon_parked; /* 1 while it sleeps until a worker wakes */
     pthread_mutex_t mlock;       /* backup threads */
     mthread *mfree, *mall;
+    unsigned nm;                 /* backup threads started */
 
     struct sigaction old_segv, old_bus;
 } S = {
@@ -1163,13 +1164,16 @@ static void *spare_main(void *arg) {
         tls_worker = NULL;
         atomic_store(&m->p, NULL);
         atomic_store(&m->go, 0);
+        bool stop = atomic_load(&S.stopping);
+        if (!stop) { /* back in the pool before the spare is free again, */
+            pthread_mutex_lock(&S.mlock); /* or the monitor would start */
+            m->next_free = S.mfree;       /* a new thread for it        */
+            S.mfree = m;
+            pthread_mutex_unlock(&S.mlock);
+        }
         atomic_store(&w->active, false); /* the monitor may reuse it now */
-        if (atomic_load(&S.stopping))
+        if (stop)
             break;
-        pthread_mutex_lock(&S.mlock);
-        m->next_free = S.mfree;
-        S.mfree = m;
-        pthread_mutex_unlock(&S.mlock);
     }
     altstack_teardown(&m->altstack);
     mote__alloc_thread_exit();
@@ -1190,6 +1194,12 @@ static bool spare_activate(void) {
         S.mfree = m->next_free;
     pthread_mutex_unlock(&S.mlock);
     if (!m) {
+        /* At most nb backup threads, ever (each runs at most one spare). */
+        pthread_mutex_lock(&S.mlock);
+        unsigned made = S.nm;
+        pthread_mutex_unlock(&S.mlock);
+        if (made >= S.nb)
+            return false;
         m = calloc(1, sizeof *m);
         if (!m)
             return false;
@@ -1200,6 +1210,7 @@ static bool spare_activate(void) {
         pthread_mutex_lock(&S.mlock);
         m->next_all = S.mall;
         S.mall = m;
+        S.nm++;
         pthread_mutex_unlock(&S.mlock);
     }
     w->spinning = false;
@@ -1326,6 +1337,7 @@ static void backups_join(void) {
         m = next;
     }
     S.mall = S.mfree = NULL;
+    S.nm = 0;
 }
 
 static unsigned default_threads(void) {
