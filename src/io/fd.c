@@ -164,7 +164,6 @@ static const mote__netpoll_ops netpoll_ops = {netpoll, netpoll_interrupt};
 static void *poller_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "mote-poller", 0, 0, 0);
-    uint32_t seen = UINT32_MAX;
     int64_t pause = MOTE_MSEC(1);
     while (!atomic_load(&N.stop)) {
         /* Always a pause between two waits: taking the token again at once
@@ -175,7 +174,7 @@ static void *poller_main(void *arg) {
         mote__futex_wait(&N.stop, 0, pause);
         if (atomic_load(&N.stop))
             break;
-        if (!mote__netpoll_take(&seen)) {
+        if (!mote__netpoll_take()) {
             pause = pause * 2 > MOTE_MSEC(10) ? MOTE_MSEC(10) : pause * 2;
             continue;
         }

@@ -120,7 +120,7 @@ static struct {
     _Atomic int timer_watcher; /* an idle worker sleeps until the next timer */
     const mote__netpoll_ops *_Atomic netpoll; /* the I/O layer's poller */
     _Atomic uint32_t np_owner;   /* poll token: 0 free, 1 a worker, 2 a poller thread */
-    _Atomic uint32_t np_seq;     /* bumped whenever a worker polls */
+    _Atomic bool np_polled;      /* a worker polled since a poller thread looked */
     _Atomic(worker *) np_worker; /* the worker that may be blocked in poll */
 
     pthread_mutex_t slock; /* global stack cache */
@@ -151,6 +151,13 @@ static struct {
 /* Entries of S.w worth scanning for work: workers, main, spares used. */
 static unsigned nscan(void) {
     return S.n + 1 + atomic_load_explicit(&S.spare_hw, memory_order_acquire);
+}
+
+/* A worker polled: a flag, not a counter, and stored only when it is not
+ * set already, so busy workers share the cache line read-only. */
+static inline void note_polled(void) {
+    if (!atomic_load_explicit(&S.np_polled, memory_order_relaxed))
+        atomic_store_explicit(&S.np_polled, true, memory_order_relaxed);
 }
 
 static inline void mon_mark(worker *w, uint32_t activity) {
@@ -500,7 +507,7 @@ static void park_worker(worker *w) {
     uint32_t free_token = 0;
     bool poll = np && atomic_compare_exchange_strong(&S.np_owner, &free_token, 1);
     if (poll) {
-        atomic_fetch_add(&S.np_seq, 1);
+        note_polled();
         atomic_store(&S.np_worker, w);
     } else {
         mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
@@ -605,7 +612,7 @@ static mote__task *find_work(worker *w) {
         }
         const mote__netpoll_ops *np = atomic_load_explicit(&S.netpoll, memory_order_acquire);
         if (np) /* workers are polling: poller threads can stay out */
-            atomic_fetch_add_explicit(&S.np_seq, 1, memory_order_relaxed);
+            note_polled();
         if (np && np->poll(0) > 0 &&
             (atomic_load(&w->runnext) || atomic_load(&w->head) != atomic_load(&w->tail)))
             continue; /* readiness woke something here */
@@ -861,12 +868,9 @@ void mote__sched_set_netpoll(const mote__netpoll_ops *ops) {
     atomic_store_explicit(&S.netpoll, ops, memory_order_release);
 }
 
-bool mote__netpoll_take(uint32_t *seen) {
-    uint32_t s = atomic_load(&S.np_seq);
-    if (s != *seen) {
-        *seen = s;
-        return false;
-    }
+bool mote__netpoll_take(void) {
+    if (atomic_exchange(&S.np_polled, false))
+        return false; /* a worker polled since we last looked */
     uint32_t free_token = 0;
     return atomic_compare_exchange_strong(&S.np_owner, &free_token, 2);
 }

@@ -125,8 +125,8 @@ typedef struct mote__netpoll_ops {
 } mote__netpoll_ops;
 void mote__sched_set_netpoll(const mote__netpoll_ops *ops);
 /* Poller threads: take the token if it is free and no worker polled since
- * the last call (*seen tracks that); give it back after the wait. */
-bool mote__netpoll_take(uint32_t *seen);
+ * the last call; give it back after the wait. */
+bool mote__netpoll_take(void);
 void mote__netpoll_give(void);
 /* A poll consumed a wake-up meant for the worker blocked in poll (if any,
  * and if that is not the caller): pass it on. */
