@@ -16,6 +16,9 @@
  *
  * Times are nanoseconds in an int64_t. A timeout < 0 (MOTE_FOREVER) waits
  * forever; a timeout of 0 does not wait at all.
+ *
+ * Language: the header needs C11 (or later) or C++11 (or later); the
+ * library itself is built as C17.
  */
 #ifndef MOTE_H
 #define MOTE_H
@@ -40,6 +43,15 @@ extern "C" {
 #define MOTE_API
 #endif
 
+/* C11 and C++11 spell alignment and "does not return" differently. */
+#ifdef __cplusplus
+#define MOTE_ALIGNAS(n) alignas(n)
+#define MOTE_NORETURN [[noreturn]]
+#else
+#define MOTE_ALIGNAS(n) _Alignas(n)
+#define MOTE_NORETURN _Noreturn
+#endif
+
 /* ---- Time --------------------------------------------------------------- */
 
 #define MOTE_NSEC(n) ((int64_t)(n))
@@ -59,8 +71,25 @@ MOTE_API int64_t mote_now(void);
  * process to another thread. */
 MOTE_API int mote_errno(void);
 
-/* Text for a negative errno value returned by any mote call. Never NULL. */
+/*
+ * Text for an error returned by any mote call: a negative errno value or
+ * one of mote's own codes below. Never NULL. Where mote gives an errno
+ * value a meaning of its own, the text says that meaning: -ETIMEDOUT reads
+ * "timed out" (a mailbox, future or sleep deadline as much as a socket),
+ * -ESHUTDOWN "the mote runtime is not running", -ECANCELED "cancelled",
+ * -EDEADLK "a process would wait for itself (deadlock)".
+ */
 MOTE_API const char *mote_strerror(int err);
+
+/* mote's own error codes, below every errno value (libuv keeps its
+ * resolver codes apart the same way). Returned by mote_tcp_connect for a
+ * host name:
+ *   MOTE_EAI_NONAME  no such host (or it has no address of a usable kind)
+ *   MOTE_EAI_AGAIN   temporary failure of the resolver; trying later may work
+ *   MOTE_EAI_FAIL    any other failure of the resolver */
+#define MOTE_EAI_NONAME (-3001)
+#define MOTE_EAI_AGAIN (-3002)
+#define MOTE_EAI_FAIL (-3003)
 
 /* ---- Runtime ------------------------------------------------------------ */
 
@@ -335,7 +364,7 @@ typedef struct mote_socket mote_socket;
  * struct sockaddr_* of len bytes. */
 typedef struct mote_addr {
     uint32_t len;
-    _Alignas(8) unsigned char storage[128];
+    MOTE_ALIGNAS(8) unsigned char storage[128];
 } mote_addr;
 
 /* Parse "1.2.3.4:80", "[::1]:80", "unix:/path" or "unix:@abstract". */
@@ -377,7 +406,8 @@ MOTE_API int mote_socket_close(mote_socket *s);
  * ones get TCP_NODELAY. mote_tcp_connect also takes "host:port": the name
  * is resolved (getaddrinfo) on a helper thread, so no worker blocks, and
  * each address is tried in turn; the timeout covers the whole call.
- * -ENOENT: no such host. */
+ * Resolver failures: MOTE_EAI_NONAME (no such host), MOTE_EAI_AGAIN,
+ * MOTE_EAI_FAIL. */
 MOTE_API int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port);
 MOTE_API int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout);
 
@@ -475,8 +505,11 @@ MOTE_API int64_t mote_reader_read(mote_reader *r, void *buf, size_t len, int64_t
 MOTE_API int64_t mote_reader_read_until(mote_reader *r, int delim, const char **out, int64_t timeout);
 /* A line: like mote_reader_read_until(r, '\n', ...), but the returned
  * length leaves out the "\n" or "\r\n" (an empty line returns 0; a last
- * line without "\n" keeps a trailing "\r"), and the end of the stream
- * returns -ENODATA. */
+ * line without "\n" keeps a trailing "\r"), the line is NUL-terminated
+ * (*out is a C string of the returned length, so sscanf and strcmp are
+ * safe on it; a NUL byte inside the line ends the string early: use the
+ * length for binary data), and the end of the stream returns -ENODATA.
+ * mote_reader_read_until does NOT terminate what it returns. */
 MOTE_API int64_t mote_reader_read_line(mote_reader *r, const char **out, int64_t timeout);
 
 /*
@@ -617,7 +650,7 @@ MOTE_API mote_stream mote_stderr(void);
  * whatever its frames owned leaks), its pending messages resolve with
  * -ECANCELED and its state destructor runs. Outside a process, always exits.
  */
-MOTE_API _Noreturn void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
+MOTE_NORETURN MOTE_API void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
 
 /* The handler gets the panic message and ctx. */
 typedef void (*mote_panic_fn)(const char *msg, void *ctx);

@@ -111,6 +111,8 @@ static void expect_line(mote_reader *r, const char *want) {
     const char *p = NULL;
     int64_t n = mote_reader_read_line(r, &p, T_PATIENCE);
     check_text(p, n, want);
+    /* NUL-terminated: a C string of exactly the returned length. */
+    T_CHECK(p != NULL && n >= 0 && p[n] == '\0' && strcmp(p, want) == 0);
 }
 
 /* ---- The interface ------------------------------------------------------------ */
@@ -244,6 +246,30 @@ static int main_lines(void *arg) {
     return 0;
 }
 Test(stream, read_line_endings_empty_and_last_line) { T_RUN_OK(NULL, main_lines, NULL); }
+
+/* A line is a C string: sscanf stops at its end, never at the next line's
+ * bytes still in the buffer (they would read as one number "12" + "34"). */
+static int main_line_sscanf(void *arg) {
+    (void)arg;
+    mem *m = mem_new("12\n34 56\n7", 0);
+    mote_reader *r = NULL;
+    T_CHECK_EQ(mote_reader_new(&r, mem_stream(m), 0), 0);
+    const char *line;
+    int a = 0, b = 0, c = 0;
+    char rest[8] = "";
+    T_CHECK_EQ(mote_reader_read_line(r, &line, T_PATIENCE), 2);
+    T_CHECK_EQ(sscanf(line, "%d%7s", &a, rest), 1);
+    T_CHECK_EQ(a, 12);
+    T_CHECK_EQ(mote_reader_read_line(r, &line, T_PATIENCE), 5);
+    T_CHECK_EQ(sscanf(line, "%d %d", &b, &c), 2);
+    T_CHECK(b == 34 && c == 56);
+    T_CHECK_EQ(mote_reader_read_line(r, &line, T_PATIENCE), 1); /* last, no newline */
+    T_CHECK_EQ(strcmp(line, "7"), 0);
+    mote_reader_free(r);
+    free(m);
+    return 0;
+}
+Test(stream, read_line_is_nul_terminated) { T_RUN_OK(NULL, main_line_sscanf, NULL); }
 
 static int main_until(void *arg) {
     (void)arg;

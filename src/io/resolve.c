@@ -39,15 +39,15 @@ static int gai_errno(int e) {
 #ifdef EAI_NODATA
     case EAI_NODATA:
 #endif
-        return -ENOENT;
+        return MOTE_EAI_NONAME;
     case EAI_AGAIN:
-        return -EAGAIN;
+        return MOTE_EAI_AGAIN;
     case EAI_MEMORY:
         return -ENOMEM;
     case EAI_FAMILY:
         return -EAFNOSUPPORT;
     default:
-        return -EIO;
+        return MOTE_EAI_FAIL;
     }
 }
 
@@ -69,7 +69,7 @@ static void *resolver(void *arg) {
 }
 
 /* Resolve host:port (port numeric) into up to max addresses. Returns how
- * many (> 0) or -errno (-ENOENT: no such host, -ETIMEDOUT). */
+ * many (> 0) or an error: MOTE_EAI_* for resolver failures, -ETIMEDOUT. */
 int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
 int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout) {
     if (strlen(host) >= sizeof((req *)0)->host || strlen(port) >= sizeof((req *)0)->port)
@@ -115,7 +115,7 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
                 n++;
             }
             if (n == 0)
-                n = -ENOENT;
+                n = MOTE_EAI_NONAME; /* only addresses too long to keep */
         }
     }
     req_unref(r);

@@ -254,12 +254,16 @@ int64_t mote_reader_read_line(mote_reader *r, const char **out, int64_t timeout)
         return -ENODATA;
     if (n < 0)
         return n;
-    const char *line = *out;
+    /* The line's bytes are consumed, so the reader may write behind them:
+     * over the "\n" or "\r\n", or, for a last line without one, into the
+     * byte past the data (the buffer has cap + 1 bytes for that). */
+    char *line = (char *)*out;
     if (line[n - 1] == '\n') {
         n--;
         if (n > 0 && line[n - 1] == '\r')
             n--;
     }
+    line[n] = '\0';
     return n;
 }
 
