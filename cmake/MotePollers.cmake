@@ -39,8 +39,14 @@ foreach(_p IN LISTS MOTE_POLLERS)
       continue()
     endif()
     list(GET _tarball -1 _tarball)
-    file(SHA256 ${_tarball} _sha) # pins the unpacked copy to the file configured
+    # A new tarball reconfigures, and the hash pins the unpacked copy to it.
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_tarball})
+    file(SHA256 ${_tarball} _sha)
     include(ExternalProject)
+    set(_stamp "")
+    if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
+      set(_stamp DOWNLOAD_EXTRACT_TIMESTAMP ON) # files dated at extraction (CMP0135)
+    endif()
     set(_kq ${CMAKE_BINARY_DIR}/libkqueue)
     # libkqueue's epoll_wait asks for as many events as the caller has
     # kevent slots, though one epoll event can make two kevents (read and
@@ -51,7 +57,7 @@ foreach(_p IN LISTS MOTE_POLLERS)
     ExternalProject_Add(mote_libkqueue_build
       URL ${_tarball}
       URL_HASH SHA256=${_sha}
-      DOWNLOAD_EXTRACT_TIMESTAMP ON
+      ${_stamp}
       PREFIX ${_kq}
       INSTALL_DIR ${_kq}/install
       PATCH_COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=<SOURCE_DIR>

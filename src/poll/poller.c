@@ -34,10 +34,13 @@ const mote__poller_ops *mote__poller_choose(void) {
     for (unsigned i = 0; backends[i]; i++)
         if (strcmp(backends[i]->name, want) == 0)
             return backends[i];
-    char built[64] = "";
-    for (unsigned i = 0; backends[i]; i++)
-        snprintf(built + strlen(built), sizeof built - strlen(built), " %s", backends[i]->name);
-    fprintf(stderr, "mote: MOTE_POLLER=%s: no such poller in this build (built:%s)\n", want, built);
+    static _Atomic bool told; /* once: every descriptor wait would repeat it */
+    if (!atomic_exchange(&told, true)) {
+        char built[64] = "";
+        for (unsigned i = 0; backends[i]; i++)
+            snprintf(built + strlen(built), sizeof built - strlen(built), " %s", backends[i]->name);
+        fprintf(stderr, "mote: MOTE_POLLER=%s: no such poller in this build (built:%s)\n", want, built);
+    }
     return NULL;
 }
 
