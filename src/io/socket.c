@@ -565,6 +565,11 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
         return -EINVAL;
     memcpy(host, addr, hl);
     host[hl] = '\0';
+    /* A port the resolver would call an unknown "service": say what it is. */
+    const char *port = colon + 1;
+    size_t pl = strspn(port, "0123456789");
+    if (pl == 0 || pl > 5 || port[pl] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
+        return -EINVAL;
     mote_addr cand[8];
     int n = mote__resolve(host, colon + 1, cand, 8, timeout);
     int r = n < 0 ? n : -ECONNREFUSED;
