@@ -7,12 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "proc/proc.h"
 #include "base/alloc.h"
-
-void mote__netpoll_stop(void);  /* io/fd.c */
-void mote__stdio_shutdown(void); /* io/stdio.c */
-void mote__netpoll_configure(unsigned threads);
+#include "io/internal.h"
 
 static _Atomic bool rt_busy;
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/proc.h"
+#include "io/internal.h"
 
 typedef struct req {
     char host[256], port[8];
@@ -68,9 +68,6 @@ static void *resolver(void *arg) {
     return NULL;
 }
 
-/* Resolve host:port (port numeric) into up to max addresses. Returns how
- * many (> 0) or -errno (-ENOENT: no such host, -ETIMEDOUT). */
-int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
 int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout) {
     if (strlen(host) >= sizeof((req *)0)->host || strlen(port) >= sizeof((req *)0)->port)
         return -EINVAL;
