@@ -40,6 +40,14 @@ enum {
 #define MOTE__SEQ_SHIFT 3
 #define MOTE__ST(w) ((unsigned)((w)&MOTE__ST_MASK))
 #define MOTE__SEQ(w) ((w) >> MOTE__SEQ_SHIFT)
+/* The state word with sequence number seq and state st, NOTIFIED clear. */
+#define MOTE__TASK_WORD(seq, st) (((uint64_t)(seq) << MOTE__SEQ_SHIFT) | (uint64_t)(st))
+
+/* Word w moved to state st: the same sequence number, NOTIFIED clear (a
+ * wake's NOTIFIED is consumed by every move but a wake's own). */
+static inline uint64_t mote__task_word(uint64_t w, unsigned st) {
+    return MOTE__TASK_WORD(MOTE__SEQ(w), st);
+}
 
 /* Task flags (set before the task is first scheduled, then read-only). */
 #define MOTE__TASK_MAIN 1u /* pinned to the main thread */
