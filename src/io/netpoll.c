@@ -163,7 +163,7 @@ static void pollers_join(unsigned n) {
 }
 
 void mote__netpoll_configure(unsigned threads) {
-    N.nthreads = threads < 1 ? 1 : threads > MOTE__NETPOLL_THREADS_MAX ? MOTE__NETPOLL_THREADS_MAX : threads;
+    N.nthreads = threads;
 }
 
 static int netpoll_start(void) {

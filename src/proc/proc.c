@@ -19,16 +19,16 @@
 #define MAX_ARG ((size_t)1 << 30)
 
 static struct {
-    unsigned budget;
+    unsigned budget; /* messages per turn: set by the runtime before it starts */
     _Atomic uint64_t next_id;
     struct {
         mote__spinlock lock;
         mote_proc *head;
     } reg[PREG_SHARDS];
-} P = {.budget = 64, .next_id = 1};
+} P = {.next_id = 1};
 
 void mote__proc_set_budget(unsigned budget) {
-    P.budget = budget ? budget : 64;
+    P.budget = budget;
 }
 
 mote_proc *mote__proc_self(void) {

@@ -102,7 +102,7 @@ mote_proc *mote__proc_self(void);
 void mote__proc_reap_all(void);
 int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *result);
 extern const mote__sched_hooks mote__proc_hooks;
-void mote__proc_set_budget(unsigned budget);
+void mote__proc_set_budget(unsigned budget); /* >= 1, before the scheduler starts */
 void mote__msg_cancel(mote__msg *m);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);

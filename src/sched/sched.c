@@ -22,18 +22,10 @@
 #include "base/alloc.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <unistd.h>
 
-#define MAX_THREADS 1024
-#define MAX_BACKUP_THREADS 4096
-#define DEFAULT_STACK_SIZE (256 * 1024)
-#define MIN_STACK_SIZE (16 * 1024)
-#define MAX_STACK_SIZE ((size_t)1 << 30) /* 1 GiB per process stack is surely a mistake */
-#define BACKUP_PER_THREAD 4
 /* Knuth's multiplicative hash spreads the workers' random seeds. */
 #define RND_SEED_MUL 2654435761u
 
@@ -82,43 +74,6 @@ static void *worker_main(void *arg) {
 }
 
 /* ---- Start ---- */
-
-static unsigned default_threads(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return (unsigned)n;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
-static int config_resolve(const mote__sched_config *cfg) {
-    S.cfg.threads = cfg->threads ? cfg->threads : (unsigned)mote__env_size("MOTE_THREADS", 0);
-    if (!S.cfg.threads)
-        S.cfg.threads = default_threads();
-    if (S.cfg.threads > MAX_THREADS)
-        return -EINVAL;
-    size_t page = mote__page_size();
-    S.cfg.stack_size = cfg->stack_size ? cfg->stack_size : mote__env_size("MOTE_STACK_SIZE", DEFAULT_STACK_SIZE);
-    if (S.cfg.stack_size > MAX_STACK_SIZE)
-        return -EINVAL;
-    if (S.cfg.stack_size < MIN_STACK_SIZE)
-        S.cfg.stack_size = MIN_STACK_SIZE;
-    S.cfg.stack_size = (S.cfg.stack_size + page - 1) & ~(page - 1);
-    size_t nb = cfg->backup_threads ? cfg->backup_threads
-                                    : mote__env_size("MOTE_BACKUP_THREADS", BACKUP_PER_THREAD * (size_t)S.cfg.threads);
-    if (nb > MAX_BACKUP_THREADS)
-        return -EINVAL;
-    S.cfg.backup_threads = (unsigned)nb;
-    S.cfg.blocking_threshold = cfg->blocking_threshold
-                      ? cfg->blocking_threshold
-                      : (int64_t)mote__env_size("MOTE_BLOCKING_THRESHOLD", (size_t)MOTE_USEC(100));
-    if (S.cfg.blocking_threshold < MOTE_USEC(1) || S.cfg.blocking_threshold > MOTE_SEC(10))
-        return -EINVAL;
-    return 0;
-}
 
 /* One array: the workers, the main thread's entry, the spare workers. */
 static int workers_alloc(void) {
@@ -184,11 +139,9 @@ static int workers_start(void) {
 }
 
 int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *hooks) {
+    S.cfg = *cfg;
     S.hooks = *hooks;
-    int err = config_resolve(cfg);
-    if (err)
-        return err;
-    err = workers_alloc();
+    int err = workers_alloc();
     if (err)
         return err;
     state_reset();
@@ -205,7 +158,7 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     }
     err = mote__monitor_start();
     if (err) {
-        mote__sched_stop(NULL);
+        mote__sched_stop();
         return err;
     }
     return 0;
@@ -213,7 +166,7 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
 
 /* ---- Stop ---- */
 
-void mote__sched_stop(void (*drop)(mote__task *t)) {
+void mote__sched_stop(void) {
     atomic_store(&S.stopping, true);
     mote__monitor_stop(); /* first: it activates spares */
     for (unsigned i = 0; i < S.cfg.threads + 1 + S.cfg.backup_threads; i++)
@@ -222,38 +175,15 @@ void mote__sched_stop(void (*drop)(mote__task *t)) {
     for (unsigned i = 0; i < S.cfg.threads; i++)
         pthread_join(S.w[i].thread, NULL);
     mote__backups_join();
-    /* Everything still queued goes to drop(); nothing runs any more. */
-    for (unsigned i = 0; i < S.cfg.threads + 1 + S.cfg.backup_threads; i++) {
-        worker *w = &S.w[i];
-        if (w == S.main)
-            continue;
-        mote__task *t;
-        if ((t = atomic_exchange(&w->runnext, NULL)) && drop)
-            drop(t);
-        while ((t = runq_pop(w)))
-            if (drop)
-                drop(t);
-    }
-    for (worker *w = S.main; w; w = NULL) {
-        mote__task *t;
-        while ((t = runq_pop(w)))
-            if (drop)
-                drop(t);
-    }
-    size_t gn = atomic_load(&S.gq.size);
-    for (size_t i = 0; i < gn; i++)
-        if (drop)
-            drop(S.gq.buf[(S.gq.head + i) % S.gq.cap]);
+    /* Nothing runs any more: what is still queued is forgotten with the
+     * queues (the process layer frees every process it registered). */
     free(S.gq.buf);
     S.gq.buf = NULL;
     S.gq.cap = S.gq.head = 0;
     atomic_store(&S.gq.size, 0);
     atomic_store(&S.main_slot, NULL);
-    for (unsigned i = 0; i < S.cfg.backup_threads; i++) { /* spares keep theirs between turns */
+    for (unsigned i = 0; i < S.cfg.backup_threads; i++) /* spares keep theirs between turns */
         mote__stack_list_free(S.spares[i].stacks);
-        S.spares[i].stacks = NULL;
-        S.spares[i].nstacks = 0;
-    }
     mote__stack_list_free(S.stacks.list);
     S.stacks.list = NULL;
     S.stacks.n = 0;

@@ -75,11 +75,12 @@ typedef struct mote__sched_hooks {
     void (*describe)(mote__task *t, char *buf, size_t len);
 } mote__sched_hooks;
 
+/* Resolved by the runtime (runtime.c): every field is final. */
 typedef struct mote__sched_config {
-    unsigned threads;
-    size_t stack_size;
-    unsigned backup_threads;    /* 0: MOTE_BACKUP_THREADS, else 4 x threads */
-    int64_t blocking_threshold; /* 0: MOTE_BLOCKING_THRESHOLD, else 100 us */
+    unsigned threads;           /* workers, each on a thread of its own */
+    size_t stack_size;          /* usable bytes per task stack, page-rounded */
+    unsigned backup_threads;    /* spare workers, and backup threads at most */
+    int64_t blocking_threshold; /* ns in a section before a worker is stalled */
 } mote__sched_config;
 
 /* Start worker threads. Returns 0 or -errno. */
@@ -90,8 +91,8 @@ void mote__sched_run_main(mote__task *main_task);
  * main thread's loop for good. */
 _Noreturn void mote__sched_main_exit(void);
 /* Stop and join every worker, free every cached stack. Tasks still queued
- * are handed to drop(t) one by one, on the calling thread. */
-void mote__sched_stop(void (*drop)(mote__task *t));
+ * are forgotten: their owner frees them. */
+void mote__sched_stop(void);
 unsigned mote__sched_threads(void);
 bool mote__sched_running(void);
 
