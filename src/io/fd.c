@@ -25,7 +25,7 @@ static int pd_enlist(mote__pdesc *pd, int d, mote__waiter *w) {
             return 1;
         if (exp == MOTE__PD_READY && mote__pd_consume(pd, d))
             return 0;
-        if (exp != 0 && exp != MOTE__PD_READY && exp != MOTE__PD_BUSY)
+        if (mote__slot_holds_waiter(exp))
             return -EBUSY;
         mote__cpu_relax(); /* BUSY: a wake in flight for the last waiter */
     }
@@ -33,12 +33,7 @@ static int pd_enlist(mote__pdesc *pd, int d, mote__waiter *w) {
 
 /* Returns true if the poller woke us through this slot. */
 static bool pd_delist(mote__pdesc *pd, int d, mote__waiter *w) {
-    uintptr_t exp = (uintptr_t)w;
-    if (atomic_compare_exchange_strong(&pd->slot[d], &exp, 0))
-        return false;
-    while (atomic_load(&pd->slot[d]) == MOTE__PD_BUSY)
-        mote__cpu_relax();
-    return true;
+    return mote__slot_leave(&pd->slot[d], w);
 }
 
 static int poll_now(int fd, int events) {

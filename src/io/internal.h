@@ -26,7 +26,8 @@
 
 /*
  * A poll descriptor: registered once with the backend, edge-triggered, for
- * both directions. Each direction has one atomic slot, after Go's pollDesc:
+ * both directions. Each direction has a single-waiter slot (proc.h), after
+ * Go's pollDesc:
  *
  *   0        nothing known
  *   READY    readiness arrived with nobody waiting: the next wait consumes it
@@ -34,18 +35,17 @@
  *   BUSY     the poller (or a close) is waking that waiter
  *
  * Readiness that arrives between a failed read() and the wait is kept by
- * READY, so it is never lost; a waiter unregistering spins past BUSY, so no
- * wake ever touches a waiter that has returned (it lives on a stack).
- * Closing bumps `gen` and wakes the waiters, which then return -EBADF.
+ * READY, so it is never lost; a waiter leaving spins past BUSY, so no wake
+ * ever touches a waiter that has returned. Closing bumps `gen` and wakes
+ * the waiters, which then return -EBADF.
  */
-#define MOTE__PD_READY ((uintptr_t)1)
-#define MOTE__PD_BUSY ((uintptr_t)2)
+#define MOTE__PD_READY ((uintptr_t)2)
 
 /* Active mode (active.c): at most one call in flight. */
 enum { MOTE__A_OFF = 0, MOTE__A_IDLE, MOTE__A_PENDING };
 
 typedef struct mote__pdesc {
-    _Atomic uintptr_t slot[2]; /* read, write */
+    mote__slot slot[2]; /* read, write */
     _Atomic uint32_t gen;
     mote__spinlock lock; /* registration */
     _Atomic bool registered; /* read outside the lock on the fast path */

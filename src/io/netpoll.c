@@ -62,25 +62,16 @@ mote__pdesc *mote__pd_get(int fd, bool create) {
 
 void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
     for (;;) {
+        if (mote__slot_wake(&pd->slot[d], 0))
+            return; /* the waiter consumed this readiness */
         uintptr_t old = atomic_load(&pd->slot[d]);
-        if (old == MOTE__PD_BUSY) {
-            mote__cpu_relax();
+        if (old == MOTE__SLOT_BUSY || mote__slot_holds_waiter(old)) {
+            mote__cpu_relax(); /* a wake in flight, or a waiter just came */
             continue;
         }
-        if (old == 0 || old == MOTE__PD_READY) {
-            if (!keep || old == MOTE__PD_READY ||
-                atomic_compare_exchange_weak(&pd->slot[d], &old, MOTE__PD_READY))
-                return;
-            continue;
-        }
-        if (!atomic_compare_exchange_weak(&pd->slot[d], &old, MOTE__PD_BUSY))
-            continue;
-        mote__waiter *w = (mote__waiter *)old;
-        atomic_fetch_add(&w->events, 1);
-        MOTE_STORE_LOAD_FENCE();
-        mote__waiter_wake(w);
-        atomic_store(&pd->slot[d], 0); /* the waiter consumed this readiness */
-        return;
+        if (!keep || old == MOTE__PD_READY ||
+            atomic_compare_exchange_weak(&pd->slot[d], &old, MOTE__PD_READY))
+            return;
     }
 }
 
