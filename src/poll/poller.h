@@ -1,7 +1,8 @@
 /*
- * poller.h -- the OS readiness backend, behind four calls (Redis's ae
+ * poller.h -- the OS readiness backend, behind six calls (Redis's ae
  * style). One implementation file per backend (poller_epoll.c today;
- * io_uring or kqueue would add theirs); netpoll.c never sees the OS API.
+ * io_uring or kqueue would add theirs); io/netpoll.c, which uses it, never
+ * sees the OS API.
  *
  * Descriptors are registered once, edge-triggered, for both directions;
  * an event carries the pointer given at registration.

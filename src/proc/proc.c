@@ -103,7 +103,6 @@ static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
     m->fn = fn;
     m->fut = NULL;
     m->size = (uint32_t)size;
-    m->kind = 0;
     if (size && arg)
         memcpy(m->data, arg, size);
     return m;

@@ -34,7 +34,6 @@ typedef struct mote__msg {
     mote_msg_fn fn;   /* NULL: data message (mote_send) */
     mote_future *fut; /* result goes here; NULL for casts */
     uint32_t size;
-    uint32_t kind;
     _Alignas(16) unsigned char data[];
 } mote__msg;
 

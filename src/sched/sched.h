@@ -1,5 +1,6 @@
 /*
- * sched.h -- tasks, workers, run queues, parking (layer above ctx/).
+ * sched.h -- tasks, workers, run queues, parking (layer above ctx/ and
+ * timer/). The files of sched/ share sched/internal.h.
  *
  * The scheduler knows tasks, not processes: a task is a schedulable entity
  * with a state word, a run-queue link and, while it runs or is suspended, a
@@ -66,9 +67,10 @@ typedef struct mote__sched_hooks {
     /* Runs one turn of a task that had no stack, on a stack lent to it.
      * Returning ends the turn: the stack goes back to the worker. */
     void (*entry)(mote__task *t);
-    /* Called on the worker's own stack after t ended its turn with
-     * its turn (entry returned or mote__task_abandon) and its stack was taken back. t is RUNNING; the hook
-     * must move it on (mote__task_settle_idle, or free it). */
+    /* Called after t's turn ended (entry returned, or mote__task_abandon)
+     * and its stack was taken back, on the worker's loop stack (a lent
+     * one, not the thread's own). t is still RUNNING; the hook must move
+     * it on: mote__task_settle_idle, mote__task_requeue, or free it. */
     void (*settle)(mote__task *t);
     /* Async-signal-safe: write a short description of t (for the stack
      * overflow report) into buf. */
