@@ -26,8 +26,8 @@
 
 /*
  * A poll descriptor: registered once with the backend, edge-triggered, for
- * both directions. Each direction has a single-waiter slot (proc.h), after
- * Go's pollDesc:
+ * both directions. Each direction has a single-waiter slot
+ * (proc/future.h), after Go's pollDesc:
  *
  *   0        nothing known
  *   READY    readiness arrived with nobody waiting: the next wait consumes it

@@ -13,7 +13,7 @@
  * mote_poll costs O(n) per call (register, then unregister and collect) and
  * O(1) per completion while it waits.
  */
-#include "proc/proc.h"
+#include "proc/future.h"
 #include "base/alloc.h"
 
 #include <errno.h>
