@@ -2,10 +2,11 @@
  * future.c -- futures, waiters, await, await-with-timeout, poll, timers as
  * futures.
  *
- * The protocol lives in one atomic word per future (see proc.h). The
- * producer exchanges it to BUSY, wakes the registered waiter if any, and
- * stores DONE; a waiter that unregisters and finds BUSY spins until DONE,
- * so no producer ever touches a waiter (on a stack) after the wait returned.
+ * The protocol lives in one atomic word per future, a single-waiter slot
+ * (see future.h). The producer exchanges it to BUSY, notifies the
+ * registered waiter if any, and stores DONE; a waiter that unregisters and
+ * finds BUSY spins until DONE, so no producer ever touches a waiter (on a
+ * stack) after the wait returned.
  *
  * Wake counting: the producer bumps the waiter's `events` before waking it,
  * so a process waiting on any number of futures is woken once per future

@@ -1,6 +1,8 @@
 /*
  * proc.c -- processes: spawn, lifetime, mailboxes, running messages, sends,
- * calls, Erlang-style receive, panics, shutdown reaping. See proc.h.
+ * calls, Erlang-style receive, panics, shutdown reaping. The invariants
+ * (mailbox order, the scheduled reference, who frees a process) are in
+ * proc.h.
  */
 #include "proc/proc.h"
 #include "base/alloc.h"

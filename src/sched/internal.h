@@ -39,11 +39,11 @@ enum { MON_IDLE = 0, MON_RUN = 1, MON_BLOCK = 2 };
 enum { TOKEN_FREE = 0, TOKEN_WORKER, TOKEN_POLLER_THREAD };
 
 /*
- * A worker: a run queue and what runs it. The first cfg.threads workers
- * each have an OS thread of their own for good; the main thread has one
- * (it runs only the main task, and its ring holds what it makes runnable,
- * for the others to steal); spare workers are run by a backup thread while
- * the monitor keeps them active (monitor.c).
+ * A worker: a run queue and the loop that runs it. Each of the cfg.threads
+ * workers has an OS thread of its own, for good. The main thread has an
+ * entry too: it runs only the main task, and its ring holds what it makes
+ * runnable, for the others to steal. Spare workers are run by a backup
+ * thread while the monitor keeps them active (monitor.c).
  */
 typedef struct worker {
     /* Shared with thieves (runq.c): the owner pushes at the tail, the owner
