@@ -286,7 +286,9 @@ MOTE_API void mote_msg_free(mote_msg *m);
 /* ---- Timers ------------------------------------------------------------- */
 
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
- * Returns 0. */
+ * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps forever: nothing wakes
+ * the process, which stays suspended until the runtime shuts down (a
+ * foreign thread never returns). Returns 0. */
 MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds (the seed's
@@ -307,7 +309,8 @@ MOTE_API int mote_timer(mote_future **out, int64_t ns);
  * Returns the ready events (> 0), -ETIMEDOUT, -EBADF (bad fd, or closed with
  * mote_fd_close while waiting), -EPERM (a regular file: it cannot be polled),
  * -EBUSY (another process already waits on fd in that direction: one waiter
- * per direction).
+ * per direction), -EINVAL (events empty or with other bits), -ESHUTDOWN (no
+ * runtime running).
  */
 MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
 
@@ -338,17 +341,25 @@ typedef struct mote_addr {
     _Alignas(8) unsigned char storage[128];
 } mote_addr;
 
-/* Parse "1.2.3.4:80", "[::1]:80", "unix:/path" or "unix:@abstract". */
+/* Parse "1.2.3.4:80", "[::1]:80", "unix:/path" or "unix:@abstract". The
+ * port is decimal digits only (leading zeros allowed), 0..65535: no sign,
+ * no space, not empty. -EINVAL for anything else. */
 MOTE_API int mote_addr_parse(mote_addr *out, const char *text);
-/* Format an address the way mote_addr_parse reads it. */
+/* Format an address the way mote_addr_parse reads it. -EINVAL for a len
+ * that does not fit its family or storage, -ENOSPC if buf is too small. */
 MOTE_API int mote_addr_format(const mote_addr *a, char *buf, size_t len);
 
 /* The low-level socket: any domain, type and protocol. */
 MOTE_API int mote_socket_open(mote_socket **out, int domain, int type, int protocol);
-/* Adopt an existing descriptor (made non-blocking and close-on-exec). */
+/* Adopt an existing socket descriptor (made non-blocking and
+ * close-on-exec); -ENOTSOCK if fd is not a socket. On failure fd stays
+ * the caller's. */
 MOTE_API int mote_socket_adopt(mote_socket **out, int fd);
 MOTE_API int mote_socket_fd(const mote_socket *s);
+/* Addresses passed in (bind, connect, send_to) must have a len that fits
+ * their family and storage (-EINVAL). */
 MOTE_API int mote_socket_bind(mote_socket *s, const mote_addr *a);
+/* backlog >= 0 (-EINVAL for a negative one). */
 MOTE_API int mote_socket_listen(mote_socket *s, int backlog);
 MOTE_API int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64_t timeout);
 MOTE_API int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout);
@@ -377,7 +388,8 @@ MOTE_API int mote_socket_close(mote_socket *s);
  * ones get TCP_NODELAY. mote_tcp_connect also takes "host:port": the name
  * is resolved (getaddrinfo) on a helper thread, so no worker blocks, and
  * each address is tried in turn; the timeout covers the whole call.
- * -ENOENT: no such host. */
+ * -ENOENT: no such host. A backlog of 0 means 1024; a negative one is
+ * -EINVAL (also for mote_unix_listen). */
 MOTE_API int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port);
 MOTE_API int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout);
 

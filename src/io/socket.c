@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -40,6 +41,39 @@ _Static_assert(sizeof(((mote_addr *)0)->storage) >= sizeof(struct sockaddr_stora
                "mote_addr must hold any socket address");
 
 /* ---- Addresses ---- */
+
+/* A port: decimal digits only (leading zeros allowed), 0..65535. No sign,
+ * no space, not empty: strtol would take " 80", "+80" and "-0". */
+static int parse_port(const char *p) {
+    long v = 0;
+    if (*p == '\0')
+        return -EINVAL;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        v = v * 10 + (*p - '0');
+        if (v > 65535)
+            return -EINVAL;
+    }
+    return (int)v;
+}
+
+/* A length mote could have filled in: within storage, and at least the
+ * family's fixed part (a Unix address may be unnamed: family only). */
+static bool addr_len_ok(const mote_addr *a) {
+    if (a->len < sizeof(sa_family_t) || a->len > sizeof a->storage)
+        return false;
+    switch (((const struct sockaddr *)a->storage)->sa_family) {
+    case AF_INET:
+        return a->len >= sizeof(struct sockaddr_in);
+    case AF_INET6:
+        return a->len >= sizeof(struct sockaddr_in6);
+    case AF_UNIX:
+        return a->len <= sizeof(struct sockaddr_un);
+    default:
+        return true; /* other families: the kernel judges */
+    }
+}
 
 int mote_addr_parse(mote_addr *out, const char *text) {
     if (!out || !text)
@@ -78,9 +112,8 @@ int mote_addr_parse(mote_addr *out, const char *text) {
         memcpy(host, text, (size_t)(colon - text));
         host[colon - text] = '\0';
     }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+    int port = parse_port(colon + 1);
+    if (port < 0)
         return -EINVAL;
     if (v6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out->storage;
@@ -101,7 +134,7 @@ int mote_addr_parse(mote_addr *out, const char *text) {
 }
 
 int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
-    if (!a || !buf || len == 0 || a->len < sizeof(sa_family_t))
+    if (!a || !buf || len == 0 || !addr_len_ok(a))
         return -EINVAL;
     const struct sockaddr *sa = (const struct sockaddr *)a->storage;
     char host[INET6_ADDRSTRLEN];
@@ -116,11 +149,15 @@ int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
         n = snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
     } else if (sa->sa_family == AF_UNIX) {
         const struct sockaddr_un *un = (const void *)sa;
-        size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
+        /* addr_len_ok: plen <= sizeof sun_path; a path need not end in
+         * a NUL within it (the kernel allows that), so bound every read. */
+        size_t plen = a->len > offsetof(struct sockaddr_un, sun_path)
+                          ? a->len - offsetof(struct sockaddr_un, sun_path)
+                          : 0;
         if (plen > 0 && un->sun_path[0] == '\0')
             n = snprintf(buf, len, "unix:@%.*s", (int)plen - 1, un->sun_path + 1);
         else
-            n = snprintf(buf, len, "unix:%s", plen ? un->sun_path : "");
+            n = snprintf(buf, len, "unix:%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
     } else {
         return -EAFNOSUPPORT;
     }
@@ -178,6 +215,11 @@ int mote_socket_adopt(mote_socket **out, int fd) {
     if (!out || fd < 0)
         return -EINVAL;
     *out = NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return mote__errno();
+    if (!S_ISSOCK(st.st_mode))
+        return -ENOTSOCK; /* a regular file cannot even be waited on */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return mote__errno();
@@ -262,9 +304,11 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
     } while (0)
 
 int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     /* After a short read the receive queue was empty, and every byte that
      * arrives since raises a new edge (kept as READY if nobody waits): so
@@ -293,9 +337,11 @@ static ssize_t do_write(mote_socket *s, const void *buf, size_t len) {
 }
 
 int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
     sock_unref(s);
@@ -304,9 +350,11 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
 
 /* Move exactly len bytes in one direction, under one deadline. */
 static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool out) {
+    if (!buf && len)
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? (int)r : -EINVAL;
+    if (r < 0)
+        return (int)r;
     int64_t dl = deadline_of(timeout);
     size_t done = 0;
     while (done < len) {
@@ -336,9 +384,13 @@ int mote_socket_write_all(mote_socket *s, const void *buf, size_t len, int64_t t
 
 int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const mote_addr *to,
                             int64_t timeout) {
+    if (to && !addr_len_ok(to))
+        return -EINVAL;
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl,
             sendto(s->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)to->storage : NULL,
@@ -348,9 +400,11 @@ int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const m
 }
 
 int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *from, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -367,13 +421,13 @@ int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *
 /* ---- Connections ---- */
 
 int mote_socket_bind(mote_socket *s, const mote_addr *a) {
-    if (!s || !a)
+    if (!s || !a || !addr_len_ok(a))
         return -EINVAL;
     return bind(s->fd, (const struct sockaddr *)a->storage, a->len) == 0 ? 0 : mote__errno();
 }
 
 int mote_socket_listen(mote_socket *s, int backlog) {
-    if (!s)
+    if (!s || backlog < 0) /* listen(2) would take a negative one as 0 */
         return -EINVAL;
     return listen(s->fd, backlog) == 0 ? 0 : mote__errno();
 }
@@ -406,7 +460,7 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
 }
 
 int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
-    if (!a)
+    if (!a || !addr_len_ok(a))
         return -EINVAL;
     int64_t r = sock_enter(s);
     if (r < 0)
@@ -514,6 +568,8 @@ static int listen_on(mote_socket **out, const char *addr, int backlog, bool reus
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (backlog < 0)
+        return -EINVAL;
     mote_addr a;
     mote_socket *s;
     int r = open_stream(&s, &a, addr);
