@@ -39,4 +39,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-clang build-asan build-tsan build-aarch64
+	rm -rf build build-clang build-asan build-tsan build-aarch64 build-fuzz
