@@ -3,7 +3,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build demo test test-clang test-asan test-tsan bench install deps clean
+.PHONY: all build demo test test-clang test-asan test-tsan bench soak install deps clean
 
 all: build
 
@@ -33,6 +33,10 @@ test-tsan: deps
 
 bench: build
 	bench/run.sh $(BUILD)
+
+# Mixed workload for SOAK_SECONDS (default 600), checking counts and RSS.
+soak: build
+	$(BUILD)/tests/soak
 
 PREFIX ?= /usr/local
 install: build
