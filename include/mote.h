@@ -108,6 +108,11 @@ typedef int (*mote_main_fn)(void *arg);
  * start (-EINVAL for a bad config, -EBUSY if a runtime is already running,
  * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
  * mote_run may be called again after it returns. cfg may be NULL.
+ *
+ * Out of memory, calls that allocate return -ENOMEM. Only where the
+ * runtime cannot go on without memory (a stack for a process that must
+ * run or resume, room in a run queue) does it print "mote: out of memory
+ * for ..." to stderr and abort() (SIGABRT, exit status 134 from a shell).
  */
 MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
 

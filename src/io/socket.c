@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "proc/proc.h"
 
 void mote__fd_abort(int fd); /* fd.c */
 int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
@@ -261,6 +262,11 @@ int mote_socket_close(mote_socket *s) {
     if (atomic_exchange(&s->closed, true))
         return -EBADF;
     mote__fd_abort(s->fd); /* waiters return -EBADF */
+    /* A state destructor closing its socket at shutdown: a call in flight
+     * belonged to a process whose stack is gone and will never drop its
+     * reference, so the handle's is the last one. */
+    if (mote__proc_reaping())
+        atomic_store(&s->refs, 1);
     sock_unref(s);
     return 0;
 }

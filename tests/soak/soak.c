@@ -31,7 +31,7 @@ static struct {
     atomic_llong rounds, msgs, futs, recvs, conns, cuts, bytes, files, sleeps, sections;
     atomic_llong srv_done, srv_clean;        /* echo connections the server finished */
     atomic_ullong cli_sum, srv_sum;          /* checksums of clean connections */
-    atomic_int echo_live;
+    atomic_int echo_live, stop, acceptor_done;
     long rss[MAX_SAMPLES];                   /* KiB, one per second */
     atomic_int nrss;
 } G;
@@ -231,14 +231,22 @@ static void echo_conn(void *arg) {
     atomic_fetch_sub(&G.echo_live, 1);
 }
 
+/* Owns the listener and closes it once told to stop (a close from another
+ * process could race with its next accept on a freed handle). */
 static void acceptor(void *arg) {
     mote_socket *l = *(mote_socket **)arg, *c;
-    int r;
-    while ((r = mote_socket_accept(l, &c, NULL, -1)) == 0) {
+    while (!atomic_load(&G.stop)) {
+        int r = mote_socket_accept(l, &c, NULL, MOTE_MSEC(50));
+        if (r == -ETIMEDOUT)
+            continue;
+        CHECK(r == 0, "accept %d", r);
+        if (r != 0)
+            break;
         atomic_fetch_add(&G.echo_live, 1);
         CHECK(mote_spawn_fn(NULL, echo_conn, &c, sizeof c) == 0, "spawn echo");
     }
-    CHECK(r == -EBADF, "accept %d", r); /* the listener was closed */
+    mote_socket_close(l);
+    atomic_store(&G.acceptor_done, 1);
 }
 
 typedef struct {
@@ -427,7 +435,9 @@ static int soak_main(void *arg) {
     int64_t deadline = mote_now() + MOTE_SEC(60);
     while (atomic_load(&G.echo_live) > 0 && mote_now() < deadline)
         mote_sleep(MOTE_MSEC(1));
-    mote_socket_close(l);
+    atomic_store(&G.stop, 1);
+    while (!atomic_load(&G.acceptor_done))
+        mote_sleep(MOTE_MSEC(1));
     while (atomic_load(&G.nrss) == 0 && !atomic_load(&G.failed))
         mote_sleep(MOTE_MSEC(10)); /* at least one sample */
     mote_proc_release(s);
