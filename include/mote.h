@@ -322,7 +322,10 @@ MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
 /* Close fd, waking every process waiting on it (they get -EBADF). Use this,
  * not close(), for descriptors that were waited on (a plain close() under a
  * waiter leaves it waiting until its timeout; a later mote_fd_wait on a
- * reused number still works). */
+ * reused number still works). A wait that starts while the close is under
+ * way may miss it and wait until its timeout, as with any use of a
+ * descriptor another thread is closing; sockets (mote_socket_close) see
+ * such a close. */
 MOTE_API int mote_fd_close(int fd);
 
 /* ---- Sockets ------------------------------------------------------------ */
