@@ -183,8 +183,9 @@ typedef struct sched_state {
 extern sched_state mote__sched;
 #define S mote__sched
 
-/* The calling thread's worker (NULL: not a runtime thread). Local-dynamic,
- * as a file's own static would be: one module defines it and reads it. */
+/* Set on every runtime thread, NULL elsewhere; read through cur_worker().
+ * Local-dynamic, as a file's own static would be: only this library
+ * defines and reads it. */
 extern _Thread_local worker *mote__tls_worker
     __attribute__((visibility("hidden"), tls_model("local-dynamic")));
 
