@@ -161,9 +161,9 @@ typedef struct mote_future mote_future; /* result of an asynchronous call */
 typedef struct mote_msg mote_msg;       /* a received data message */
 
 /*
- * A result: a 64-bit value beside an error code (0 or negative errno), the
- * seed's Future[T, E]. A pointer in a result passes ownership to whoever
- * takes the result.
+ * A result: a 64-bit value beside an error code (0 or negative errno), as
+ * a Result[T, E] holds one or the other. A pointer in a result passes
+ * ownership to whoever takes the result.
  */
 typedef struct mote_result {
     union {
@@ -331,8 +331,8 @@ MOTE_API void mote_msg_free(mote_msg *m);
  * foreign thread never returns). Returns 0. */
 MOTE_API int mote_sleep(int64_t ns);
 
-/* A future that resolves with value 0 after ns nanoseconds (the seed's
- * Timer): await it, or poll it together with results. */
+/* A future that resolves with value 0 after ns nanoseconds: await it, or
+ * poll it together with results. */
 MOTE_API int mote_timer(mote_future **out, int64_t ns);
 
 /* ---- Descriptors -------------------------------------------------------- */
