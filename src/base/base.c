@@ -5,6 +5,7 @@
 #include <execinfo.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -108,4 +109,19 @@ void mote__backtrace(void) {
     int n = backtrace(frames, 64);
     mote__write_stderr("backtrace:\n");
     backtrace_symbols_fd(frames, n, 2);
+}
+
+void (*mote__assert_where)(char *buf, size_t len);
+
+void mote__assert_fail(const char *file, int line, const char *cond, const char *msg) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "mote: assertion failed at %s:%d: %s%s%s\n", file, line, cond,
+             msg ? "\n  " : "", msg ? msg : "");
+    mote__write_stderr(buf);
+    if (mote__assert_where) {
+        mote__assert_where(buf, sizeof buf);
+        mote__write_stderr(buf);
+    }
+    mote__backtrace();
+    abort();
 }

@@ -83,6 +83,9 @@ static void cancel_mailbox(mote_proc *p) {
 
 /* Free a process nobody can reach any more. */
 static void proc_destroy(mote_proc *p) {
+    MOTE_ASSERT(atomic_load(&p->refs) == 0);
+    MOTE_ASSERT_MSG(MOTE__ST(atomic_load(&p->task.state)) == MOTE__IDLE,
+                    "the last reference went while the process was scheduled");
     cancel_mailbox(p);
     run_dtor(p);
     preg_remove(p);
@@ -98,6 +101,7 @@ static void msg_free(mote__msg *m) {
 }
 
 static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
+    MOTE_ASSERT(size <= UINT32_MAX);
     mote__msg *m = mote__alloc(sizeof(mote__msg) + size);
     if (!m)
         return NULL;
@@ -141,6 +145,7 @@ bool mote__mbox_nonempty(mote_proc *p) {
 }
 
 void mote__msg_run(mote_proc *p, mote__msg *m) {
+    MOTE_ASSERT_MSG(p == mote__proc_self(), "a process runs its own messages");
     if (atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_PANICKED) {
         mote__msg_cancel(m);
         return;
@@ -163,7 +168,8 @@ void mote__msg_run(mote_proc *p, mote__msg *m) {
 static void proc_kick(mote_proc *p) {
     if (MOTE__ST(atomic_load(&p->task.state)) != MOTE__IDLE)
         return;
-    atomic_fetch_add(&p->refs, 1);
+    uint32_t held = atomic_fetch_add(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a sender holds a reference");
     if (!mote__task_schedule(&p->task))
         atomic_fetch_sub(&p->refs, 1);
 }
@@ -321,13 +327,19 @@ int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size
 }
 
 mote_proc *mote_proc_ref(mote_proc *p) {
-    if (p)
-        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    if (p) {
+        uint32_t held = atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        MOTE_ASSERT_MSG(held > 0, "a new reference comes from a live one");
+    }
     return p;
 }
 
 void mote_proc_release(mote_proc *p) {
-    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+    if (!p)
+        return;
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "released more often than referenced");
+    if (held == 1)
         proc_destroy(p);
 }
 
@@ -357,6 +369,7 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
+    MOTE_ASSERT_MSG(atomic_load(&p->recv_seq) == 0, "a receive waits only in its own turn");
     mote__waiter w;
     mote__waiter_init(&w);
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
@@ -401,6 +414,7 @@ void mote_msg_free(mote_msg *m) {
 
 static void proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn starts with no message in flight");
     unsigned budget = P.budget;
     mote__msg *m;
     while (budget && (m = mote__mbox_pop(p))) {
@@ -411,6 +425,7 @@ static void proc_entry(mote__task *t) {
 
 static void proc_settle(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn ends with no message in flight");
     if (mote__mbox_nonempty(p)) { /* budget used up: to the back of the queue */
         mote__task_requeue(t);
         return;
@@ -422,7 +437,9 @@ static void proc_settle(mote__task *t) {
      * run elsewhere, so its private fields are not ours to read. */
     if (atomic_load(&p->inbox) && mote__task_schedule(t))
         return; /* keeps the scheduled reference */
-    if (atomic_fetch_sub(&p->refs, 1) == 1)
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "the scheduled reference is held until here");
+    if (held == 1)
         proc_destroy(p);
 }
 
