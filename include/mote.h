@@ -283,6 +283,12 @@ MOTE_API const void *mote_msg_data(const mote_msg *m);
 MOTE_API size_t mote_msg_size(const mote_msg *m);
 MOTE_API void mote_msg_free(mote_msg *m);
 
+/* What sent m: MOTE_MSG_DATA (mote_send) or MOTE_MSG_SIGNAL (a signal
+ * watch: the data is a mote_signal_msg, see "Signals"). -EINVAL for NULL. */
+#define MOTE_MSG_DATA 0
+#define MOTE_MSG_SIGNAL 1
+MOTE_API int mote_msg_kind(const mote_msg *m);
+
 /* ---- Timers ------------------------------------------------------------- */
 
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
@@ -606,6 +612,83 @@ MOTE_API int64_t mote_fs_copy(const char *from, const char *to);
 MOTE_API mote_stream mote_stdin(void);
 MOTE_API mote_stream mote_stdout(void);
 MOTE_API mote_stream mote_stderr(void);
+
+/* ---- Signals -------------------------------------------------------------- */
+
+/*
+ * Signals as messages (mote_signal_watch) or as a wait (mote_signal_wait),
+ * from any process or foreign thread. While a signal has a watcher or a
+ * waiter, mote catches it with a handler (SA_RESTART) that only counts the
+ * arrival and writes to a close-on-exec eventfd; a dispatcher process,
+ * woken through the poller, hands each arrival on. So it works whichever
+ * thread the kernel delivers the signal to: a worker, backup, poller,
+ * timer or monitor thread, the main thread or a foreign thread. When the
+ * last watcher and waiter of a signal go, the disposition it had before is
+ * restored: with nobody watching, SIGINT and SIGTERM kill as usual. Runtime
+ * shutdown restores every disposition mote changed, closes the eventfd and
+ * drops the watches.
+ *
+ * Arrivals are counted, so none is lost between two wake-ups of the
+ * dispatcher. The kernel, though, keeps at most one pending instance of a
+ * standard signal: the same signal sent again before any thread has run
+ * the handler for the first is merged with it (n kill()s in a quick burst
+ * may arrive as fewer; a raise() or a signal to a thread that has it
+ * unblocked is handled before the call returns). Real-time signals are
+ * queued by the kernel.
+ *
+ * Signal masks. mote blocks no signal in any thread: each of its threads
+ * inherits the mask of the thread that created it, so all of them have
+ * the mask of the thread that called mote_run. The program must not:
+ *   - block a watched signal in every thread (blocking it before mote_run
+ *     does that): then no handler runs and the signal stays pending;
+ *   - install its own handler for a watched signal (sigaction, signal):
+ *     that replaces mote's, and the last unwatch puts back the disposition
+ *     found at the first watch;
+ *   - rely on which thread runs the handler.
+ *
+ * signalfd(2) instead: a signalfd only sees a signal that is blocked in
+ * EVERY thread; otherwise the kernel delivers it to a thread that has it
+ * unblocked, with its normal action. Blocking SIGTERM inside mote_run (in
+ * the main process) blocks it on the main thread only: the workers still
+ * have it unblocked and SIGTERM still kills the program. Block it before
+ * mote_run, so every mote thread inherits the mask, or use mote_signal_*.
+ */
+
+/* The data of a MOTE_MSG_SIGNAL message (mote_msg_kind). */
+typedef struct mote_signal_msg {
+    int signo;
+} mote_signal_msg;
+
+/*
+ * Deliver every arrival of signo to p as a message of kind MOTE_MSG_SIGNAL
+ * holding a mote_signal_msg, read with mote_receive (tell it from data
+ * messages with mote_msg_kind). Every watcher and waiter of a signal gets
+ * every arrival. The watch holds a reference to p until
+ * mote_signal_unwatch or runtime shutdown.
+ * Errors: -EINVAL (p NULL; signo not in 1..64, or one mote does not catch:
+ * SIGKILL, SIGSTOP, and the synchronous faults SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP, SIGSYS; the C library's reserved real-time signals),
+ * -EEXIST (p already watches signo), -ENOMEM, -EMFILE / -ENFILE (no
+ * descriptor for the eventfd), -ESHUTDOWN (no runtime running).
+ */
+MOTE_API int mote_signal_watch(mote_proc *p, int signo);
+
+/* Stop watching. An arrival handed on just before may still reach p after
+ * this returns. Errors: -EINVAL (as above), -ENOENT (p does not watch
+ * signo). */
+MOTE_API int mote_signal_unwatch(mote_proc *p, int signo);
+
+/*
+ * Wait until one of the n signals at signos arrives and return its number
+ * (> 0). Only arrivals after the call started count; arrivals while
+ * nobody waits or watches take the signal's previous disposition (which
+ * may be the default: death). Suspends only the calling process (a
+ * foreign thread blocks). Errors: -EINVAL (signos NULL, n 0 or > 64, a
+ * signal as in mote_signal_watch), -ETIMEDOUT, -ECANCELED (the runtime
+ * shut down while a foreign thread waited), -ENOMEM, -EMFILE, -ENFILE,
+ * -ESHUTDOWN.
+ */
+MOTE_API int mote_signal_wait(const int *signos, size_t n, int64_t timeout);
 
 /* ---- Panics ------------------------------------------------------------- */
 

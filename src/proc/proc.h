@@ -107,6 +107,8 @@ void mote__msg_cancel(mote__msg *m);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);
 void mote__msg_run(mote_proc *p, mote__msg *m);
+/* mote_send with a kind other than MOTE_MSG_DATA (mote_msg_kind). */
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size);
 
 /* future.c */
 void mote__future_complete(mote_future *f, mote_result r);
