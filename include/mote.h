@@ -652,6 +652,10 @@ MOTE_API mote_stream mote_stderr(void);
  * the main process) blocks it on the main thread only: the workers still
  * have it unblocked and SIGTERM still kills the program. Block it before
  * mote_run, so every mote thread inherits the mask, or use mote_signal_*.
+ *
+ * Child processes (mote_child_spawn) start with an empty signal mask and
+ * default dispositions for the signals mote catches (as after any exec)
+ * and for SIGPIPE, which mote_run ignores.
  */
 
 /* The data of a MOTE_MSG_SIGNAL message (mote_msg_kind). */
@@ -689,6 +693,112 @@ MOTE_API int mote_signal_unwatch(mote_proc *p, int signo);
  * -ESHUTDOWN.
  */
 MOTE_API int mote_signal_wait(const int *signos, size_t n, int64_t timeout);
+
+/* ---- Child processes ----------------------------------------------------- */
+
+/*
+ * Run programs (Go's os/exec). mote_child_spawn starts argv[0] (searched in
+ * PATH when it holds no '/'; a relative path is taken in the child's cwd)
+ * with posix_spawn, inside a blocking section. The child gets:
+ *   - envp, or the program's environment when envp is NULL;
+ *   - cwd, or the program's working directory when cwd is NULL;
+ *   - for each of stdin, stdout, stderr (stdio[0..2]): MOTE_CHILD_INHERIT
+ *     (the program's own), MOTE_CHILD_NULL (/dev/null) or MOTE_CHILD_PIPE
+ *     (a pipe whose other end the parent reads or writes through
+ *     mote_child_stdin/stdout/stderr, waiting through the poller);
+ *   - no other descriptor: everything from 3 up is closed in the child,
+ *     close-on-exec or not;
+ *   - an empty signal mask, SIGPIPE at its default action (mote_run
+ *     ignores it in the parent) and every signal mote catches at its
+ *     default (as after any exec); signals ignored by the program stay
+ *     ignored.
+ * Exit is noticed through a pidfd (no SIGCHLD handler is installed) and
+ * the child is reaped with waitid(P_PIDFD). The program must not reap
+ * mote's children itself (waitpid(-1, ...), SIGCHLD set to SIG_IGN or
+ * SA_NOCLDWAIT): their status would be lost (mote_child_wait then fails
+ * with -ECHILD).
+ *
+ * Several processes may wait for one child: the first waits through the
+ * poller, the others look again every few milliseconds (up to 20 ms).
+ *
+ * When the runtime shuts down, children that have exited are reaped;
+ * children still running are left running (not killed, as in Go), with
+ * their pipes closed, so a child reading stdin sees its end. Nobody reaps
+ * them after that unless the program calls waitpid(pid) itself. Kill
+ * (mote_child_kill) and wait for the ones that must not outlive the
+ * runtime.
+ */
+typedef struct mote_child mote_child;
+
+#define MOTE_CHILD_INHERIT 0
+#define MOTE_CHILD_NULL 1
+#define MOTE_CHILD_PIPE 2
+
+typedef struct mote_child_opts {
+    const char *const *argv; /* program and arguments, NULL-terminated */
+    const char *const *envp; /* "NAME=value" strings, NULL-terminated; NULL: inherit */
+    const char *cwd;         /* NULL: inherit */
+    int stdio[3];            /* MOTE_CHILD_INHERIT (0), MOTE_CHILD_NULL, MOTE_CHILD_PIPE */
+} mote_child_opts;
+
+typedef struct mote_child_status {
+    int exit_code; /* 0..255 if it exited, else -1 */
+    int signal;    /* the signal that killed it, else 0 */
+} mote_child_status;
+
+/*
+ * Start a child. Errors: -EINVAL (NULL or empty argv, a bad stdio mode),
+ * -ENOENT (no such program, or no such cwd), -EACCES, -ENOEXEC, -E2BIG,
+ * -ENOMEM, -EAGAIN (process limit), -EMFILE / -ENFILE (no descriptor for a
+ * pipe or the pidfd), -ESHUTDOWN (no runtime running); any other exec
+ * error of the program as its negative errno.
+ */
+MOTE_API int mote_child_spawn(mote_child **out, const mote_child_opts *o);
+
+/* The child's process id (> 0), -EINVAL for NULL. */
+MOTE_API int mote_child_pid(const mote_child *c);
+
+/* The parent's end of a MOTE_CHILD_PIPE stream: write stdin, read stdout
+ * and stderr. Borrowed from c: valid until mote_child_close_stdin (for
+ * stdin) or mote_child_free. A stream that is not a pipe has a NULL vt
+ * (its calls return -EBADF). Read stdout and stderr and write stdin from
+ * different processes when the child may fill one pipe while you wait on
+ * another. */
+MOTE_API mote_stream mote_child_stdin(mote_child *c);
+MOTE_API mote_stream mote_child_stdout(mote_child *c);
+MOTE_API mote_stream mote_child_stderr(mote_child *c);
+
+/* Close the child's stdin pipe (it reads end of file). A process still
+ * waiting to write it gets -EBADF. -EBADF if stdin is not a pipe or is
+ * closed already; -EINVAL for NULL. */
+MOTE_API int mote_child_close_stdin(mote_child *c);
+
+/*
+ * Wait until the child exits (it is then reaped) and fill *st (st may be
+ * NULL). Once reaped, every later call returns the same status at once.
+ * Suspends only the calling process (a foreign thread blocks). Errors:
+ * -EINVAL, -ETIMEDOUT (the child keeps running), -ECHILD (the program
+ * reaped it behind mote's back).
+ */
+MOTE_API int mote_child_wait(mote_child *c, int64_t timeout, mote_child_status *st);
+
+/*
+ * The same as a future, which resolves with err 0 and i = the exit code
+ * (>= 0), or minus the signal that killed the child (< 0); or err < 0 as
+ * mote_child_wait's (-ECANCELED if the runtime shuts down first). After
+ * it resolves, mote_child_wait returns the full status at once. c may be
+ * freed before it resolves. Errors: -EINVAL, -ENOMEM, -ESHUTDOWN.
+ */
+MOTE_API int mote_child_wait_async(mote_child *c, mote_future **out);
+
+/* Send signo (0 only checks that it runs) to the child, through its pidfd
+ * (never to a reused pid). Errors: -EINVAL, -ESRCH (already reaped), or
+ * the kernel's (-EPERM). */
+MOTE_API int mote_child_kill(mote_child *c, int signo);
+
+/* Close the pipes and free c. A child not yet reaped keeps running and is
+ * reaped in the background when it exits. NULL is a no-op. */
+MOTE_API void mote_child_free(mote_child *c);
 
 /* ---- Panics ------------------------------------------------------------- */
 

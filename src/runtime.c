@@ -14,6 +14,7 @@ void mote__netpoll_stop(void);  /* io/fd.c */
 void mote__stdio_shutdown(void); /* io/stdio.c */
 void mote__netpoll_configure(unsigned threads);
 void mote__signal_shutdown(void); /* io/signal.c */
+void mote__child_shutdown(void);  /* io/child.c */
 
 static _Atomic bool rt_busy;
 
@@ -66,6 +67,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     mote__stdio_shutdown();
     mote__netpoll_stop();
     mote__signal_shutdown(); /* before the processes are freed: waits live on their stacks */
+    mote__child_shutdown();
     mote__timer_stop();
     mote__proc_reap_all();
     mote__futures_reap_all();

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <mote.h>
 #include <pthread.h>
@@ -507,6 +508,17 @@ static inline void t_echo_many_clients(const char *example, int n, int rounds, s
     free(jobs);
     free(th);
     cr_assert(err == NULL, "%s client: %s", example, err ? err : "");
+}
+
+/* Open descriptors of this program (from /proc/self/fd). */
+static inline int t_count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n - 1; /* the directory's own */
 }
 
 #define T_ASSERT_CONTAINS(text, needle)                                                            \

@@ -43,16 +43,6 @@ static int recv_signal(int64_t timeout) {
     return signo;
 }
 
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return n - 1; /* the directory's own */
-}
-
 static bool is_default(int signo) {
     struct sigaction sa;
     sigaction(signo, NULL, &sa);
@@ -471,17 +461,17 @@ static int shutdown_main(void *arg) {
 }
 
 Test(signal, shutdown_restores_and_frees) {
-    int fds = count_fds();
+    int fds = t_count_fds();
     pthread_t t;
     T_RUN_OK(NULL, shutdown_main, &t);
     void *res = NULL;
     cr_assert_eq(pthread_join(t, &res), 0);
     cr_assert_eq((intptr_t)res, -ECANCELED);
     cr_assert(is_default(SIGUSR1) && is_default(SIGTERM) && is_default(SIGUSR2));
-    cr_assert_eq(count_fds(), fds, "a descriptor outlived the runtime");
+    cr_assert_eq(t_count_fds(), fds, "a descriptor outlived the runtime");
     /* A second runtime catches signals again. */
     T_RUN_OK(NULL, raise_main, NULL);
-    cr_assert_eq(count_fds(), fds);
+    cr_assert_eq(t_count_fds(), fds);
 }
 
 /* ---- signalfd needs the signal blocked in every thread: before mote_run ------------ */

@@ -213,6 +213,14 @@ int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
     return r;
 }
 
+/* Runtime shutdown: close and free s whatever calls it counts in flight
+ * (their processes are gone with the runtime). */
+void mote__socket_discard(mote_socket *s);
+void mote__socket_discard(mote_socket *s) {
+    close(s->fd);
+    free(s);
+}
+
 int mote_socket_close(mote_socket *s) {
     if (!s)
         return -EINVAL;
