@@ -12,21 +12,8 @@
 
 #include "helpers.h"
 
-/*
- * ThreadSanitizer runs a signal handler at once only on the thread that
- * sent the signal to itself or one inside an intercepted blocking call;
- * anywhere else it defers the handler until that thread next enters the
- * sanitizer's runtime. A mote thread asleep in a raw futex call (a parked
- * worker, the monitor) may not do so for a long time. Under TSan, tests
- * therefore send signals that the sending thread itself receives.
- */
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
+/* Under ThreadSanitizer (T_TSAN, helpers.h) the signals go to the sending
+ * thread itself, whose handler TSan runs at once. */
 
 /* Receive the next message: it must be a signal message; its number. */
 static int recv_signal(int64_t timeout) {
@@ -189,7 +176,7 @@ static int every_thread_main(void *arg) {
 
 Test(signal, every_thread_delivers) {
 #ifdef T_TSAN
-    cr_skip_test("ThreadSanitizer defers handlers on sleeping threads (see T_TSAN)");
+    cr_skip_test("ThreadSanitizer defers handlers on sleeping threads (T_TSAN in helpers.h)");
 #endif
     mote_config cfg = {.threads = 2};
     T_RUN_OK(&cfg, every_thread_main, NULL);
