@@ -698,7 +698,8 @@ MOTE_API int mote_signal_wait(const int *signos, size_t n, int64_t timeout);
 
 /*
  * Run programs (Go's os/exec). mote_child_spawn starts argv[0] (searched in
- * PATH when it holds no '/'; a relative path is taken in the child's cwd)
+ * the program's PATH when it holds no '/'; a relative path is taken in the
+ * child's cwd)
  * with posix_spawn, inside a blocking section. The child gets:
  *   - envp, or the program's environment when envp is NULL;
  *   - cwd, or the program's working directory when cwd is NULL;
