@@ -55,6 +55,8 @@ read4k     file_read  -
 read4k_plain file_read -
 read4k_ratio file_read >=0.9
 idle_cpu   idle_cpu   <1
+child_true child_true -
+child_true_par child_true -
 "
 
 declare -A BUILT  # impl -> 1 once it built
