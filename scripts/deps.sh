@@ -4,7 +4,7 @@
 set -e
 need=""
 check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || need="$need $1"; }
-for p in cmake make gcc clang pkg-config libcriterion-dev socat curl valgrind; do check "$p"; done
+for p in cmake make gcc clang pkg-config libcriterion-dev socat curl valgrind libhttp-parser-dev redis-tools; do check "$p"; done
 [ -z "$need" ] && exit 0
 echo "deps: installing$need"
 SUDO=""
