@@ -94,8 +94,9 @@ static const http_parser_settings SETTINGS = {
 };
 
 void http_conn_init(http_conn *c, http_handler handler, void *ctx) {
-    memset(c, 0, offsetof(http_conn, url));
+    memset(c, 0, offsetof(http_conn, url)); /* not the two buffers */
     c->url[0] = '\0';
+    c->out_len = 0;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->handler = handler;
