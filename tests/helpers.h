@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -345,6 +346,7 @@ static inline void t_server_startv(t_server *s, const char *name, char *const *a
     cr_assert(s->err >= 0);
     s->pid = fork();
     if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that fails half-way leaves no server behind */
         dup2(pfd[1], 1);
         dup2(s->err, 2);
         char *argv[16] = {(char *)name};

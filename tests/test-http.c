@@ -94,9 +94,19 @@ static void expect_exactly(int fd, const char *want) {
     free(got);
 }
 
-TestSuite(http, .init = start, .fini = stop);
+/* Each test gets its own server (no TestSuite .init/.fini: the TSan
+ * build's Criterion shim has none). */
+#define HTTP_TEST(name)                                                                              \
+    static void name##_body(void);                                                                 \
+    Test(http, name) {                                                                            \
+        start();                                                                                   \
+        name##_body();                                                                             \
+        stop();                                                                                    \
+    }                                                                                              \
+    static void name##_body(void)
 
-Test(http, pipelined_keepalive_and_close) {
+
+HTTP_TEST(pipelined_keepalive_and_close) {
     /* Three requests in one write (a Content-Length body in the middle);
      * the last asks to close. */
     EXPECT_AND_CLOSE("GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -105,7 +115,7 @@ Test(http, pipelined_keepalive_and_close) {
                      OK OK OK_CLOSE);
 }
 
-Test(http, keepalive_across_writes) {
+HTTP_TEST(keepalive_across_writes) {
     int fd = dial();
     for (int i = 0; i < 3; i++) {
         send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
@@ -114,39 +124,39 @@ Test(http, keepalive_across_writes) {
     close(fd);
 }
 
-Test(http, garbage_gets_400_and_close) {
+HTTP_TEST(garbage_gets_400_and_close) {
     EXPECT_AND_CLOSE("garbage\r\n\r\n", BAD_REQUEST);
 }
 
-Test(http, negative_content_length_gets_400) {
+HTTP_TEST(negative_content_length_gets_400) {
     EXPECT_AND_CLOSE("POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", BAD_REQUEST);
 }
 
 /* Both framings at once is how requests are smuggled: refused. */
-Test(http, chunked_with_content_length_gets_400) {
+HTTP_TEST(chunked_with_content_length_gets_400) {
     EXPECT_AND_CLOSE("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
                      BAD_REQUEST);
 }
 
-Test(http, requests_before_a_bad_one_are_answered) {
+HTTP_TEST(requests_before_a_bad_one_are_answered) {
     EXPECT_AND_CLOSE("GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nBLAH\r\n\r\nGET / HTTP/1.1\r\n\r\n",
                      OK OK BAD_REQUEST);
 }
 
 /* The chunked body is consumed, not parsed as further requests: one answer
  * for the POST, one for the GET behind it. */
-Test(http, chunked_post_answered_once) {
+HTTP_TEST(chunked_post_answered_once) {
     EXPECT_AND_CLOSE("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                      "5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: t\r\n\r\n"
                      "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
                      OK OK_CLOSE);
 }
 
-Test(http, http10_closes_after_response) {
+HTTP_TEST(http10_closes_after_response) {
     EXPECT_AND_CLOSE("GET / HTTP/1.0\r\n\r\n", OK_CLOSE);
 }
 
-Test(http, http10_keepalive_stays_open) {
+HTTP_TEST(http10_keepalive_stays_open) {
     int fd = dial();
     for (int i = 0; i < 2; i++) {
         send_all(fd, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 42);
@@ -155,14 +165,14 @@ Test(http, http10_keepalive_stays_open) {
     close(fd);
 }
 
-Test(http, head_has_no_body) {
+HTTP_TEST(head_has_no_body) {
     EXPECT_AND_CLOSE("HEAD / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\nConnection: close\r\n\r\n",
                      OK_HEAD "HTTP/1.1 200 OK\r\n" HELLO "Connection: close\r\n\r\n");
 }
 
 /* A body over the limit (64 KiB) is refused as soon as its length is
  * known; the client, still sending, gets the status before the close. */
-Test(http, big_body_gets_413) {
+HTTP_TEST(big_body_gets_413) {
     size_t body = 100 * 1000;
     char *req = malloc(body + 128);
     cr_assert(req);
@@ -172,7 +182,7 @@ Test(http, big_body_gets_413) {
     free(req);
 }
 
-Test(http, big_chunked_body_gets_413) {
+HTTP_TEST(big_chunked_body_gets_413) {
     char chunk[8200];
     int n = sprintf(chunk, "%x\r\n", 8192);
     memset(chunk + n, 'c', 8192);
@@ -187,7 +197,7 @@ Test(http, big_chunked_body_gets_413) {
     free(req);
 }
 
-Test(http, big_header_gets_431) {
+HTTP_TEST(big_header_gets_431) {
     size_t big = 70 * 1000;
     char *req = malloc(big + 64);
     cr_assert(req);
@@ -198,7 +208,7 @@ Test(http, big_header_gets_431) {
     free(req);
 }
 
-Test(http, many_headers_get_431) {
+HTTP_TEST(many_headers_get_431) {
     char *req = malloc(64 + 2000 * 20);
     cr_assert(req);
     size_t len = (size_t)sprintf(req, "GET / HTTP/1.1\r\n");
@@ -209,7 +219,7 @@ Test(http, many_headers_get_431) {
     free(req);
 }
 
-Test(http, long_url_gets_414) {
+HTTP_TEST(long_url_gets_414) {
     char req[4096];
     int n = sprintf(req, "GET /");
     memset(req + n, 'u', 3000);
@@ -220,7 +230,7 @@ Test(http, long_url_gets_414) {
 
 /* More responses than the server buffers between two writes: every
  * request still gets its answer, in order. */
-Test(http, long_pipeline) {
+HTTP_TEST(long_pipeline) {
     enum { N = 2000 };
     static const char get[] = "GET / HTTP/1.1\r\n\r\n", last[] = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
     char *req = malloc(N * sizeof get + sizeof last), *want = malloc(N * sizeof OK + sizeof OK_CLOSE);
@@ -238,7 +248,7 @@ Test(http, long_pipeline) {
 }
 
 /* A request arriving one byte per write parses the same. */
-Test(http, byte_at_a_time) {
+HTTP_TEST(byte_at_a_time) {
     static const char req[] = "POST /x?y=1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "2\r\nab\r\n0\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n";
     int fd = dial();
@@ -256,7 +266,7 @@ Test(http, byte_at_a_time) {
 }
 
 /* curl: two requests over one kept-alive connection. */
-Test(http, curl_keepalive) {
+HTTP_TEST(curl_keepalive) {
     char cmd[512], buf[256];
     snprintf(cmd, sizeof cmd, "curl -s -w '|%%{num_connects}' http://%s/a http://%s/b", srv.addr, srv.addr);
     FILE *p = popen(cmd, "r");
