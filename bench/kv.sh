@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# examples/kv against redis-server, both driven by redis-benchmark in the
-# same run: SET and GET, plain and pipelined. Prints a markdown table of
-# medians (req/s, p50 and p99 latency, kv/redis) and appends it to
-# bench/out/latest-kv.md.
+# examples/kv against redis-server, all driven by redis-benchmark in the
+# same run: SET and GET, plain and pipelined. kv runs twice: with a process
+# per connection (kv) and with active sockets (kv -a, "kv_active"). Prints a
+# markdown table of medians (req/s, p50 and p99 latency, kv/redis) and
+# appends it to bench/out/latest-kv.md.
 #
 #   bench/kv.sh BUILD_DIR         (bench/run.sh runs it unless BENCH_KV=0)
 #
@@ -11,7 +12,8 @@
 # runs without persistence (--save '' --appendonly no), as kv has none.
 #
 # Environment:
-#   BENCH_REPEAT     rounds, each running both servers in turn (3)
+#   BENCH_REPEAT     rounds, each running every server in turn (3)
+#   KV_SERVERS       servers to run, of: kv kv_active redis (all)
 #   KV_REQUESTS      requests per redis-benchmark test (1000000)
 #   KV_CLIENTS       connections (50)
 #   KV_PIPELINE      the pipelined mode's depth (16)
@@ -30,6 +32,7 @@ PIPELINE=${KV_PIPELINE:-16}
 NEXT_PORT=${KV_PORT:-21300}
 SERVER_CPU=${KV_SERVER_CPU:-0}
 CLIENT_CPU=${KV_CLIENT_CPU:-1}
+read -r -a SERVERS <<<"${KV_SERVERS:-kv kv_active redis}"
 SERVER_PID=""
 
 log() { printf '%s\n' "$*" >&2; }
@@ -56,6 +59,7 @@ start_server() {
     NEXT_PORT=$((NEXT_PORT + 1))
     case $name in
     kv) taskset -c "$SERVER_CPU" "$BUILD_DIR/examples/kv" -p "$PORT" >>"$log" 2>&1 & ;;
+    kv_active) taskset -c "$SERVER_CPU" "$BUILD_DIR/examples/kv" -a -p "$PORT" >>"$log" 2>&1 & ;;
     redis) taskset -c "$SERVER_CPU" redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize no --loglevel warning >>"$log" 2>&1 & ;;
     esac
@@ -98,18 +102,19 @@ med() { median <<<"${VALUES["$1"]:-}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else printf "-" }'; }
 
 table() {
-    echo "| mode | test | kv req/s | redis req/s | kv/redis | kv p50 (ms) | redis p50 (ms) | kv p99 (ms) | redis p99 (ms) |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    local mode test k r
+    echo "| mode | test | server | req/s | x redis | p50 (ms) | p99 (ms) |"
+    echo "|---|---|---|---:|---:|---:|---:|"
+    local mode test server rps redis
     for mode in plain pipelined; do
         for test in SET GET; do
-            k=$(med "kv $mode $test rps")
-            r=$(med "redis $mode $test rps")
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-                "$([[ $mode == plain ]] && echo plain || echo "-P $PIPELINE")" "$test" \
-                "${k:-n/a}" "${r:-n/a}" "$(ratio "$k" "$r")" \
-                "$(med "kv $mode $test p50")" "$(med "redis $mode $test p50")" \
-                "$(med "kv $mode $test p99")" "$(med "redis $mode $test p99")"
+            redis=$(med "redis $mode $test rps")
+            for server in "${SERVERS[@]}"; do
+                rps=$(med "$server $mode $test rps")
+                printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
+                    "$([[ $mode == plain ]] && echo plain || echo "-P $PIPELINE")" "$test" \
+                    "$([[ $server == kv_active ]] && echo "kv -a" || echo "$server")" "${rps:-n/a}" \
+                    "$(ratio "$rps" "$redis")" "$(med "$server $mode $test p50")" "$(med "$server $mode $test p99")"
+            done
         done
     done
 }
@@ -120,7 +125,7 @@ main() {
     local load rep server mode
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     for ((rep = 1; rep <= REPEAT; rep++)); do
-        for server in kv redis; do
+        for server in "${SERVERS[@]}"; do
             log "== kv bench: $server, round $rep"
             start_server "$server" "$LOGS/${server}_server.log" || { FAILED=1; continue; }
             for mode in plain pipelined; do
@@ -137,7 +142,7 @@ main() {
         echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
         echo "- machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
         echo "- $(redis-server --version | cut -d' ' -f1-3); load average before the runs: $load (other work on the machine skews the figures)"
-        echo "- servers on CPU $SERVER_CPU (kv: one worker thread, one shard), redis-benchmark on CPU $CLIENT_CPU:" \
+        echo "- servers on CPU $SERVER_CPU (kv: one worker thread, one shard; kv -a: active sockets), redis-benchmark on CPU $CLIENT_CPU:" \
             "-t set,get -n $REQUESTS -c $CLIENTS, plain and -P $PIPELINE; median of $REPEAT rounds"
         echo
         table

@@ -787,33 +787,77 @@ static conn *conn_new(mote_socket *s) {
     return c;
 }
 
+/* Room for at least one more byte of input (a command may outgrow the
+ * buffer: it doubles, up to INPUT_MAX). */
+static bool input_room(conn *c, size_t want) {
+    while (c->in_cap - c->in_len < want) {
+        char *in = c->in_cap < INPUT_MAX ? realloc(c->in, c->in_cap * 2) : NULL;
+        if (!in)
+            return false;
+        c->in = in;
+        c->in_cap *= 2;
+    }
+    return true;
+}
+
+/* Serve what c->in holds and send the replies in one write; false when
+ * the connection must end. */
+static bool served(conn *c) {
+    c->out.len = 0;
+    int64_t used = serve_input(c);
+    if (c->out.len && mote_socket_write_all(c->s, c->out.p, c->out.len, MOTE_SEC(30)) < 0)
+        return false;
+    if (used < 0 || c->closing)
+        return false;
+    memmove(c->in, c->in + used, c->in_len - (size_t)used);
+    c->in_len -= (size_t)used;
+    return true;
+}
+
+/* A process per connection, reading in a loop. */
 static void connection(void *arg) {
     mote_socket *s = *(mote_socket **)arg;
     conn *c = conn_new(s);
-    while (c && !c->closing) {
-        if (c->in_len == c->in_cap) { /* one command larger than the buffer */
-            char *in = c->in_cap < INPUT_MAX ? realloc(c->in, c->in_cap * 2) : NULL;
-            if (!in)
-                break;
-            c->in = in;
-            c->in_cap *= 2;
-        }
+    while (c && input_room(c, 1)) {
         int64_t n = mote_socket_read(s, c->in + c->in_len, c->in_cap - c->in_len, MOTE_FOREVER);
         if (n <= 0)
             break;
         c->in_len += (size_t)n;
-        c->out.len = 0;
-        int64_t used = serve_input(c);
-        if (c->out.len && mote_socket_write_all(s, c->out.p, c->out.len, MOTE_SEC(30)) < 0)
+        if (!served(c))
             break;
-        if (used < 0)
-            break;
-        memmove(c->in, c->in + used, c->in_len - (size_t)used);
-        c->in_len -= (size_t)used;
     }
     if (c)
         conn_free(c);
     mote_socket_close(s);
+}
+
+/* -a: active sockets. The connection's process has the conn as its state
+ * and gets the data as calls; it holds no stack between them. */
+static void on_data(void *state, mote_socket *s, const void *data, int64_t n) {
+    conn *c = *(conn **)state;
+    bool ok = n > 0 && input_room(c, (size_t)n);
+    if (ok) {
+        memcpy(c->in + c->in_len, data, (size_t)n);
+        c->in_len += (size_t)n;
+        ok = served(c);
+    }
+    if (!ok)
+        mote_socket_close(s); /* no call follows; the process ends and frees c */
+}
+
+static void conn_dtor(void *state) { conn_free(*(conn **)state); }
+
+static void connection_active(void *arg) {
+    mote_socket *s = *(mote_socket **)arg;
+    conn *c = conn_new(s);
+    mote_proc *p = NULL;
+    if (c && mote_spawn(&p, &c, sizeof c, conn_dtor) < 0) {
+        conn_free(c);
+        c = NULL;
+    }
+    if (!c || mote_socket_activate(s, p, on_data) < 0)
+        mote_socket_close(s);
+    mote_proc_release(p); /* the active socket holds p now */
 }
 
 /* ---- Start-up ------------------------------------------------------------------ */
@@ -821,6 +865,7 @@ static void connection(void *arg) {
 typedef struct options {
     char addr[32];
     uint32_t shards; /* 0: one per worker thread */
+    bool active;
 } options;
 
 static int serve(void *arg) {
@@ -834,13 +879,14 @@ static int serve(void *arg) {
         fprintf(stderr, "kv: %s\n", mote_strerror(rc));
         return 1;
     }
-    return serve_forever("kv", o->addr, 1024, connection);
+    return serve_forever("kv", o->addr, 1024, o->active ? connection_active : connection);
 }
 
 static int usage(FILE *f, int status) {
-    fprintf(f, "usage: kv [-p port] [-t shards]\n"
+    fprintf(f, "usage: kv [-p port] [-t shards] [-a]\n"
                "  -p port    TCP port on 127.0.0.1 (default 6379; 0: any free port)\n"
-               "  -t shards  key shards, one process each (1-1024; default: worker threads)\n");
+               "  -t shards  key shards, one process each (1-1024; default: worker threads)\n"
+               "  -a         active sockets: a connection's process gets its data as calls\n");
     return status;
 }
 
@@ -859,6 +905,10 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             return usage(stdout, 0);
+        if (!strcmp(a, "-a")) {
+            o.active = true;
+            continue;
+        }
         if ((strcmp(a, "-p") && strcmp(a, "-t")) || i + 1 == argc)
             return usage(stderr, 2);
         const char *v = argv[++i];

@@ -3,7 +3,8 @@
  * (expiry included), redis-benchmark's start-up, a C RESP client over a
  * socket that stores and reads back 100,000 random binary keys and values
  * byte for byte through pipelines, and malformed input, which must get an
- * error reply or a close, never a crash.
+ * error reply or a close, never a crash. Everything runs against both
+ * connection styles: a process per connection, and active sockets (-a).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -15,11 +16,12 @@
 
 static t_server srv;
 
-static void start_shards(const char *shards) {
-    char *args[] = {"-p", "0", "-t", (char *)shards, NULL};
+/* Four shards, so pipelines and multi-key commands cross shards; with
+ * active, connections are served by active sockets (kv -a). */
+static void start(bool active) {
+    char *args[] = {"-p", "0", "-t", "4", active ? "-a" : NULL, NULL};
     t_server_startv(&srv, "kv", args);
 }
-static void start(void) { start_shards("4"); }
 static void stop(void) { t_server_stop(&srv); }
 
 static const char *port(void) { return strrchr(srv.addr, ':') + 1; }
@@ -51,17 +53,21 @@ static void cli(const char *args, const char *want) {
     free(got);
 }
 
-/* Each test gets its own server (no TestSuite .init/.fini: the TSan
- * build's Criterion shim has none). */
+/* Each test runs twice, against kv and kv -a, with a server of its own
+ * (no TestSuite .init/.fini: the TSan build's Criterion shim has none). */
 #define KV_TEST(name)                                                                              \
     static void name##_body(void);                                                                 \
-    Test(kv, name) {                                                                            \
-        start();                                                                                   \
+    Test(kv, name) {                                                                               \
+        start(false);                                                                              \
+        name##_body();                                                                             \
+        stop();                                                                                    \
+    }                                                                                              \
+    Test(kv_active, name) {                                                                        \
+        start(true);                                                                               \
         name##_body();                                                                             \
         stop();                                                                                    \
     }                                                                                              \
     static void name##_body(void)
-
 
 KV_TEST(strings) {
     cli("PING", "PONG\n");
