@@ -367,8 +367,8 @@ typedef struct conn {
     size_t argv_cap;
     op *ops;
     size_t nops, ops_cap;
-    plan plans[BATCH_MAX];
-    size_t nplans;
+    plan *plans; /* grown up to BATCH_MAX: an idle connection keeps few */
+    size_t nplans, plans_cap;
     resp_buf local, out;
     resp_buf *shard_out; /* one per shard */
     uint32_t *head, *tail;
@@ -716,6 +716,13 @@ static int64_t serve_input(conn *c) {
         batch_reset(c);
         bool more = true;
         while (more && c->nplans < BATCH_MAX && !c->closing) {
+            if (c->nplans == c->plans_cap) { /* every command, or the error ending them, adds one plan */
+                plan *plans = realloc(c->plans, 2 * c->plans_cap * sizeof *plans);
+                if (!plans)
+                    return -ENOMEM;
+                c->plans = plans;
+                c->plans_cap *= 2;
+            }
             size_t argc;
             const char *why = NULL;
             int64_t r = resp_parse(c->in + pos, c->in_len - pos, c->argv, c->argv_cap, &argc, &why);
@@ -763,6 +770,7 @@ static void conn_free(conn *c) {
     free(c->in);
     free(c->argv);
     free(c->ops);
+    free(c->plans);
     free(c->local.p);
     free(c->out.p);
     free(c);
@@ -775,12 +783,14 @@ static conn *conn_new(mote_socket *s) {
     c->s = s;
     c->in_cap = 16384;
     c->argv_cap = 64;
+    c->plans_cap = 16;
     c->in = malloc(c->in_cap);
+    c->plans = malloc(c->plans_cap * sizeof *c->plans);
     c->argv = malloc(c->argv_cap * sizeof *c->argv);
     c->shard_out = calloc(nshards, sizeof *c->shard_out);
     c->head = malloc(nshards * sizeof *c->head);
     c->tail = malloc(nshards * sizeof *c->tail);
-    if (!c->in || !c->argv || !c->shard_out || !c->head || !c->tail) {
+    if (!c->in || !c->argv || !c->plans || !c->shard_out || !c->head || !c->tail) {
         conn_free(c);
         return NULL;
     }
