@@ -2,7 +2,8 @@
 # examples/kv against redis-server, all driven by redis-benchmark in the
 # same run: SET and GET, plain and pipelined. kv runs twice: with a process
 # per connection (kv) and with active sockets (kv -a, "kv_active"). Prints a
-# markdown table of medians (req/s, p50 and p99 latency, kv/redis) and
+# markdown table of medians (req/s, p50 and p99 latency, kv/redis, the
+# server's CPU time per request) and
 # appends it to bench/out/latest-kv.md.
 #
 #   bench/kv.sh BUILD_DIR         (bench/run.sh runs it unless BENCH_KV=0)
@@ -49,6 +50,10 @@ for tool in redis-benchmark redis-cli redis-server taskset; do
 done
 [[ -x $BUILD_DIR/examples/kv ]] || { log "kv: no $BUILD_DIR/examples/kv"; exit 1; }
 
+TICKS=$(getconf CLK_TCK)
+# The server's CPU time so far in clock ticks (utime + stime, all threads).
+cpu_ticks() { sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 }'; }
+
 accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_server NAME LOG: pinned to SERVER_CPU; sets SERVER_PID and PORT.
@@ -81,10 +86,16 @@ FAILED=0
 measure() { # server mode
     local server=$1 mode=$2 args=() test rps p50 p99
     [[ $mode == pipelined ]] && args=(-P "$PIPELINE")
-    local out
+    local out t0 t1
+    t0=$(cpu_ticks)
     out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$PORT" -t set,get -n "$REQUESTS" -c "$CLIENTS" \
         "${args[@]}" --csv 2>&1) || { log "kv: redis-benchmark failed against $server"; return 1; }
+    t1=$(cpu_ticks)
     echo "$out" >>"$LOGS/${server}_$mode.log"
+    # server CPU per request, SET and GET together: less sensitive than
+    # req/s to what else runs on the machine
+    VALUES["$server $mode cpu"]+="$(awk -v d="$((t1 - t0))" -v hz="$TICKS" -v n="$((2 * REQUESTS))" \
+        'BEGIN { printf "%.2f", d / hz * 1e6 / n }') "
     while IFS=, read -r test rps _ _ p50 _ p99 _; do
         test=${test//\"/}
         [[ $test == SET || $test == GET ]] || continue
@@ -102,18 +113,19 @@ med() { median <<<"${VALUES["$1"]:-}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else printf "-" }'; }
 
 table() {
-    echo "| mode | test | server | req/s | x redis | p50 (ms) | p99 (ms) |"
-    echo "|---|---|---|---:|---:|---:|---:|"
+    echo "| mode | test | server | req/s | x redis | p50 (ms) | p99 (ms) | server CPU (us/req, SET+GET) |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|"
     local mode test server rps redis
     for mode in plain pipelined; do
         for test in SET GET; do
             redis=$(med "redis $mode $test rps")
             for server in "${SERVERS[@]}"; do
                 rps=$(med "$server $mode $test rps")
-                printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
+                printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
                     "$([[ $mode == plain ]] && echo plain || echo "-P $PIPELINE")" "$test" \
                     "$([[ $server == kv_active ]] && echo "kv -a" || echo "$server")" "${rps:-n/a}" \
-                    "$(ratio "$rps" "$redis")" "$(med "$server $mode $test p50")" "$(med "$server $mode $test p99")"
+                    "$(ratio "$rps" "$redis")" "$(med "$server $mode $test p50")" "$(med "$server $mode $test p99")" \
+                    "$(med "$server $mode cpu")"
             done
         done
     done
