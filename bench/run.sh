@@ -256,4 +256,8 @@ status=$?
 if [[ ${BENCH_NET:-1} != 0 ]]; then
     "$BENCH_DIR/net.sh" "$BUILD_DIR" || status=1
 fi
+# examples/kv against redis-server (bench/kv.sh), unless BENCH_KV=0.
+if [[ ${BENCH_KV:-1} != 0 ]]; then
+    "$BENCH_DIR/kv.sh" "$BUILD_DIR" || status=1
+fi
 exit "$status"

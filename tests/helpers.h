@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -348,8 +349,9 @@ static inline bool t_xfer(int fd, char *buf, size_t len, bool out) {
     return true;
 }
 
-/* Start MOTE_BUILD_DIR/examples/<name> <arg> and wait for its first line. */
-static inline void t_server_start(t_server *s, const char *name, const char *arg) {
+/* Start MOTE_BUILD_DIR/examples/<name> args... (args NULL-terminated) and
+ * wait for its first line. */
+static inline void t_server_startv(t_server *s, const char *name, char *const *args) {
     char exe[512];
     snprintf(exe, sizeof exe, "%s/examples/%s", MOTE_BUILD_DIR, name);
     int pfd[2];
@@ -359,9 +361,13 @@ static inline void t_server_start(t_server *s, const char *name, const char *arg
     cr_assert(s->err >= 0);
     s->pid = fork();
     if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that fails half-way leaves no server behind */
         dup2(pfd[1], 1);
         dup2(s->err, 2);
-        execl(exe, name, arg, (char *)NULL);
+        char *argv[16] = {(char *)name};
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(exe, argv);
         _exit(127);
     }
     close(pfd[1]);
@@ -369,6 +375,11 @@ static inline void t_server_start(t_server *s, const char *name, const char *arg
     char line[256] = {0};
     ssize_t n = read(s->out, line, sizeof line - 1);
     cr_assert(n > 0 && sscanf(line, "listening on %127s", s->addr) == 1, "%s did not start: '%s'", name, line);
+}
+
+static inline void t_server_start(t_server *s, const char *name, const char *arg) {
+    char *args[] = {(char *)arg, NULL};
+    t_server_startv(s, name, args);
 }
 
 /* Wake a server at addr ("unix:PATH" or "HOST:PORT"): a connection, and
