@@ -34,6 +34,7 @@ typedef struct mote__msg {
     mote_msg_fn fn;   /* NULL: data message (mote_send) */
     mote_future *fut; /* result goes here; NULL for casts */
     uint32_t size;
+    uint32_t kind;    /* data messages: MOTE_MSG_DATA, MOTE_MSG_SIGNAL, ... */
     _Alignas(16) unsigned char data[];
 } mote__msg;
 
@@ -74,5 +75,7 @@ void mote__msg_cancel(mote__msg *m);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);
 void mote__msg_run(mote_proc *p, mote__msg *m);
+/* mote_send with a kind other than MOTE_MSG_DATA (mote_msg_kind). */
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size);
 
 #endif
