@@ -226,6 +226,19 @@ MOTE_API void mote_proc_release(mote_proc *p);
 /* A unique, never reused id for p (for logs). */
 MOTE_API uint64_t mote_proc_id(const mote_proc *p);
 
+/*
+ * A name for p, shown wherever p is (panics, mote_dump, traces, warnings,
+ * the gdb commands). The bytes are copied, cut to MOTE_NAME_MAX - 1 (not
+ * inside a UTF-8 character); NULL or "" removes the name. Any thread, any
+ * time. Returns 0, -EINVAL (p NULL) or -ENOMEM.
+ */
+#define MOTE_NAME_MAX 32
+MOTE_API int mote_proc_set_name(mote_proc *p, const char *name);
+
+/* Copy p's name into buf (NUL-terminated, cut to len - 1 bytes). Returns
+ * the length copied (0: no name) or -EINVAL. */
+MOTE_API int mote_proc_name(const mote_proc *p, char *buf, size_t len);
+
 /* The calling process, borrowed (take mote_proc_ref to keep it), or NULL
  * when called outside any process (a foreign thread). */
 MOTE_API mote_proc *mote_self(void);

@@ -5,6 +5,9 @@ set -e
 need=""
 check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || need="$need $1"; }
 for p in cmake make gcc g++ clang pkg-config libcriterion-dev socat curl valgrind binutils; do check "$p"; done
+# Symbolised backtraces (optional for the library, expected by the tests) and
+# the debugger the gdb-script test drives.
+for p in libdw-dev gdb; do check "$p"; done
 [ -z "$need" ] && exit 0
 echo "deps: installing$need"
 SUDO=""

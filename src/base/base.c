@@ -2,7 +2,6 @@
 #include "base/base.h"
 
 #include <errno.h>
-#include <execinfo.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -101,11 +100,4 @@ size_t mote__env_size(const char *name, size_t def) {
     if (*end != '\0')
         return def;
     return (size_t)x;
-}
-
-void mote__backtrace(void) {
-    void *frames[64];
-    int n = backtrace(frames, 64);
-    mote__write_stderr("backtrace:\n");
-    backtrace_symbols_fd(frames, n, 2);
 }

@@ -106,7 +106,4 @@ void mote__write_stderr(const char *s);
 /* Integer parsing of environment variables: returns def when unset/bad. */
 size_t mote__env_size(const char *name, size_t def);
 
-/* Print a backtrace of the calling thread's current stack to stderr. */
-void mote__backtrace(void);
-
 #endif

@@ -51,6 +51,28 @@ typedef struct mote__stack {
     bool dirty;     /* must be reset with mote__ctx_make before use */
 } mote__stack;
 
+/*
+ * The registers an unwinder needs to walk a suspended context's stack:
+ * its pc, sp, frame pointer and the other callee-saved registers, as
+ * mote__ctx_swap left them. Debug tools only (dumps, reports).
+ */
+typedef struct mote__regs {
+    uintptr_t pc, sp, fp;
+#if defined(__x86_64__)
+    uintptr_t rbx, r12, r13, r14, r15;
+#elif defined(__aarch64__)
+    uintptr_t x19_28[10];
+#endif
+} mote__regs;
+
+/* Bytes mote__ctx_swap keeps at a suspended context's saved sp. */
+#define MOTE__CTX_FRAME_SIZE 176
+
+/* Read the registers of a context suspended with saved stack pointer sp;
+ * frame holds a copy of the MOTE__CTX_FRAME_SIZE bytes at sp. False if
+ * this build cannot (ucontext). */
+bool mote__ctx_saved_regs(const void *frame, uintptr_t sp, mote__regs *out);
+
 typedef void (*mote__entry_fn)(void *arg);
 
 /* Prepare stack s so that switching to it calls fn(arg) on it. fn must

@@ -4,8 +4,8 @@
  */
 #include "proc/proc.h"
 #include "base/alloc.h"
+#include "debug/symbol.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -334,6 +334,66 @@ uint64_t mote_proc_id(const mote_proc *p) {
     return p ? p->id : 0;
 }
 
+/* ---- Names ---- */
+
+mote__proc_ext *mote__proc_ext_get(mote_proc *p) {
+    mote__proc_ext *e = atomic_load_explicit(&p->ext, memory_order_acquire);
+    if (e)
+        return e;
+    mote__proc_ext *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    if (atomic_compare_exchange_strong(&p->ext, &e, n))
+        return n;
+    free(n); /* another thread made it first */
+    return e;
+}
+
+/* Names are written and read under the registry lock of the process's
+ * shard, so a reader (a dump, another process) never sees half a name. */
+static mote__spinlock *name_lock(const mote_proc *p) {
+    return &P.reg[p->id % PREG_SHARDS].lock;
+}
+
+int mote_proc_set_name(mote_proc *p, const char *name) {
+    if (!p)
+        return -EINVAL;
+    size_t len = name ? strlen(name) : 0;
+    mote__proc_ext *e = len ? mote__proc_ext_get(p) : atomic_load_explicit(&p->ext, memory_order_acquire);
+    if (!e)
+        return len ? -ENOMEM : 0;
+    if (len > MOTE_NAME_MAX - 1) { /* cut, but not inside a UTF-8 character */
+        len = MOTE_NAME_MAX - 1;
+        while (len && ((unsigned char)name[len] & 0xC0) == 0x80)
+            len--;
+    }
+    mote__spin_lock(name_lock(p));
+    if (len)
+        memcpy(e->name, name, len);
+    e->name[len] = '\0';
+    mote__spin_unlock(name_lock(p));
+    return 0;
+}
+
+void mote__proc_name(const mote_proc *p, char *buf, size_t len) {
+    if (!len)
+        return;
+    buf[0] = '\0';
+    mote__proc_ext *e = atomic_load_explicit(&((mote_proc *)p)->ext, memory_order_acquire);
+    if (!e)
+        return;
+    mote__spin_lock(name_lock(p));
+    snprintf(buf, len, "%s", e->name);
+    mote__spin_unlock(name_lock(p));
+}
+
+int mote_proc_name(const mote_proc *p, char *buf, size_t len) {
+    if (!p || !buf || !len)
+        return -EINVAL;
+    mote__proc_name(p, buf, len);
+    return (int)strlen(buf);
+}
+
 mote_proc *mote_self(void) {
     return mote__proc_self();
 }
@@ -448,6 +508,15 @@ static void proc_describe(mote__task *t, char *buf, size_t len) {
     mote_proc *p = (mote_proc *)t;
     char *d = fmt_str(buf, "mote: process ");
     d = fmt_u64(d, p->id);
+    /* The name without its lock (this thread may hold it): at worst a
+     * name being changed shows mixed up. */
+    mote__proc_ext *e = atomic_load_explicit(&p->ext, memory_order_acquire);
+    if (e && e->name[0]) {
+        d = fmt_str(d, " (");
+        for (size_t i = 0; i < MOTE_NAME_MAX - 1 && e->name[i]; i++)
+            *d++ = e->name[i];
+        d = fmt_str(d, ")");
+    }
     d = fmt_str(d, " overflowed its stack (");
     d = fmt_u64(d, t->stack ? t->stack->ctx.size : 0);
     d = fmt_str(d, " bytes; set MOTE_STACK_SIZE for more); aborting\n");
@@ -495,13 +564,11 @@ int mote_on_panic(mote_panic_fn fn, void *ctx) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
-    if (!p->ext) {
-        p->ext = calloc(1, sizeof *p->ext);
-        if (!p->ext)
-            return -ENOMEM;
-    }
-    p->ext->panic_fn = fn;
-    p->ext->panic_ctx = ctx;
+    mote__proc_ext *e = mote__proc_ext_get(p);
+    if (!e)
+        return -ENOMEM;
+    e->panic_fn = fn;
+    e->panic_ctx = ctx;
     return 0;
 }
 
@@ -515,6 +582,37 @@ static void cancel_running(mote_proc *p) {
     }
 }
 
+typedef struct panic_report {
+    mote_proc *p;
+    const char *msg;
+    void *pcs[64];
+    int n;
+} panic_report;
+
+static void panic_print(void *arg) {
+    panic_report *r = arg;
+    static mote__out o; /* not on a stack that may be small */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock); /* one report at a time; never unlocked: we exit */
+    mote__out_init(&o, 2);
+    if (r->p) {
+        char name[MOTE_NAME_MAX];
+        mote__proc_name(r->p, name, sizeof name);
+        mote__out_printf(&o, "mote: process %llu%s%s%s panicked: %s\n", (unsigned long long)r->p->id,
+                         *name ? " (" : "", name, *name ? ")" : "", r->msg);
+        if (r->p->cur) {
+            char fn[512];
+            mote__symbol_name((const void *)r->p->cur->fn, fn, sizeof fn);
+            mote__out_printf(&o, "  while running message %s\n", fn);
+        }
+    } else {
+        mote__out_printf(&o, "mote: panic outside any process: %s\n", r->msg);
+    }
+    mote__out_printf(&o, "backtrace (innermost call first):\n");
+    mote__frames_print(&o, "  ", r->pcs, r->n, false);
+    mote__out_flush(&o);
+}
+
 void mote_panic(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -522,8 +620,9 @@ void mote_panic(const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt ? fmt : "(null)", ap);
     va_end(ap);
     mote_proc *p = mote__proc_self();
-    if (p && p->ext && p->ext->panic_fn) {
-        p->ext->panic_fn(msg, p->ext->panic_ctx);
+    mote__proc_ext *e = p ? atomic_load_explicit(&p->ext, memory_order_acquire) : NULL;
+    if (e && e->panic_fn) {
+        e->panic_fn(msg, e->panic_ctx);
         if (p->task.flags & MOTE__TASK_MAIN) {
             fflush(stdout);
             _exit(101); /* the main process ending ends the program */
@@ -534,20 +633,12 @@ void mote_panic(const char *fmt, ...) {
         run_dtor(p);
         mote__task_abandon();
     }
-    char head[1200];
-    if (p) {
-        const char *name = "?";
-        Dl_info info;
-        if (p->cur && dladdr((void *)p->cur->fn, &info) && info.dli_sname)
-            name = info.dli_sname;
-        snprintf(head, sizeof head, "mote: process %llu panicked: %s\n  while running message %s (%p)\n",
-                 (unsigned long long)p->id, msg, name, p->cur ? (void *)p->cur->fn : NULL);
-    } else {
-        snprintf(head, sizeof head, "mote: panic outside any process: %s\n", msg);
-    }
+    panic_report r = {p, msg, {0}, 0};
+    r.n = mote__backtrace_here(r.pcs, 64, 0);
     fflush(stdout);
-    mote__write_stderr(head);
-    mote__backtrace();
+    /* Symbolising needs more stack than a small process stack may have
+     * left: print from a thread of its own. */
+    mote__run_on_thread(panic_print, &r);
     _exit(101);
 }
 

@@ -42,9 +42,12 @@ typedef struct mote__msg {
 #define MOTE__P_PANICKED 1u /* ended by a panic: messages are cancelled */
 #define MOTE__P_DTOR_DONE 2u
 
+/* What few processes need, allocated on first use (mote__proc_ext) and
+ * freed with the process. */
 typedef struct mote__proc_ext {
-    mote_panic_fn panic_fn;
+    mote_panic_fn panic_fn; /* the process's own */
     void *panic_ctx;
+    char name[MOTE_NAME_MAX]; /* written and read under the registry lock */
 } mote__proc_ext;
 
 struct mote_proc {
@@ -57,7 +60,7 @@ struct mote_proc {
     mote_dtor_fn dtor;
     uint64_t id;
     mote__msg *cur; /* message being run */
-    mote__proc_ext *ext;
+    mote__proc_ext *_Atomic ext; /* set once, by whoever needs it first */
     struct mote_proc *reg_prev, *reg_next;
     _Alignas(16) unsigned char state[];
 };
@@ -99,6 +102,10 @@ struct mote_future {
 
 /* proc.c */
 mote_proc *mote__proc_self(void);
+/* p's ext, allocated if it has none (NULL: out of memory). Any thread. */
+mote__proc_ext *mote__proc_ext_get(mote_proc *p);
+/* Copy p's name into buf (""  if none): for reports. */
+void mote__proc_name(const mote_proc *p, char *buf, size_t len);
 void mote__proc_reap_all(void);
 int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *result);
 extern const mote__sched_hooks mote__proc_hooks;

@@ -27,6 +27,7 @@
  */
 #include "sched/sched.h"
 #include "base/alloc.h"
+#include "debug/symbol.h"
 #include "timer/timer.h"
 #include <sys/prctl.h>
 
@@ -981,13 +982,14 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
 /* ---- Stack overflow --------------------------------------------------------- */
 
 static void fault_handler(int sig, siginfo_t *si, void *uc) {
-    (void)uc;
     worker *w = tls_worker;
     mote__task *t = w ? w->current : NULL;
     if (t && t->stack && mote__stack_guard_hit(t->stack, si->si_addr)) {
         char buf[256];
         S.hooks.describe(t, buf, sizeof buf);
         mote__write_stderr(buf);
+        mote__fault_backtrace(uc, (uintptr_t)t->stack->ctx.lo,
+                              (uintptr_t)t->stack->ctx.lo + t->stack->ctx.size);
         abort();
     }
     /* Not ours: restore the previous disposition and let the fault recur. */
