@@ -672,6 +672,36 @@ typedef void (*mote_panic_fn)(const char *msg, void *ctx);
  * -EPERM outside a process. */
 MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
 
+/* ---- Seeing inside a running program --------------------------------------- */
+
+/*
+ * Write a dump of the running program to fd: every worker (idle, running
+ * which process and for how long, in a blocking section) and every
+ * process: id, name, state (idle; runnable; running on which worker;
+ * suspended in what: receive, await of which future, a call to which
+ * process, an fd wait on which fd and direction, a sleep, with the time
+ * left), mailbox length and age, and for a suspended process a symbolised
+ * backtrace of where it waits (function, file:line with libdw).
+ *
+ * Nothing is stopped: processes keep running while the dump reads racy
+ * snapshots; a process that resumes while its stack is read is shown
+ * without a backtrace. A running process's stack is not read. From a
+ * process, the call runs as a blocking section. Returns 0, -EBADF,
+ * -ENOMEM, -ESHUTDOWN.
+ */
+MOTE_API int mote_dump(int fd);
+
+/*
+ * Print a dump to stderr whenever signal sig arrives (Go prints one on
+ * SIGQUIT; here the program then carries on). sig 0 turns it off; the
+ * signal's previous disposition comes back then and at shutdown. The
+ * handler only wakes a thread of the runtime, which prints. Also set by
+ * the environment: MOTE_DUMP_SIGNAL=1 (or QUIT) for SIGQUIT, USR1, USR2
+ * or a number. Returns 0, -EINVAL (a signal that cannot be used: KILL,
+ * STOP, SEGV, BUS, FPE, ILL, PIPE), -ESHUTDOWN.
+ */
+MOTE_API int mote_dump_on_signal(int sig);
+
 #ifdef __cplusplus
 }
 #endif

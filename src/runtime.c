@@ -13,6 +13,9 @@
 void mote__netpoll_stop(void);  /* io/fd.c */
 void mote__stdio_shutdown(void); /* io/stdio.c */
 void mote__netpoll_configure(unsigned threads);
+void mote__dump_start(void); /* debug/dump.c */
+void mote__dump_stop(void);
+void mote__symbols_release(void); /* debug/symbol.c */
 
 static _Atomic bool rt_busy;
 
@@ -51,6 +54,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         mote__timer_stop();
         goto out;
     }
+    mote__dump_start();
     int result = 0;
     mote_proc *mp;
     r = mote__proc_spawn_main(&mp, main, arg, &result);
@@ -61,6 +65,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     /* Order matters: workers stop first (a running process may still arm a
      * timer); then the timer thread (its wakes are ignored once the
      * scheduler stops); only then are processes, stacks and futures freed. */
+    mote__dump_stop(); /* first: a dump reads the workers and processes */
     mote__sched_stop(NULL);
     mote__stdio_shutdown();
     mote__netpoll_stop();
@@ -68,6 +73,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     mote__proc_reap_all();
     mote__futures_reap_all();
     mote__alloc_release_all();
+    mote__symbols_release();
 out:
     atomic_store(&rt_busy, false);
     return r;

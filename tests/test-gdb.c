@@ -14,7 +14,7 @@ static const char *const gdb_script =
     "python\n"
     "def both_suspended():\n"
     "    rows = [l.split() for l in gdb.execute('mote procs', to_string=True).splitlines()]\n"
-    "    return sum(1 for r in rows if len(r) == 3 and r[1] in ('alpha', 'beta') and r[2] == 'suspended') == 2\n"
+    "    return sum(1 for r in rows if len(r) >= 3 and r[1] in ('alpha', 'beta') and r[2] == 'suspended') == 2\n"
     "for _ in range(500):\n"
     "    if both_suspended():\n"
     "        break\n"
@@ -91,6 +91,8 @@ Test(gdb, procs_and_bt_of_suspended_processes) {
         if ((strstr(l, " alpha ") || strstr(l, " beta ")) && strstr(l, "suspended"))
             suspended++;
     cr_assert_eq(suspended, 2, "alpha and beta are not both suspended:\n%s", c.out);
+    cr_assert(strstr(c.out, "suspended  in receive") && strstr(c.out, "suspended  in sleep"),
+              "no wait reasons:\n%s", c.out);
     free(procs);
 
     char *a = section(c.out, "bt alpha"), *b = section(c.out, "bt beta");

@@ -2,7 +2,7 @@
 # runtime-gdb.py).
 #
 #   mote procs          every process: id, name, state (and what a
-#                       suspended one waits for)
+#                       suspended one waits for: receive, sleep, ...)
 #   mote bt ID|NAME [bt options]
 #                       backtrace of a suspended process, from the
 #                       registers its context switch saved on its stack
@@ -65,6 +65,33 @@ def proc_state(p):
     return STATES[int(p["task"]["state"]) & 3]
 
 
+WAITS = {"MOTE__WAIT_RECEIVE": "receive", "MOTE__WAIT_AWAIT": "await", "MOTE__WAIT_CALL": "call",
+         "MOTE__WAIT_POLL": "poll", "MOTE__WAIT_SLEEP": "sleep", "MOTE__WAIT_FD": "fd wait",
+         "MOTE__WAIT_RESOLVE": "name lookup"}
+
+
+def proc_wait(p):
+    """What a suspended process waits for, from the note its stack holds
+    (src/ctx/ctx.h, mote__wait_note; kinds in src/proc/proc.h)."""
+    stack = p["task"]["stack"]
+    if int(stack) == 0 or proc_state(p) != "suspended":
+        return ""
+    note = stack["wait"]
+    kind = int(note["kind"])
+    name = ""
+    try:
+        for f in gdb.lookup_type("enum mote__wait_kind").fields():
+            if f.enumval == kind:
+                name = WAITS.get(f.name, "")
+    except gdb.error:
+        return ""
+    if name == "call":
+        return "in call to process %d" % int(note["obj"])
+    if name == "fd wait":
+        return "in fd wait (fd %d)" % int(note["arg"])
+    return "in " + name if name else ""
+
+
 def find_process(key):
     for p in processes():
         if str(int(p["id"])) == key or proc_name(p) == key:
@@ -116,7 +143,7 @@ class MoteProcs(gdb.Command):
         rows = sorted(processes(), key=lambda p: int(p["id"]))
         print("%6s  %-24s  %s" % ("id", "name", "state"))
         for p in rows:
-            print("%6d  %-24s  %s" % (int(p["id"]), proc_name(p) or "-", proc_state(p)))
+            print("%6d  %-24s  %s  %s" % (int(p["id"]), proc_name(p) or "-", proc_state(p), proc_wait(p)))
 
 
 class MoteBt(gdb.Command):

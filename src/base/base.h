@@ -41,11 +41,27 @@
 #endif
 #endif
 
+/* Observers (dumps) read plain fields that their owner thread writes,
+ * knowing a value may be stale: ThreadSanitizer is told to ignore those
+ * reads, between MOTE_RACY_BEGIN() and MOTE_RACY_END(). */
+#if defined(MOTE_TSAN)
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define MOTE_RACY_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define MOTE_RACY_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define MOTE_RACY_BEGIN() ((void)0)
+#define MOTE_RACY_END() ((void)0)
+#endif
+
 /* -errno of the last failed libc call on this OS thread. Never inlined. */
 int mote__errno(void);
 
 /* Monotonic nanoseconds. */
 int64_t mote__now(void);
+/* Milliseconds on the coarse monotonic clock (cheaper to read; it ticks
+ * every 1-4 ms), truncated to 32 bits: differences are right for 49 days. */
+uint32_t mote__coarse_ms(void);
 
 /* Futex on a 32-bit word (process-private). timeout_ns < 0 waits forever.
  * Returns 0 when woken or the value differed, -ETIMEDOUT, or -EINTR. */

@@ -42,8 +42,22 @@ typedef struct mote__ctx {
     size_t size;    /* usable bytes */
 } mote__ctx;
 
+/*
+ * What the task suspended on a stack waits for: written by the layers
+ * above right before the task parks (kind 0: nothing said), read racily by
+ * observers (mote_dump, the gdb commands) while it is parked. kind, arg
+ * and obj mean what the writer's layer says (proc.h: MOTE__WAIT_*).
+ */
+typedef struct mote__wait_note {
+    uint32_t kind;
+    int32_t arg;
+    uint64_t obj;
+    int64_t until; /* deadline (mote__now), -1 none */
+} mote__wait_note;
+
 typedef struct mote__stack {
     mote__ctx ctx;
+    mote__wait_note wait; /* while a task is suspended on this stack */
     struct mote__stack *next; /* free-list link */
     void *map;                /* mmap base (the guard page) */
     size_t map_size;

@@ -116,7 +116,8 @@ int mote__unwind(const mote__regs *r, const void *copy, uintptr_t lo, uintptr_t 
 
 /* Without libdw (or for an address libdw does not know): dladdr sees only
  * exported symbols, so a static function shows as object+offset. */
-static void frame_dladdr(mote__out *o, const char *indent, int idx, uintptr_t pc, uintptr_t at) {
+static void frame_dladdr(mote__out *o, const char *indent, int *idxp, uintptr_t pc, uintptr_t at) {
+    int idx = (*idxp)++;
     Dl_info info;
     memset(&info, 0, sizeof info);
     if (dladdr((void *)at, &info) && info.dli_sname)
@@ -177,10 +178,10 @@ static bool die_udata(Dwarf_Die *die, unsigned name, Dwarf_Word *out) {
 /* One frame, inlined calls first (innermost to outermost): each inlined
  * function at the line inside it, then at the line of its call site in
  * the function that contains it. */
-static void frame_dwfl(mote__out *o, const char *indent, int idx, uintptr_t pc, uintptr_t at) {
+static void frame_dwfl(mote__out *o, const char *indent, int *idxp, uintptr_t pc, uintptr_t at) {
     Dwfl_Module *m = module_of(at);
     if (!m) {
-        frame_dladdr(o, indent, idx, pc, at);
+        frame_dladdr(o, indent, idxp, pc, at);
         return;
     }
     GElf_Off off = 0;
@@ -193,8 +194,17 @@ static void frame_dwfl(mote__out *o, const char *indent, int idx, uintptr_t pc, 
         file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL);
     Dwarf_Addr bias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(m, at, &bias);
-    Dwarf_Die *scopes = NULL;
+    Dwarf_Die *scopes = NULL, inner;
     int ns = cu ? dwarf_getscopes(cu, at - bias, &scopes) : 0;
+    if (ns > 0) {
+        /* dwarf_getscopes follows an inlined function's abstract origin;
+         * its physical nesting (the functions it was inlined into) comes
+         * from the innermost scope itself. */
+        inner = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        ns = dwarf_getscopes_die(&inner, &scopes);
+    }
     bool printed = false;
     for (int i = 0; i < ns; i++) {
         int tag = dwarf_tag(&scopes[i]);
@@ -202,6 +212,7 @@ static void frame_dwfl(mote__out *o, const char *indent, int idx, uintptr_t pc, 
             continue;
         const char *name = dwarf_diename(&scopes[i]);
         bool inl = tag == DW_TAG_inlined_subroutine;
+        int idx = (*idxp)++;
         if (file)
             mote__out_printf(o, "%s#%-2d 0x%016lx in %s at %s:%d%s\n", indent, idx, (unsigned long)pc,
                              name ? name : symname ? symname : "??", file, line, inl ? " (inlined)" : "");
@@ -219,14 +230,17 @@ static void frame_dwfl(mote__out *o, const char *indent, int idx, uintptr_t pc, 
     if (printed)
         return;
     const char *mod = dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    if (symname && file)
+    if (!symname) {
+        frame_dladdr(o, indent, idxp, pc, at);
+        return;
+    }
+    int idx = (*idxp)++;
+    if (file)
         mote__out_printf(o, "%s#%-2d 0x%016lx in %s at %s:%d\n", indent, idx, (unsigned long)pc, symname, file,
                          line);
-    else if (symname)
+    else
         mote__out_printf(o, "%s#%-2d 0x%016lx in %s+0x%lx [%s]\n", indent, idx, (unsigned long)pc, symname,
                          (unsigned long)off, mod ? mod : "?");
-    else
-        frame_dladdr(o, indent, idx, pc, at);
 }
 
 /*
@@ -334,6 +348,7 @@ static int unwind_cfi(const mote__regs *r, const void *copy, uintptr_t lo, uintp
 
 void mote__frames_print(mote__out *o, const char *indent, void *const *pcs, int n, bool first_exact) {
     pthread_mutex_lock(&sym_lock);
+    int line = 0; /* one number per line printed, inlined calls included */
     for (int i = 0; i < n; i++) {
         uintptr_t pc = (uintptr_t)pcs[i];
         if (i >= 2 && pcs[i] == pcs[i - 1] && pcs[i] == pcs[i - 2]) { /* recursion */
@@ -349,9 +364,9 @@ void mote__frames_print(mote__out *o, const char *indent, void *const *pcs, int 
          * (or the next function). */
         uintptr_t at = (i == 0 && first_exact) || pc == 0 ? pc : pc - 1;
 #ifdef MOTE_HAVE_LIBDW
-        frame_dwfl(o, indent, i, pc, at);
+        frame_dwfl(o, indent, &line, pc, at);
 #else
-        frame_dladdr(o, indent, i, pc, at);
+        frame_dladdr(o, indent, &line, pc, at);
 #endif
     }
     pthread_mutex_unlock(&sym_lock);

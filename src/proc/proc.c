@@ -43,6 +43,7 @@ static mote_proc *proc_alloc(size_t size) {
         return NULL;
     memset(p, 0, sizeof *p);
     p->task.aux = (uint32_t)size;
+    p->born_ms = mote__coarse_ms();
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
     mote__spin_lock(&P.reg[s].lock);
@@ -99,6 +100,10 @@ static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
     mote__msg *m = mote__alloc(sizeof(mote__msg) + size);
     if (!m)
         return NULL;
+    if (MOTE_UNLIKELY((uintptr_t)m >> MOTE__MBOX_SHIFT)) { /* see MOTE__MBOX_* */
+        mote__write_stderr("mote: a message above the 48-bit address space\n");
+        abort();
+    }
     m->next = NULL;
     m->fn = fn;
     m->fut = NULL;
@@ -117,13 +122,14 @@ void mote__msg_cancel(mote__msg *m) {
 
 mote__msg *mote__mbox_pop(mote_proc *p) {
     mote__msg *m = p->fifo;
+    uint32_t n = atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
     if (!m) {
-        m = atomic_exchange(&p->inbox, NULL);
+        m = MOTE__MBOX_MSG(atomic_exchange(&p->inbox, 0));
         if (!m)
             return NULL;
         /* The inbox is newest-first: reverse it into send order. */
         mote__msg *rev = NULL;
-        while (m) {
+        for (n = 0; m; n++) {
             mote__msg *next = m->next;
             m->next = rev;
             rev = m;
@@ -132,11 +138,17 @@ mote__msg *mote__mbox_pop(mote_proc *p) {
         m = rev;
     }
     p->fifo = m->next;
+    atomic_store_explicit(&p->fifo_len, n - 1, memory_order_relaxed);
     return m;
 }
 
 bool mote__mbox_nonempty(mote_proc *p) {
     return p->fifo || atomic_load(&p->inbox);
+}
+
+uint32_t mote__mbox_length(mote_proc *p) {
+    uint32_t in = MOTE__MBOX_COUNT(atomic_load_explicit(&p->inbox, memory_order_relaxed));
+    return in + atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
 }
 
 void mote__msg_run(mote_proc *p, mote__msg *m) {
@@ -170,10 +182,12 @@ static void proc_kick(mote_proc *p) {
 /* A message to a panicked process is still queued: the process cancels it
  * (its future resolves with -ECANCELED), as the API promises. */
 static void proc_send(mote_proc *p, mote__msg *m) {
-    mote__msg *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
-    do
-        m->next = head;
-    while (!atomic_compare_exchange_weak(&p->inbox, &head, m));
+    uintptr_t head = atomic_load_explicit(&p->inbox, memory_order_relaxed), neu;
+    do {
+        m->next = MOTE__MBOX_MSG(head);
+        uint32_t n = MOTE__MBOX_COUNT(head);
+        neu = (uintptr_t)m | (uintptr_t)(n + (n < 0xffff)) << MOTE__MBOX_SHIFT;
+    } while (!atomic_compare_exchange_weak(&p->inbox, &head, neu));
     MOTE_STORE_LOAD_FENCE();
     uint64_t rs = atomic_load(&p->recv_seq);
     if (rs)
@@ -233,7 +247,7 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
     mote__future_init_stack(&f);
     m->fut = &f;
     proc_send(p, m);
-    mote__future_wait(&f, MOTE_FOREVER);
+    mote__future_wait_for(&f, MOTE_FOREVER, MOTE__WAIT_CALL, p->id);
     if (out)
         *out = f.res;
     return 0;
@@ -418,6 +432,7 @@ int mote_receive(mote_msg **out, int64_t timeout) {
         return -EPERM;
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_RECEIVE, 0, 0);
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
     int r = -ETIMEDOUT;
     for (;;) {
@@ -553,7 +568,7 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
         return -ENOMEM;
     }
     atomic_init(&p->refs, 1); /* the scheduled reference */
-    atomic_store(&p->inbox, m);
+    atomic_store(&p->inbox, (uintptr_t)m | (uintptr_t)1 << MOTE__MBOX_SHIFT);
     *out = p;
     return 0;
 }
@@ -640,6 +655,52 @@ void mote_panic(const char *fmt, ...) {
      * left: print from a thread of its own. */
     mote__run_on_thread(panic_print, &r);
     _exit(101);
+}
+
+/* ---- Snapshots for dumps ---- */
+
+int64_t mote__proc_snapshot(mote__proc_view **out) {
+    size_t n = 0, cap = 256;
+    mote__proc_view *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    uint32_t now_ms = mote__coarse_ms();
+    for (int i = 0; i < PREG_SHARDS; i++) {
+        mote__spin_lock(&P.reg[i].lock);
+        for (mote_proc *p = P.reg[i].head; p; p = p->reg_next) {
+            if (n == cap) {
+                mote__proc_view *bigger = realloc(v, 2 * cap * sizeof *v);
+                if (!bigger) {
+                    mote__spin_unlock(&P.reg[i].lock);
+                    *out = v;
+                    return (int64_t)n; /* what fitted */
+                }
+                v = bigger;
+                cap *= 2;
+            }
+            mote__proc_view *x = &v[n++];
+            x->task = &p->task;
+            x->id = p->id;
+            x->state = atomic_load(&p->task.state);
+            x->mbox = mote__mbox_length(p);
+            x->age_ms = now_ms - p->born_ms;
+            mote__proc_ext *e = atomic_load_explicit(&p->ext, memory_order_acquire);
+            snprintf(x->name, sizeof x->name, "%s", e ? e->name : "");
+            /* A reference keeps a suspended process (and its place here)
+             * while the caller reads its stack; one whose count is already
+             * zero is being freed and is not revived. */
+            x->ref = NULL;
+            uint32_t r = atomic_load(&p->refs);
+            while (MOTE__ST(x->state) == MOTE__PARKED && r &&
+                   !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
+                ;
+            if (MOTE__ST(x->state) == MOTE__PARKED && r)
+                x->ref = p;
+        }
+        mote__spin_unlock(&P.reg[i].lock);
+    }
+    *out = v;
+    return (int64_t)n;
 }
 
 /* ---- Shutdown ---- */

@@ -29,6 +29,8 @@
 #include "sched/sched.h"
 #include "timer/timer.h"
 
+_Static_assert(sizeof(uintptr_t) == 8, "the mailbox word (MOTE__MBOX_*) needs 64-bit pointers");
+
 typedef struct mote__msg {
     struct mote__msg *next;
     mote_msg_fn fn;   /* NULL: data message (mote_send) */
@@ -50,9 +52,18 @@ typedef struct mote__proc_ext {
     char name[MOTE_NAME_MAX]; /* written and read under the registry lock */
 } mote__proc_ext;
 
+/* The inbox word: the newest message's address in the low 48 bits (user
+ * space addresses fit on x86-64 and AArch64), and above them how many
+ * messages the list holds (saturating at 0xffff). The CAS that pushes a
+ * message also counts it, so a dump can give a mailbox's length without
+ * walking a list it does not own, at no cost to senders. */
+#define MOTE__MBOX_SHIFT 48
+#define MOTE__MBOX_MSG(w) ((mote__msg *)((w) & (((uintptr_t)1 << MOTE__MBOX_SHIFT) - 1)))
+#define MOTE__MBOX_COUNT(w) ((uint32_t)((w) >> MOTE__MBOX_SHIFT))
+
 struct mote_proc {
     mote__task task; /* first: a task pointer is a process pointer */
-    _Atomic(mote__msg *) inbox;
+    _Atomic uintptr_t inbox; /* see MOTE__MBOX_* */
     mote__msg *fifo;
     _Atomic uint32_t refs;
     _Atomic uint32_t flags;
@@ -62,7 +73,32 @@ struct mote_proc {
     mote__msg *cur; /* message being run */
     mote__proc_ext *_Atomic ext; /* set once, by whoever needs it first */
     struct mote_proc *reg_prev, *reg_next;
+    /* For dumps, in what was padding (the header stays 112 bytes). */
+    _Atomic uint32_t fifo_len; /* messages in fifo: written by the owner */
+    uint32_t born_ms;          /* mote__coarse_ms() at spawn */
     _Alignas(16) unsigned char state[];
+};
+
+/* What a suspended process waits for (mote__wait_note.kind; see ctx.h),
+ * for dumps and debuggers. arg and obj by kind:
+ *   RECEIVE  -                 -
+ *   AWAIT    -                 the future's address
+ *   CALL     -                 the callee's process id
+ *   POLL     number of futures -
+ *   SLEEP    -                 -
+ *   FD       the descriptor    MOTE_READABLE | MOTE_WRITABLE
+ *   RESOLVE  -                 -  (a host name lookup)
+ *   OTHER    -                 -  (a wait that did not say)          */
+enum mote__wait_kind {
+    MOTE__WAIT_NONE = 0,
+    MOTE__WAIT_RECEIVE,
+    MOTE__WAIT_AWAIT,
+    MOTE__WAIT_CALL,
+    MOTE__WAIT_POLL,
+    MOTE__WAIT_SLEEP,
+    MOTE__WAIT_FD,
+    MOTE__WAIT_RESOLVE,
+    MOTE__WAIT_OTHER,
 };
 
 /* A waiter: what a waiting process or foreign thread registers with the
@@ -77,6 +113,7 @@ typedef struct mote__waiter {
     _Atomic bool timed_out;
     bool timer_armed;
     mote__timer timer;
+    mote__wait_note note; /* copied onto the stack when the task parks */
 } mote__waiter;
 
 /* Future: `w` is the whole protocol:
@@ -113,17 +150,45 @@ void mote__proc_set_budget(unsigned budget);
 void mote__msg_cancel(mote__msg *m);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);
+/* Messages waiting in p's mailbox: exact when p is not running (a racy
+ * snapshot, for dumps). */
+uint32_t mote__mbox_length(mote_proc *p);
 void mote__msg_run(mote_proc *p, mote__msg *m);
+
+/* A process as a dump sees it: a snapshot taken under the registry lock.
+ * ref: the process was suspended and is referenced for the caller, who
+ * looks at its stack and then releases it (mote_proc_release). */
+typedef struct mote__proc_view {
+    mote_proc *ref;
+    mote__task *task;
+    uint64_t id;
+    uint64_t state; /* the task's state word */
+    uint32_t mbox;  /* messages waiting */
+    uint32_t age_ms;
+    char name[MOTE_NAME_MAX];
+} mote__proc_view;
+/* Every process, in no order: a malloc'd array in *out, its length as the
+ * result (or -ENOMEM). Holds each registry shard's lock only while it
+ * copies that shard's views. */
+int64_t mote__proc_snapshot(mote__proc_view **out);
 
 /* future.c */
 void mote__future_complete(mote_future *f, mote_result r);
 void mote__future_init_stack(mote_future *f);
 mote_future *mote__future_new(uint32_t kind);
 int mote__future_wait(mote_future *f, int64_t timeout);
+/* The same, saying what for (MOTE__WAIT_CALL and the callee's id). */
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj);
 void mote__futures_reap_all(void);
 
 /* waiter helpers (future.c) */
 void mote__waiter_init(mote__waiter *w);
+/* Say what w waits for (after mote__waiter_init; see MOTE__WAIT_*). */
+static inline void mote__waiter_note(mote__waiter *w, uint32_t kind, int32_t arg, uint64_t obj) {
+    w->note.kind = kind;
+    w->note.arg = arg;
+    w->note.obj = obj;
+}
 /* Arm for the next wait: returns false if the caller must not sleep. */
 void mote__waiter_arm(mote__waiter *w);
 /* Sleep until woken or the deadline (absolute; < 0 forever) passes. */

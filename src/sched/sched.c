@@ -74,6 +74,8 @@ typedef struct worker {
     /* (changes << 2) | MON_*: written by the owner with plain relaxed
      * stores at every turn and blocking section, read by the monitor. */
     _Atomic uint32_t mon;
+    _Atomic uint32_t mon_seen; /* monitor: the mon value it last saw, */
+    _Atomic int64_t mon_since; /* first seen then (for dumps) */
     _Atomic bool active; /* spares: handed to a backup thread */
     unsigned id;
     uint32_t tick, streak, rnd;
@@ -1256,6 +1258,8 @@ static void *monitor_main(void *arg) {
             if (m != view[i].mon) {
                 view[i].mon = m;
                 view[i].since = now;
+                atomic_store_explicit(&w->mon_since, now, memory_order_relaxed);
+                atomic_store_explicit(&w->mon_seen, m, memory_order_release);
             }
             if (act == MON_IDLE)
                 continue;
@@ -1532,3 +1536,30 @@ void mote__task_discard_stack(mote__task *t) {
     }
 }
 
+/* ---- Observers ----------------------------------------------------------------- */
+
+unsigned mote__sched_workers(mote__worker_view *out, unsigned max) {
+    if (!atomic_load(&S.running))
+        return 0;
+    unsigned total = S.n + 1 + S.nb;
+    for (unsigned i = 0; i < total && i < max; i++) {
+        worker *w = &S.w[i];
+        mote__worker_view *v = &out[i];
+        v->id = w->id;
+        v->kind = w->is_main ? MOTE__WK_MAIN : w->spare ? MOTE__WK_BACKUP : MOTE__WK_WORKER;
+        MOTE_RACY_BEGIN();
+        v->current = w->current;
+        MOTE_RACY_END();
+        uint32_t m = atomic_load_explicit(&w->mon, memory_order_relaxed);
+        v->activity = (m & 3) == MON_BLOCK ? MOTE__ACT_BLOCK : (m & 3) == MON_RUN ? MOTE__ACT_RUN : MOTE__ACT_IDLE;
+        if (w->is_main)
+            v->activity = v->current ? MOTE__ACT_RUN : MOTE__ACT_IDLE;
+        if (w->spare && !atomic_load(&w->active))
+            v->activity = MOTE__ACT_OFF;
+        /* The monitor's first sighting of this very turn or section, if
+         * it has seen it yet (it samples every 20 us to 1 ms). */
+        bool seen = atomic_load_explicit(&w->mon_seen, memory_order_acquire) == m;
+        v->since = seen ? atomic_load_explicit(&w->mon_since, memory_order_relaxed) : 0;
+    }
+    return total;
+}

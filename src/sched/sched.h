@@ -153,4 +153,22 @@ void mote__task_requeue(mote__task *t);
 /* Free the stack of a task that will never run again (shutdown only). */
 void mote__task_discard_stack(mote__task *t);
 
+/* ---- For observers (mote_dump) ---- */
+
+enum { MOTE__WK_WORKER, MOTE__WK_MAIN, MOTE__WK_BACKUP };
+enum { MOTE__ACT_IDLE, MOTE__ACT_RUN, MOTE__ACT_BLOCK, MOTE__ACT_OFF };
+
+/* What one worker is doing, read racily from another thread. */
+typedef struct mote__worker_view {
+    unsigned id;
+    int kind;      /* MOTE__WK_* */
+    int activity;  /* MOTE__ACT_*: OFF for a spare no backup thread runs */
+    int64_t since; /* when the monitor first saw this turn or section; 0 unknown */
+    const mote__task *current;
+} mote__worker_view;
+
+/* Fill out[] with every worker, the main thread and every spare (at most
+ * max); returns how many there are. */
+unsigned mote__sched_workers(mote__worker_view *out, unsigned max);
+
 #endif
