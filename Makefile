@@ -38,5 +38,10 @@ PREFIX ?= /usr/local
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# The manual: man pages and HTML under $(BUILD)/docs (needs pandoc).
+.PHONY: docs
+docs: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) --target docs
+
 clean:
 	rm -rf build build-clang build-asan build-tsan build-aarch64

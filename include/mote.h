@@ -43,12 +43,18 @@ extern "C" {
 #define MOTE_API
 #endif
 
-/* C11 and C++11 spell alignment and "does not return" differently. */
+/* C11 and C++11 spell alignment and "does not return" differently (GNU
+ * compilers take the attribute anywhere, where [[noreturn]] must lead). */
 #ifdef __cplusplus
 #define MOTE_ALIGNAS(n) alignas(n)
-#define MOTE_NORETURN [[noreturn]]
 #else
 #define MOTE_ALIGNAS(n) _Alignas(n)
+#endif
+#if defined(__GNUC__)
+#define MOTE_NORETURN __attribute__((noreturn))
+#elif defined(__cplusplus)
+#define MOTE_NORETURN [[noreturn]]
+#else
 #define MOTE_NORETURN _Noreturn
 #endif
 
@@ -663,7 +669,7 @@ MOTE_API mote_stream mote_stderr(void);
  * whatever its frames owned leaks), its pending messages resolve with
  * -ECANCELED and its state destructor runs. Outside a process, always exits.
  */
-MOTE_NORETURN MOTE_API void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
+MOTE_API MOTE_NORETURN void mote_panic(const char *fmt, ...) MOTE_PRINTF(1, 2);
 
 /* The handler gets the panic message and ctx. */
 typedef void (*mote_panic_fn)(const char *msg, void *ctx);

@@ -1,15 +1,14 @@
 /*
  * socket.c -- sockets whose calls suspend only the calling process, built
- * on mote_fd_wait. One generic socket (any domain and type) and TCP
- * conveniences; the other socket types of the network issue are thin
- * layers over the same calls.
+ * on mote_fd_wait. One generic socket (any domain and type), and TCP, UDP
+ * and Unix conveniences that only open, bind, listen or connect through
+ * the generic calls. Addresses are in addr.c, host names in resolve.c.
  *
  * Close under a waiter: mote_socket_close marks the socket closed and wakes
  * every waiter (they return -EBADF), but the descriptor itself is closed
  * only when the last call in flight has returned (`refs`), so its number
  * can never be reused under a call that still holds it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,11 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "base/base.h"
-
-void mote__fd_abort(int fd); /* fd.c */
-int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
-bool mote__fd_read_closed(int fd);
+#include "io/internal.h"
 
 struct mote_socket {
     int fd;
@@ -35,97 +30,6 @@ struct mote_socket {
     _Atomic bool closed;
     _Atomic uint32_t refs; /* the handle, plus one per call in flight */
 };
-
-_Static_assert(sizeof(((mote_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
-               "mote_addr must hold any socket address");
-
-/* ---- Addresses ---- */
-
-int mote_addr_parse(mote_addr *out, const char *text) {
-    if (!out || !text)
-        return -EINVAL;
-    memset(out, 0, sizeof *out);
-    if (strncmp(text, "unix:", 5) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)out->storage;
-        const char *path = text + 5;
-        size_t n = strlen(path);
-        if (n == 0 || n >= sizeof un->sun_path)
-            return -EINVAL;
-        un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, path, n);
-        if (path[0] == '@') { /* abstract: a leading NUL, no terminator */
-            un->sun_path[0] = '\0';
-            out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n);
-        } else {
-            out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-        }
-        return 0;
-    }
-    char host[64];
-    const char *colon;
-    bool v6 = text[0] == '[';
-    if (v6) {
-        const char *close = strchr(text, ']');
-        if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
-            return -EINVAL;
-        memcpy(host, text + 1, (size_t)(close - text - 1));
-        host[close - text - 1] = '\0';
-        colon = close + 1;
-    } else {
-        colon = strrchr(text, ':');
-        if (!colon || (size_t)(colon - text) >= sizeof host)
-            return -EINVAL;
-        memcpy(host, text, (size_t)(colon - text));
-        host[colon - text] = '\0';
-    }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-        return -EINVAL;
-    if (v6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out->storage;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-            return -EINVAL;
-        out->len = sizeof *in6;
-    } else {
-        struct sockaddr_in *in = (struct sockaddr_in *)out->storage;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-            return -EINVAL; /* host names: resolution is not there yet */
-        out->len = sizeof *in;
-    }
-    return 0;
-}
-
-int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
-    if (!a || !buf || len == 0 || a->len < sizeof(sa_family_t))
-        return -EINVAL;
-    const struct sockaddr *sa = (const struct sockaddr *)a->storage;
-    char host[INET6_ADDRSTRLEN];
-    int n;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const void *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        n = snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        n = snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-    } else if (sa->sa_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const void *)sa;
-        size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
-        if (plen > 0 && un->sun_path[0] == '\0')
-            n = snprintf(buf, len, "unix:@%.*s", (int)plen - 1, un->sun_path + 1);
-        else
-            n = snprintf(buf, len, "unix:%s", plen ? un->sun_path : "");
-    } else {
-        return -EAFNOSUPPORT;
-    }
-    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
 
 /* ---- Lifetime ---- */
 
@@ -187,8 +91,6 @@ int mote_socket_adopt(mote_socket **out, int fd) {
 int mote_socket_fd(const mote_socket *s) {
     return s ? s->fd : -EINVAL;
 }
-
-int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (*drop)(void *, bool));
 
 /* The active mode lets go of s; at shutdown its process never will. */
 static void sock_drop(void *obj, bool shutdown) {
@@ -533,8 +435,6 @@ int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse
     return listen_on(out, addr, backlog, reuse_port);
 }
 
-int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
-
 static int connect_one(mote_socket **out, const mote_addr *a, int64_t deadline) {
     mote_socket *s;
     int r = mote_socket_open(&s, ((const struct sockaddr *)a->storage)->sa_family, SOCK_STREAM, 0);
@@ -565,6 +465,11 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
         return -EINVAL;
     memcpy(host, addr, hl);
     host[hl] = '\0';
+    /* A port the resolver would call an unknown "service": say what it is. */
+    const char *port = colon + 1;
+    size_t pl = strspn(port, "0123456789");
+    if (pl == 0 || pl > 5 || port[pl] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
+        return -EINVAL;
     mote_addr cand[8];
     int n = mote__resolve(host, colon + 1, cand, 8, timeout);
     int r = n < 0 ? n : -ECONNREFUSED;

@@ -2,10 +2,11 @@
  * future.c -- futures, waiters, await, await-with-timeout, poll, timers as
  * futures.
  *
- * The protocol lives in one atomic word per future (see proc.h). The
- * producer exchanges it to BUSY, wakes the registered waiter if any, and
- * stores DONE; a waiter that unregisters and finds BUSY spins until DONE,
- * so no producer ever touches a waiter (on a stack) after the wait returned.
+ * The protocol lives in one atomic word per future, a single-waiter slot
+ * (see future.h). The producer exchanges it to BUSY, notifies the
+ * registered waiter if any, and stores DONE; a waiter that unregisters and
+ * finds BUSY spins until DONE, so no producer ever touches a waiter (on a
+ * stack) after the wait returned.
  *
  * Wake counting: the producer bumps the waiter's `events` before waking it,
  * so a process waiting on any number of futures is woken once per future
@@ -13,7 +14,7 @@
  * mote_poll costs O(n) per call (register, then unregister and collect) and
  * O(1) per completion while it waits.
  */
-#include "proc/proc.h"
+#include "proc/future.h"
 #include "base/alloc.h"
 
 #include <errno.h>
@@ -43,7 +44,7 @@ mote_future *mote__future_new(uint32_t kind) {
     mote_future *f = foreign ? malloc(sizeof *f) : mote__alloc(sizeof *f);
     if (!f)
         return NULL;
-    atomic_init(&f->w, NULL);
+    atomic_init(&f->w, 0);
     f->res = mote_error(0);
     f->kind = (uint16_t)kind;
     f->foreign = foreign;
@@ -95,7 +96,7 @@ void mote__futures_reap_all(void) {
 }
 
 void mote__future_init_stack(mote_future *f) {
-    atomic_init(&f->w, NULL);
+    atomic_init(&f->w, 0);
     f->res = mote_error(0);
     f->kind = MOTE__FUT_STACK;
     f->foreign = false;
@@ -176,6 +177,12 @@ void mote__waiter_wake(mote__waiter *w) {
     }
 }
 
+void mote__waiter_notify(mote__waiter *w) {
+    atomic_fetch_add(&w->events, 1);
+    MOTE_STORE_LOAD_FENCE();
+    mote__waiter_wake(w);
+}
+
 void mote__waiter_done(mote__waiter *w) {
     if (w->timer_armed)
         mote__timer_cancel(&w->timer);
@@ -205,17 +212,13 @@ void mote__waiter_wait(mote__waiter *w, int64_t timeout) {
 
 void mote__future_complete(mote_future *f, mote_result r) {
     f->res = r;
-    void *w = atomic_exchange(&f->w, MOTE__FW_BUSY);
+    uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
         return;
     }
-    if (w) {
-        mote__waiter *wt = w;
-        atomic_fetch_add(&wt->events, 1);
-        MOTE_STORE_LOAD_FENCE();
-        mote__waiter_wake(wt);
-    }
+    if (mote__slot_holds_waiter(w))
+        mote__waiter_notify((mote__waiter *)w);
     atomic_store(&f->w, MOTE__FW_DONE);
 }
 
@@ -226,8 +229,8 @@ static void spin_until_done(mote_future *f) {
 
 /* Register w on f. Returns 1 if registered, 0 if f is already done. */
 static int future_register(mote_future *f, mote__waiter *w) {
-    void *exp = NULL;
-    if (atomic_compare_exchange_strong(&f->w, &exp, w))
+    uintptr_t exp = 0;
+    if (atomic_compare_exchange_strong(&f->w, &exp, (uintptr_t)w))
         return 1;
     if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
         atomic_fetch_add(&w->events, 1);
@@ -238,14 +241,7 @@ static int future_register(mote_future *f, mote__waiter *w) {
 
 /* Unregister w from f. Returns true if f is done. */
 static bool future_unregister(mote_future *f, mote__waiter *w) {
-    void *exp = w;
-    if (atomic_compare_exchange_strong(&f->w, &exp, NULL))
-        return false;
-    if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
-        spin_until_done(f);
-        return true;
-    }
-    return false;
+    return mote__slot_leave(&f->w, w) && atomic_load(&f->w) == MOTE__FW_DONE;
 }
 
 int mote__future_wait(mote_future *f, int64_t timeout) {
@@ -253,7 +249,7 @@ int mote__future_wait(mote_future *f, int64_t timeout) {
 }
 
 int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
-    void *s = atomic_load(&f->w);
+    uintptr_t s = atomic_load(&f->w);
     if (s == MOTE__FW_DONE)
         return 0;
     if (s == MOTE__FW_BUSY) {
@@ -303,8 +299,8 @@ void mote_future_drop(mote_future *f) {
         return;
     }
     for (;;) {
-        void *s = atomic_load(&f->w);
-        if (s == NULL) {
+        uintptr_t s = atomic_load(&f->w);
+        if (s == 0) {
             if (atomic_compare_exchange_weak(&f->w, &s, MOTE__FW_DROPPED))
                 return; /* the producer frees it */
         } else if (s == MOTE__FW_DONE) {

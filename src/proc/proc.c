@@ -1,6 +1,8 @@
 /*
  * proc.c -- processes: spawn, lifetime, mailboxes, running messages, sends,
- * calls, Erlang-style receive, panics, shutdown reaping. See proc.h.
+ * calls, Erlang-style receive, panics, shutdown reaping. The invariants
+ * (mailbox order, the scheduled reference, who frees a process) are in
+ * proc.h.
  */
 #include "proc/proc.h"
 #include "base/alloc.h"
@@ -19,16 +21,16 @@
 #define MAX_ARG ((size_t)1 << 30)
 
 static struct {
-    unsigned budget;
+    unsigned budget; /* messages per turn: set by the runtime before it starts */
     _Atomic uint64_t next_id;
     struct {
         mote__spinlock lock;
         mote_proc *head;
     } reg[PREG_SHARDS];
-} P = {.budget = 64, .next_id = 1};
+} P = {.next_id = 1};
 
 void mote__proc_set_budget(unsigned budget) {
-    P.budget = budget ? budget : 64;
+    P.budget = budget;
 }
 
 mote_proc *mote__proc_self(void) {
@@ -108,7 +110,6 @@ static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
     m->fn = fn;
     m->fut = NULL;
     m->size = (uint32_t)size;
-    m->kind = 0;
     if (size && arg)
         memcpy(m->data, arg, size);
     return m;

@@ -1,5 +1,6 @@
 /*
- * proc.h -- processes, messages and futures (layer above sched/ and timer/).
+ * proc.h -- processes and messages (layer above sched/ and timer/; waiters
+ * and futures are in future.h).
  *
  * A process is a task plus a mailbox, a reference count and private state
  * stored inline after the header. It holds a stack only while it runs a
@@ -26,8 +27,7 @@
 #ifndef MOTE_PROC_H
 #define MOTE_PROC_H
 
-#include "sched/sched.h"
-#include "timer/timer.h"
+#include "proc/future.h"
 
 _Static_assert(sizeof(uintptr_t) == 8, "the mailbox word (MOTE__MBOX_*) needs 64-bit pointers");
 
@@ -36,7 +36,6 @@ typedef struct mote__msg {
     mote_msg_fn fn;   /* NULL: data message (mote_send) */
     mote_future *fut; /* result goes here; NULL for casts */
     uint32_t size;
-    uint32_t kind;
     _Alignas(16) unsigned char data[];
 } mote__msg;
 
@@ -79,64 +78,6 @@ struct mote_proc {
     _Alignas(16) unsigned char state[];
 };
 
-/* What a suspended process waits for (mote__wait_note.kind; see ctx.h),
- * for dumps and debuggers. arg and obj by kind:
- *   RECEIVE  -                 -
- *   AWAIT    -                 the future's address
- *   CALL     -                 the callee's process id
- *   POLL     number of futures -
- *   SLEEP    -                 -
- *   FD       the descriptor    MOTE_READABLE | MOTE_WRITABLE
- *   RESOLVE  -                 -  (a host name lookup)
- *   OTHER    -                 -  (a wait that did not say)          */
-enum mote__wait_kind {
-    MOTE__WAIT_NONE = 0,
-    MOTE__WAIT_RECEIVE,
-    MOTE__WAIT_AWAIT,
-    MOTE__WAIT_CALL,
-    MOTE__WAIT_POLL,
-    MOTE__WAIT_SLEEP,
-    MOTE__WAIT_FD,
-    MOTE__WAIT_RESOLVE,
-    MOTE__WAIT_OTHER,
-};
-
-/* A waiter: what a waiting process or foreign thread registers with the
- * sources that may wake it (futures, timers). Lives on the waiter's stack
- * for the duration of one wait; every source is unregistered (and any
- * in-flight wake finished) before the wait returns. */
-typedef struct mote__waiter {
-    mote__task *task;        /* NULL for a foreign thread */
-    _Atomic uint64_t seq;    /* park seq of the current wait */
-    _Atomic uint32_t futex;  /* foreign thread: 1 once woken */
-    _Atomic uint32_t events; /* futures that completed while registered */
-    _Atomic bool timed_out;
-    bool timer_armed;
-    mote__timer timer;
-    mote__wait_note note; /* copied onto the stack when the task parks */
-} mote__waiter;
-
-/* Future: `w` is the whole protocol:
- *   NULL      pending, nobody waiting
- *   waiter*   pending, a waiter registered (only during a wait)
- *   BUSY      the producer is storing the result and waking the waiter
- *   DONE      result ready
- *   DROPPED   consumer gone: the producer frees the future */
-#define MOTE__FW_BUSY ((void *)1)
-#define MOTE__FW_DONE ((void *)2)
-#define MOTE__FW_DROPPED ((void *)3)
-
-enum { MOTE__FUT_STACK = 0, MOTE__FUT_HEAP = 1, MOTE__FUT_TIMER = 2 };
-
-struct mote_future {
-    _Atomic(void *) w;
-    mote_result res;
-    uint16_t kind;
-    bool foreign; /* made by a foreign thread: it owns it, even past shutdown */
-    struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
-    mote__timer timer;                       /* MOTE__FUT_TIMER */
-};
-
 /* proc.c */
 mote_proc *mote__proc_self(void);
 /* p's ext, allocated if it has none (NULL: out of memory). Any thread. */
@@ -146,7 +87,7 @@ void mote__proc_name(const mote_proc *p, char *buf, size_t len);
 void mote__proc_reap_all(void);
 int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *result);
 extern const mote__sched_hooks mote__proc_hooks;
-void mote__proc_set_budget(unsigned budget);
+void mote__proc_set_budget(unsigned budget); /* >= 1, before the scheduler starts */
 void mote__msg_cancel(mote__msg *m);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);
@@ -171,31 +112,5 @@ typedef struct mote__proc_view {
  * result (or -ENOMEM). Holds each registry shard's lock only while it
  * copies that shard's views. */
 int64_t mote__proc_snapshot(mote__proc_view **out);
-
-/* future.c */
-void mote__future_complete(mote_future *f, mote_result r);
-void mote__future_init_stack(mote_future *f);
-mote_future *mote__future_new(uint32_t kind);
-int mote__future_wait(mote_future *f, int64_t timeout);
-/* The same, saying what for (MOTE__WAIT_CALL and the callee's id). */
-int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj);
-void mote__futures_reap_all(void);
-
-/* waiter helpers (future.c) */
-void mote__waiter_init(mote__waiter *w);
-/* Say what w waits for (after mote__waiter_init; see MOTE__WAIT_*). */
-static inline void mote__waiter_note(mote__waiter *w, uint32_t kind, int32_t arg, uint64_t obj) {
-    w->note.kind = kind;
-    w->note.arg = arg;
-    w->note.obj = obj;
-}
-/* Arm for the next wait: returns false if the caller must not sleep. */
-void mote__waiter_arm(mote__waiter *w);
-/* Sleep until woken or the deadline (absolute; < 0 forever) passes. */
-void mote__waiter_sleep(mote__waiter *w, int64_t deadline);
-void mote__waiter_wake(mote__waiter *w);
-/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). */
-void mote__waiter_wait(mote__waiter *w, int64_t timeout);
-void mote__waiter_done(mote__waiter *w);
 
 #endif
