@@ -708,6 +708,71 @@ MOTE_API int mote_dump(int fd);
  */
 MOTE_API int mote_dump_on_signal(int sig);
 
+/*
+ * Counters of the running runtime, cheap enough to be always on: each
+ * worker counts on a cache line of its own without locked instructions,
+ * and a read sums them (so a read costs a pass over the workers). Counts
+ * start at zero with each mote_run. Fields marked "now" are gauges; the
+ * others only grow.
+ *
+ * ABI: set size to sizeof(mote_metrics) before the call. The library
+ * fills at most size bytes (a program built against an older header gets
+ * the fields it knows) and sets version; fields a newer header adds stay
+ * as the caller left them (zero them first).
+ */
+#define MOTE_METRICS_VERSION 1
+typedef struct mote_metrics {
+    uint32_t size;    /* in: sizeof(mote_metrics) */
+    uint32_t version; /* out: the library's MOTE_METRICS_VERSION */
+    /* processes and messages */
+    uint64_t procs_live; /* now */
+    uint64_t procs_spawned;
+    uint64_t procs_finished;
+    uint64_t msgs_sent;
+    uint64_t msgs_run; /* run, or taken by mote_receive */
+    /* scheduling */
+    uint64_t turns;         /* a process started or resumed on a worker */
+    uint64_t parks;         /* a process suspended */
+    uint64_t wakeups;       /* a suspended process made runnable */
+    uint64_t steals;        /* a worker took work from another */
+    uint64_t worker_sleeps; /* a worker went idle */
+    uint64_t busy_ns;       /* time workers were not idle, all summed */
+    uint64_t workers;       /* now */
+    /* the poller */
+    uint64_t poll_waits;  /* waits that could block */
+    uint64_t poll_events; /* readiness events */
+    /* blocking work */
+    uint64_t blocking_sections;
+    uint64_t handoffs;              /* backup workers started for stalled workers */
+    uint64_t backup_threads;        /* now: started (they stay, pooled) */
+    uint64_t backup_workers_active; /* now */
+    /* timers and stacks */
+    uint64_t timers_armed;
+    uint64_t timers_fired;
+    uint64_t stacks_mapped; /* now */
+    uint64_t stacks_cached; /* now: mapped and free */
+} mote_metrics;
+
+/* Fill *out (see above). Returns 0, -EINVAL (out NULL, or out->size < 8),
+ * -ESHUTDOWN. Any thread. */
+MOTE_API int mote_metrics_get(mote_metrics *out);
+
+/* Busy nanoseconds of each worker (threads of them), then one entry for
+ * all backup workers together, into busy_ns[0..n). Returns how many
+ * entries there are (threads + 1), or -EINVAL, -ESHUTDOWN. */
+MOTE_API int mote_metrics_workers(uint64_t *busy_ns, size_t n);
+
+/*
+ * The counters in the Prometheus text format (version 0.0.4): a HELP and
+ * a TYPE line per metric, names starting with "mote_", counters ending in
+ * "_total", busy time in seconds per worker. Written to buf as snprintf
+ * does: at most len bytes with a NUL; returns the length of the whole
+ * text (without the NUL), so a result >= len means it was cut (buf NULL
+ * with len 0 asks for the length). -EINVAL, -ESHUTDOWN.
+ * examples/metrics_http.c serves it at /metrics.
+ */
+MOTE_API int64_t mote_metrics_prometheus(char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -71,12 +71,14 @@ WAITS = {"MOTE__WAIT_RECEIVE": "receive", "MOTE__WAIT_AWAIT": "await", "MOTE__WA
 
 
 def proc_wait(p):
-    """What a suspended process waits for, from the note its stack holds
-    (src/ctx/ctx.h, mote__wait_note; kinds in src/proc/proc.h)."""
+    """What a suspended process waits for, from the note its stack header
+    points to (src/ctx/ctx.h, mote__wait_note; kinds in src/proc/future.h)."""
     stack = p["task"]["stack"]
     if int(stack) == 0 or proc_state(p) != "suspended":
         return ""
-    note = stack["wait"]
+    if int(stack["wait"]) == 0:
+        return ""
+    note = stack["wait"].dereference()
     kind = int(note["kind"])
     name = ""
     try:

@@ -22,6 +22,11 @@
 #endif
 
 static size_t page_size_cache;
+static _Atomic uint64_t stacks_mapped; /* metrics: a syscall goes with each change */
+
+uint64_t mote__stacks_mapped(void) {
+    return atomic_load_explicit(&stacks_mapped, memory_order_relaxed);
+}
 
 size_t mote__page_size(void) {
     if (!page_size_cache)
@@ -213,6 +218,7 @@ mote__stack *mote__stack_new(size_t size) {
 #if defined(MOTE_HAVE_VALGRIND)
     s->vg_id = VALGRIND_STACK_REGISTER(map + page, map + map_size);
 #endif
+    atomic_fetch_add_explicit(&stacks_mapped, 1, memory_order_relaxed);
     return s;
 }
 
@@ -231,6 +237,7 @@ void mote__stack_free(mote__stack *s) {
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
     munmap(s->map, s->map_size);
+    atomic_fetch_sub_explicit(&stacks_mapped, 1, memory_order_relaxed);
 }
 
 bool mote__stack_guard_hit(const mote__stack *s, const void *addr) {

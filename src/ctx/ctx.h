@@ -43,10 +43,11 @@ typedef struct mote__ctx {
 } mote__ctx;
 
 /*
- * What the task suspended on a stack waits for: written by the layers
- * above right before the task parks (kind 0: nothing said), read racily by
- * observers (mote_dump, the gdb commands) while it is parked. kind, arg
- * and obj mean what the writer's layer says (proc.h: MOTE__WAIT_*).
+ * What a task suspended on a stack waits for: a note on that same stack
+ * (in its waiter), which the stack header points to while the task is
+ * parked (NULL: nothing said). Read racily by observers (mote_dump, the
+ * gdb commands). kind, arg and obj mean what the writer's layer says
+ * (proc/future.h: MOTE__WAIT_*).
  */
 typedef struct mote__wait_note {
     uint32_t kind;
@@ -57,7 +58,7 @@ typedef struct mote__wait_note {
 
 typedef struct mote__stack {
     mote__ctx ctx;
-    mote__wait_note wait; /* while a task is suspended on this stack */
+    const mote__wait_note *wait; /* while a task is suspended on this stack */
     struct mote__stack *next; /* free-list link */
     void *map;                /* mmap base (the guard page) */
     size_t map_size;
@@ -104,6 +105,9 @@ void mote__ctx_switch(mote__ctx *from, mote__ctx *to);
 _Noreturn void mote__ctx_switch_final(mote__ctx *from, mote__ctx *to);
 /* Must be the first call of every entry function given to mote__ctx_make. */
 void mote__ctx_entered(void);
+
+/* Stacks mapped now (metrics). */
+uint64_t mote__stacks_mapped(void);
 
 /* Stacks. size is the usable size (a multiple of the page size). */
 mote__stack *mote__stack_new(size_t size);

@@ -69,7 +69,10 @@ static int stack_frames(mote__task *t, uint64_t st, mote__wait_note *note, void 
     int r = vm_read(&hdr, (uintptr_t)s, sizeof hdr);
     if (r < 0)
         return r;
-    *note = hdr.wait;
+    /* The note lives on the stack itself (in the waiter). */
+    memset(note, 0, sizeof *note);
+    if (hdr.wait && vm_read(note, (uintptr_t)hdr.wait, sizeof *note) < 0)
+        memset(note, 0, sizeof *note);
 #ifdef MOTE_USE_UCONTEXT
     (void)st, (void)pcs, (void)buf;
     return -ENOTSUP;

@@ -76,6 +76,8 @@ void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
 }
 
 static void dispatch(const mote__poll_event *ev, int n) {
+    if (n > 0)
+        mote__count(MOTE__CTR_POLL_EVENTS, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         mote__pdesc *pd = ev[i].data;
         (void)atomic_load_explicit(&pd->published, memory_order_acquire);
@@ -97,6 +99,8 @@ static int netpoll(int64_t timeout) {
     int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, timeout, &woken);
     if (woken)
         mote__netpoll_rewake(); /* it may have been meant for a worker */
+    if (timeout != 0)
+        mote__count(MOTE__CTR_POLL_WAITS, 1);
     dispatch(ev, n);
     return n > 0 ? n : 0;
 }
@@ -138,6 +142,7 @@ static void *poller_main(void *arg) {
         bool woken;
         int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, -1, &woken);
         mote__netpoll_give();
+        mote__count(MOTE__CTR_POLL_WAITS, 1);
         dispatch(ev, n);
     }
     return NULL;

@@ -120,7 +120,7 @@ void mote__waiter_init(mote__waiter *w) {
     w->timer_armed = false;
     w->timer.slot = 0;
     w->timer.fire = waiter_timer_fire;
-    mote__waiter_note(w, MOTE__WAIT_OTHER, 0, 0);
+    w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
 void mote__waiter_arm(mote__waiter *w) {
@@ -141,13 +141,13 @@ void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
                 return;
             }
         }
-        /* The note is this stack's while the task is parked on it; wiped
-         * after, so a park that says nothing never shows an old reason. */
-        mote__wait_note *note = &w->task->stack->wait;
+        /* The stack points at the note while the task is parked on it;
+         * wiped after, so a park that says nothing never shows an old one. */
+        const mote__wait_note **note = &w->task->stack->wait;
         w->note.until = deadline;
-        *note = w->note;
+        *note = &w->note;
         mote__park();
-        note->kind = MOTE__WAIT_NONE;
+        *note = NULL;
         return;
     }
     int64_t left = -1;

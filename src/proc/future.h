@@ -48,7 +48,7 @@ typedef struct mote__waiter {
     _Atomic bool timed_out;
     bool timer_armed;
     mote__timer timer;
-    mote__wait_note note; /* copied onto the stack when the task parks */
+    mote__wait_note note; /* the stack header points here while it parks */
 } mote__waiter;
 
 void mote__waiter_init(mote__waiter *w);

@@ -23,6 +23,7 @@
 static struct {
     unsigned budget; /* messages per turn: set by the runtime before it starts */
     _Atomic uint64_t next_id;
+    _Atomic uint64_t first_id; /* the main process's: ids count the spawns of a run */
     struct {
         mote__spinlock lock;
         mote_proc *head;
@@ -84,6 +85,7 @@ static void cancel_mailbox(mote_proc *p) {
 
 /* Free a process nobody can reach any more. */
 static void proc_destroy(mote_proc *p) {
+    mote__count(MOTE__CTR_FINISHED, 1);
     cancel_mailbox(p);
     run_dtor(p);
     preg_remove(p);
@@ -102,10 +104,6 @@ static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
     mote__msg *m = mote__alloc(sizeof(mote__msg) + size);
     if (!m)
         return NULL;
-    if (MOTE_UNLIKELY((uintptr_t)m >> MOTE__MBOX_SHIFT)) { /* see MOTE__MBOX_* */
-        mote__write_stderr("mote: a message above the 48-bit address space\n");
-        abort();
-    }
     m->next = NULL;
     m->fn = fn;
     m->fut = NULL;
@@ -121,7 +119,8 @@ void mote__msg_cancel(mote__msg *m) {
     msg_free(m);
 }
 
-mote__msg *mote__mbox_pop(mote_proc *p) {
+/* Inlined where messages are run (a turn pops many). */
+static inline mote__msg *mbox_pop(mote_proc *p) {
     mote__msg *m = p->fifo;
     uint32_t n = atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
     if (!m) {
@@ -141,6 +140,10 @@ mote__msg *mote__mbox_pop(mote_proc *p) {
     p->fifo = m->next;
     atomic_store_explicit(&p->fifo_len, n - 1, memory_order_relaxed);
     return m;
+}
+
+mote__msg *mote__mbox_pop(mote_proc *p) {
+    return mbox_pop(p);
 }
 
 bool mote__mbox_nonempty(mote_proc *p) {
@@ -437,8 +440,9 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
     int r = -ETIMEDOUT;
     for (;;) {
-        mote__msg *m = mote__mbox_pop(p);
+        mote__msg *m = mbox_pop(p);
         if (m) {
+            mote__count(MOTE__CTR_MSGS_RUN, 1);
             if (m->fn) { /* a call: run it here, in order */
                 mote__msg_run(p, m);
                 continue;
@@ -474,14 +478,15 @@ void mote_msg_free(mote_msg *m) {
 
 /* ---- Scheduler hooks ---- */
 
-static void proc_entry(mote__task *t) {
+static unsigned proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
     unsigned budget = P.budget;
     mote__msg *m;
-    while (budget && (m = mote__mbox_pop(p))) {
+    while (budget && (m = mbox_pop(p))) {
         mote__msg_run(p, m);
         budget--;
     }
+    return P.budget - budget;
 }
 
 static void proc_settle(mote__task *t) {
@@ -568,6 +573,7 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
         msg_free(m);
         return -ENOMEM;
     }
+    atomic_store_explicit(&P.first_id, p->id, memory_order_relaxed);
     atomic_init(&p->refs, 1); /* the scheduled reference */
     atomic_store(&p->inbox, (uintptr_t)m | (uintptr_t)1 << MOTE__MBOX_SHIFT);
     *out = p;
@@ -658,7 +664,11 @@ void mote_panic(const char *fmt, ...) {
     _exit(101);
 }
 
-/* ---- Snapshots for dumps ---- */
+/* ---- Snapshots for dumps and counts ---- */
+
+uint64_t mote__procs_spawned(void) {
+    return atomic_load_explicit(&P.next_id, memory_order_relaxed) - atomic_load_explicit(&P.first_id, memory_order_relaxed);
+}
 
 int64_t mote__proc_snapshot(mote__proc_view **out) {
     size_t n = 0, cap = 256;

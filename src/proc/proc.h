@@ -51,9 +51,11 @@ typedef struct mote__proc_ext {
     char name[MOTE_NAME_MAX]; /* written and read under the registry lock */
 } mote__proc_ext;
 
-/* The inbox word: the newest message's address in the low 48 bits (user
- * space addresses fit on x86-64 and AArch64), and above them how many
- * messages the list holds (saturating at 0xffff). The CAS that pushes a
+/* The inbox word: the newest message's address in the low 48 bits, and
+ * above them how many messages the list holds (saturating at 0xffff).
+ * Linux gives user space addresses below 2^47 on x86-64 and 2^48 on
+ * AArch64 unless a program asks mmap for more with a hint; malloc and
+ * mote's slabs never do. The CAS that pushes a
  * message also counts it, so a dump can give a mailbox's length without
  * walking a list it does not own, at no cost to senders. */
 #define MOTE__MBOX_SHIFT 48
@@ -112,5 +114,7 @@ typedef struct mote__proc_view {
  * result (or -ENOMEM). Holds each registry shard's lock only while it
  * copies that shard's views. */
 int64_t mote__proc_snapshot(mote__proc_view **out);
+/* Processes spawned by this runtime (ids are handed out in order). */
+uint64_t mote__procs_spawned(void);
 
 #endif

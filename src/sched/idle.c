@@ -195,6 +195,8 @@ static void park_worker(worker *w) {
     mon_mark(w, MON_IDLE);
     if (!idle_enter(w))
         return;
+    ctr_add(w, MOTE__CTR_SLEEPS, 1);
+    mote__busy_mark(w, false);
     /* The token holder does not spin first: its work comes through the
      * poller, which a spin on the futex word would not look at (measured:
      * 6 % of an HTTP server's CPU went to that spin, and readiness waited
@@ -208,6 +210,7 @@ static void park_worker(worker *w) {
         token_release();
     }
     sleep_on_futex(w, watch);
+    mote__busy_mark(w, true);
     if (watch)
         atomic_store(&S.idle.timer_watcher, 0);
     mote__monitor_kick();
@@ -274,8 +277,10 @@ mote__task *mote__find_work(worker *w) {
         w->streak = 0;
         if ((t = runq_pop(w)) || (t = global_get(w, RUNQ_SIZE / 2)))
             goto found;
-        if (may_spin(w) && (t = steal_work(w)))
+        if (may_spin(w) && (t = steal_work(w))) {
+            ctr_add(w, MOTE__CTR_STEALS, 1);
             goto found;
+        }
         const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
         if (np) /* workers are polling: poller threads can stay out */
             note_polled();

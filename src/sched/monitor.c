@@ -51,8 +51,10 @@
 
 void mote_blocking_begin(void) {
     worker *w = cur_worker();
-    if (w && !w->is_main && w->current)
+    if (w && !w->is_main && w->current) {
         mon_mark(w, MON_BLOCK);
+        ctr_add(w, MOTE__CTR_SECTIONS, 1);
+    }
 }
 
 void mote_blocking_end(void) {
@@ -106,8 +108,10 @@ static void *backup_main(void *arg) {
             break; /* stopping */
         mote__tls_worker = w;
         mote__ctx_init_thread(&w->ctx);
+        mote__busy_mark(w, true);
         mote__stack *s = mote__loop_stack(w);
         mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
+        mote__busy_mark(w, false);
         mote__stack_free(w->exit_stack);
         w->exit_stack = NULL;
         mote__ctx_destroy_thread(&w->ctx);
@@ -176,6 +180,7 @@ static bool spare_activate(void) {
     atomic_store(&b->spare, w);
     atomic_store(&b->go, 1);
     mote__futex_wake(&b->go, 1);
+    mote__count(MOTE__CTR_HANDOFFS, 1);
     return true;
 }
 

@@ -32,16 +32,18 @@
 
 #define CALL_BUDGET 1024 /* sends in one turn before the sender yields */
 
+static void enqueue_on(worker *w, mote__task *t, bool next);
 static void enqueue(mote__task *t, bool next);
 
 /* The worker left t's stack after a park: RUNNING -> PARKED, unless a wake
  * came first (NOTIFIED): then it runs again. */
-static void finish_park(mote__task *t) {
+static void finish_park(worker *w, mote__task *t) {
     uint64_t old = atomic_load(&t->state);
     for (;;) {
         if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
             atomic_store(&t->state, mote__task_word(old, MOTE__QUEUED));
-            enqueue(t, true);
+            ctr_add(w, MOTE__CTR_WAKEUPS, 1);
+            enqueue_on(w, t, true);
             return;
         }
         if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__PARKED)))
@@ -86,7 +88,7 @@ static void post_switch(worker *w) {
         w->pend_task = NULL;
         switch (w->pend_reason) {
         case MOTE__SW_PARK:
-            finish_park(t);
+            finish_park(w, t);
             break;
         case MOTE__SW_YIELD:
             requeue_yielder(w, t);
@@ -133,6 +135,7 @@ static void worker_loop(void *arg) {
         }
         set_running(t);
         mon_mark(w, MON_RUN);
+        ctr_add(w, MOTE__CTR_TURNS, 1);
         w->current = t;
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
@@ -142,8 +145,9 @@ static void worker_loop(void *arg) {
         }
         t->stack = s;
         w->calls = 0;
-        S.hooks.entry(t);
+        unsigned ran = S.hooks.entry(t);
         w = cur_worker();
+        ctr_add(w, MOTE__CTR_MSGS_RUN, ran);
         w->current = NULL;
         t->stack = NULL;
         S.hooks.settle(t);
@@ -151,6 +155,11 @@ static void worker_loop(void *arg) {
 }
 
 static void enqueue(mote__task *t, bool next) {
+    enqueue_on(cur_worker(), t, next);
+}
+
+/* Queue t from the thread whose worker is w (NULL: not a worker). */
+static void enqueue_on(worker *w, mote__task *t, bool next) {
     if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
         return; /* shutting down: nothing runs any more */
     if (MOTE_UNLIKELY(t->flags & MOTE__TASK_MAIN)) {
@@ -158,7 +167,6 @@ static void enqueue(mote__task *t, bool next) {
         mote__wake_worker(S.main);
         return;
     }
-    worker *w = cur_worker();
     if (w) {
         /* The main thread runs only the main task: what it makes runnable
          * goes to its queue, for the workers to steal. */
@@ -218,6 +226,8 @@ uint64_t mote__park_prepare(void) {
 static void switch_out(int reason) {
     worker *w = cur_worker();
     mote__task *t = w->current;
+    if (reason == MOTE__SW_PARK)
+        ctr_add(w, MOTE__CTR_PARKS, 1);
     if (MOTE_UNLIKELY(w->is_main)) {
         w->reason = reason;
         mote__ctx_switch(&t->stack->ctx, &w->ctx);
@@ -244,7 +254,12 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
         switch (MOTE__ST(old)) {
         case MOTE__PARKED:
             if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__QUEUED))) {
-                enqueue(t, true);
+                worker *w = cur_worker(); /* the waker's, if any */
+                if (w)
+                    ctr_add(w, MOTE__CTR_WAKEUPS, 1);
+                else
+                    mote__count(MOTE__CTR_WAKEUPS, 1);
+                enqueue_on(w, t, true);
                 return true;
             }
             break;
@@ -252,7 +267,7 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
             if (old & MOTE__NOTIFIED)
                 return false;
             if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED))
-                return true;
+                return true; /* counted by finish_park, on the task's worker */
             break;
         default:
             return false;
@@ -262,7 +277,12 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
 
 void mote__sched_tick(void) {
     worker *w = cur_worker();
-    if (w && w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
+    if (!w) {
+        mote__count(MOTE__CTR_MSGS_SENT, 1);
+        return;
+    }
+    ctr_add(w, MOTE__CTR_MSGS_SENT, 1);
+    if (w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
         w->calls = 0;
         mote__yield();
     }
@@ -302,6 +322,7 @@ void mote__yield(void) {
     /* Straight to the next suspended task: one switch instead of two. */
     set_running(n);
     mon_mark(w, MON_RUN);
+    ctr_add(w, MOTE__CTR_TURNS, 1);
     w->current = n;
     w->pend_task = t;
     w->pend_reason = MOTE__SW_YIELD;
@@ -352,10 +373,11 @@ static void run_main_task(worker *w, mote__task *t) {
         mote__ctx_make(t->stack, main_task_entry, t);
     }
     w->current = t;
+    ctr_add(w, MOTE__CTR_TURNS, 1);
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
     if (w->reason == MOTE__SW_PARK)
-        finish_park(t);
+        finish_park(w, t);
     else if (w->reason == MOTE__SW_YIELD)
         requeue(t);
 }
