@@ -793,6 +793,27 @@ MOTE_API int mote_metrics_workers(uint64_t *busy_ns, size_t n);
  */
 MOTE_API int64_t mote_metrics_prometheus(char *buf, size_t len);
 
+/*
+ * Trace the scheduler into a file that the Perfetto UI (ui.perfetto.dev)
+ * or chrome://tracing opens (Chrome's trace event JSON): one track per
+ * thread; a slice per turn of a process, named after it, saying how the
+ * turn ended (done, yielded, suspended in receive, ...); slices for
+ * blocking sections, waits in the poller and idle workers; spawns,
+ * steals and hand-offs to backup workers as instant events; and an arrow
+ * from every wake-up (or message to an idle process) to the turn it
+ * caused. Also started by the environment: MOTE_TRACE=path.
+ *
+ * Each thread keeps the last MOTE_TRACE_EVENTS events (default 262144) in
+ * a ring of its own; the file is written at mote_trace_stop, or when the
+ * runtime shuts down. Off, a trace point costs one load and one branch.
+ *
+ * mote_trace_start: 0, -EINVAL (path NULL or ""), -EBUSY (a trace runs),
+ * -ESHUTDOWN, or the error opening path. mote_trace_stop: 0, -EINVAL (no
+ * trace runs), -EIO (writing failed).
+ */
+MOTE_API int mote_trace_start(const char *path);
+MOTE_API int mote_trace_stop(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,8 @@ typedef struct rt_config {
 } rt_config;
 
 void mote__dump_start(void); /* debug/dump.c */
+void mote__trace_start_env(void); /* debug/trace.c */
+void mote__trace_shutdown(void);
 void mote__dump_stop(void);
 void mote__symbols_release(void); /* debug/symbol.c */
 
@@ -136,6 +138,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         goto out;
     }
     mote__dump_start();
+    mote__trace_start_env();
     int result = 0;
     mote_proc *mp;
     r = mote__proc_spawn_main(&mp, main, arg, &result);
@@ -151,6 +154,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     mote__stdio_shutdown();
     mote__netpoll_stop();
     mote__timer_stop();
+    mote__trace_shutdown(); /* every thread that traces has stopped */
     mote__proc_reap_all();
     mote__futures_reap_all();
     mote__alloc_release_all();

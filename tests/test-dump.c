@@ -196,7 +196,7 @@ Test(dump, states_wait_reasons_mailboxes_and_backtraces) {
     snprintf(want, sizeof want, "in a call to process %llu", (unsigned long long)ids[GATEKEEPER]);
     assert_para(ids[CALLER], want, "mailbox 3,");
     assert_para(ids[AWAITER], "(awaiter): suspended in await of future 0x", NULL);
-    assert_para(ids[BLOCKER], "(blocker): in a blocking section on worker ", NULL);
+    assert_para(ids[BLOCKER], "(blocker): in a blocking section on ", "worker ");
     assert_para(ids[IDLER], ": idle, mailbox 0", NULL);
     cr_assert(strstr(dump_text, "in a blocking section, process ") && strstr(dump_text, "(blocker)"), "%s",
               dump_text);

@@ -189,7 +189,7 @@ static void dump_run(void *arg) {
     unsigned nw = mote__sched_workers(NULL, 0);
     mote__worker_view *w = calloc(nw ? nw : 1, sizeof *w);
     mote__proc_view *views = NULL;
-    int64_t n = mote__proc_snapshot(&views);
+    int64_t n = mote__proc_snapshot(&views, true);
     prec *recs = n > 0 ? calloc((size_t)n, sizeof *recs) : NULL;
     unsigned char *buf = malloc(STACK_COPY_MAX);
     if (!o || !w || n < 0 || (n > 0 && !recs) || !buf) {
@@ -216,7 +216,8 @@ static void dump_run(void *arg) {
     }
     free(views);
     free(buf);
-    qsort(recs, (size_t)n, sizeof *recs, by_id);
+    if (n > 0)
+        qsort(recs, (size_t)n, sizeof *recs, by_id);
 
     mote__out_init(o, job->fd);
     unsigned nworkers = 0, backups = 0, running_backups = 0;

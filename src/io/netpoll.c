@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 
 #include "io/internal.h"
+#include "debug/trace.h"
 #include "poll/poller.h"
 
 #define EVENTS_PER_WAIT 128
@@ -96,11 +97,15 @@ static void dispatch(const mote__poll_event *ev, int n) {
 static int netpoll(int64_t timeout) {
     mote__poll_event ev[EVENTS_PER_WAIT];
     bool woken;
+    if (timeout != 0)
+        MOTE_TRACE(MOTE__TR_POLL, 0, 0);
     int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, timeout, &woken);
     if (woken)
         mote__netpoll_rewake(); /* it may have been meant for a worker */
-    if (timeout != 0)
+    if (timeout != 0) {
         mote__count(MOTE__CTR_POLL_WAITS, 1);
+        MOTE_TRACE(MOTE__TR_POLLED, 0, n > 0 ? (uint64_t)n : 0);
+    }
     dispatch(ev, n);
     return n > 0 ? n : 0;
 }
@@ -140,9 +145,11 @@ static void *poller_main(void *arg) {
         pause = POLLER_PAUSE_MIN;
         mote__poll_event ev[EVENTS_PER_WAIT];
         bool woken;
+        MOTE_TRACE(MOTE__TR_POLL, 0, 0);
         int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, -1, &woken);
         mote__netpoll_give();
         mote__count(MOTE__CTR_POLL_WAITS, 1);
+        MOTE_TRACE(MOTE__TR_POLLED, 0, n > 0 ? (uint64_t)n : 0);
         dispatch(ev, n);
     }
     return NULL;

@@ -7,6 +7,7 @@
 #include "proc/proc.h"
 #include "base/alloc.h"
 #include "debug/symbol.h"
+#include "debug/trace.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +49,7 @@ static mote_proc *proc_alloc(size_t size) {
     p->task.aux = (uint32_t)size;
     p->born_ms = mote__coarse_ms();
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
+    MOTE_TRACE(MOTE__TR_SPAWN, p->id, mote__proc_self() ? mote__proc_self()->id : 0);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
     mote__spin_lock(&P.reg[s].lock);
     p->reg_next = P.reg[s].head;
@@ -390,6 +392,11 @@ int mote_proc_set_name(mote_proc *p, const char *name) {
         memcpy(e->name, name, len);
     e->name[len] = '\0';
     mote__spin_unlock(name_lock(p));
+    if (atomic_load_explicit(&mote__tracing, memory_order_relaxed)) {
+        char copy[MOTE_NAME_MAX];
+        snprintf(copy, sizeof copy, "%.*s", (int)len, name ? name : "");
+        mote__trace_name(p->id, copy);
+    }
     return 0;
 }
 
@@ -544,7 +551,12 @@ static void proc_describe(mote__task *t, char *buf, size_t len) {
     *d = '\0';
 }
 
+static uint64_t proc_id(mote__task *t) {
+    return ((mote_proc *)t)->id;
+}
+
 const mote__sched_hooks mote__proc_hooks = {
+    .id = proc_id,
     .entry = proc_entry,
     .settle = proc_settle,
     .describe = proc_describe,
@@ -670,7 +682,7 @@ uint64_t mote__procs_spawned(void) {
     return atomic_load_explicit(&P.next_id, memory_order_relaxed) - atomic_load_explicit(&P.first_id, memory_order_relaxed);
 }
 
-int64_t mote__proc_snapshot(mote__proc_view **out) {
+int64_t mote__proc_snapshot(mote__proc_view **out, bool refs) {
     size_t n = 0, cap = 256;
     mote__proc_view *v = malloc(cap * sizeof *v);
     if (!v)
@@ -702,10 +714,10 @@ int64_t mote__proc_snapshot(mote__proc_view **out) {
              * zero is being freed and is not revived. */
             x->ref = NULL;
             uint32_t r = atomic_load(&p->refs);
-            while (MOTE__ST(x->state) == MOTE__PARKED && r &&
-                   !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
+            bool want = refs && MOTE__ST(x->state) == MOTE__PARKED;
+            while (want && r && !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
                 ;
-            if (MOTE__ST(x->state) == MOTE__PARKED && r)
+            if (want && r)
                 x->ref = p;
         }
         mote__spin_unlock(&P.reg[i].lock);

@@ -115,8 +115,9 @@ typedef struct mote__proc_view {
 } mote__proc_view;
 /* Every process, in no order: a malloc'd array in *out, its length as the
  * result (or -ENOMEM). Holds each registry shard's lock only while it
- * copies that shard's views. */
-int64_t mote__proc_snapshot(mote__proc_view **out);
+ * copies that shard's views. With refs, suspended processes are
+ * referenced (view.ref); without, view.ref is NULL. */
+int64_t mote__proc_snapshot(mote__proc_view **out, bool refs);
 /* Processes spawned by this runtime (ids are handed out in order). */
 uint64_t mote__procs_spawned(void);
 

@@ -22,6 +22,7 @@
 #define MOTE_SCHED_INTERNAL_H
 
 #include "sched/sched.h"
+#include "debug/trace.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -232,6 +233,14 @@ static inline void mon_mark(worker *w, uint32_t activity) {
 static inline void ctr_add(worker *w, unsigned c, uint64_t n) {
     _Atomic uint64_t *x = &w->ctr.n[c];
     atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* Trace points (debug/trace.h) name tasks by the process layer's ids. */
+#define TRACE_TASK(type, t, b) MOTE_TRACE((type), S.hooks.id(t), (b))
+
+/* The id of the task running on w (0: none), for trace points. */
+static inline uint64_t trace_current(worker *w) {
+    return w && w->current ? S.hooks.id(w->current) : 0;
 }
 
 /* w starts (busy) or stops (parked) running tasks: owner only. */

@@ -54,13 +54,16 @@ void mote_blocking_begin(void) {
     if (w && !w->is_main && w->current) {
         mon_mark(w, MON_BLOCK);
         ctr_add(w, MOTE__CTR_SECTIONS, 1);
+        TRACE_TASK(MOTE__TR_BLOCK, w->current, 0);
     }
 }
 
 void mote_blocking_end(void) {
     worker *w = cur_worker();
-    if (w && !w->is_main && w->current)
+    if (w && !w->is_main && w->current) {
         mon_mark(w, MON_RUN);
+        TRACE_TASK(MOTE__TR_UNBLOCK, w->current, 0);
+    }
 }
 
 /* Worker side: wake the monitor if it sleeps until a worker wakes. */
@@ -181,6 +184,7 @@ static bool spare_activate(void) {
     atomic_store(&b->go, 1);
     mote__futex_wake(&b->go, 1);
     mote__count(MOTE__CTR_HANDOFFS, 1);
+    MOTE_TRACE(MOTE__TR_HANDOFF, w->id, 0);
     return true;
 }
 

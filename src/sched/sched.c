@@ -22,6 +22,7 @@
 #include "base/alloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -61,7 +62,9 @@ static void worker_teardown(worker *w) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     mote__tls_worker = w;
-    prctl(PR_SET_NAME, "mote-worker", 0, 0, 0);
+    char name[16]; /* "mote-worker-N": tools (top -H, traces) tell them apart */
+    snprintf(name, sizeof name, "mote-worker-%u", w->id);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);

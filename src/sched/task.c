@@ -174,6 +174,7 @@ static void worker_loop(void *arg) {
         mon_mark(w, MON_RUN);
         ctr_add(w, MOTE__CTR_TURNS, 1);
         w->current = t;
+        TRACE_TASK(MOTE__TR_RUN, t, 0);
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
             mote__ctx_switch(&s->ctx, &t->stack->ctx);
@@ -183,6 +184,7 @@ static void worker_loop(void *arg) {
         t->stack = s;
         w->calls = 0;
         unsigned ran = S.hooks.entry(t);
+        TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_DONE);
         w = cur_worker();
         ctr_add(w, MOTE__CTR_MSGS_RUN, ran);
         w->current = NULL;
@@ -238,6 +240,7 @@ bool mote__task_schedule(mote__task *t) {
         if (atomic_compare_exchange_weak(&t->state, &s, mote__task_word(s, MOTE__QUEUED)))
             break;
     }
+    TRACE_TASK(MOTE__TR_SCHED, t, trace_current(cur_worker()));
     enqueue(t, true);
     return true;
 }
@@ -265,6 +268,9 @@ static void switch_out(int reason) {
     mote__task *t = w->current;
     if (reason == MOTE__SW_PARK)
         ctr_add(w, MOTE__CTR_PARKS, 1);
+    TRACE_TASK(MOTE__TR_STOP, t,
+               reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
+                                       : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
     if (MOTE_UNLIKELY(w->is_main)) {
         w->reason = reason;
         mote__ctx_switch(&t->stack->ctx, &w->ctx);
@@ -296,6 +302,7 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
                     ctr_add(w, MOTE__CTR_WAKEUPS, 1);
                 else
                     mote__count(MOTE__CTR_WAKEUPS, 1);
+                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(w));
                 enqueue_on(w, t, true);
                 return true;
             }
@@ -303,8 +310,10 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
         case MOTE__RUNNING:
             if (old & MOTE__NOTIFIED)
                 return false;
-            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED))
+            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED)) {
+                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(cur_worker()));
                 return true; /* counted by finish_park, on the task's worker */
+            }
             break;
         default:
             return false;
@@ -357,10 +366,12 @@ void mote__yield(void) {
         return;
     }
     /* Straight to the next suspended task: one switch instead of two. */
+    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_YIELD);
     set_running(n);
     mon_mark(w, MON_RUN);
     ctr_add(w, MOTE__CTR_TURNS, 1);
     w->current = n;
+    TRACE_TASK(MOTE__TR_RUN, n, 0);
     w->pend_task = t;
     w->pend_reason = MOTE__SW_YIELD;
     mote__ctx_switch(&t->stack->ctx, &n->stack->ctx);
@@ -371,6 +382,7 @@ void mote__task_abandon(void) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     t->stack->dirty = true;
+    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_ABANDON);
     if (w->is_main) { /* not reached: a panicking main process exits */
         w->reason = MOTE__SW_DONE;
         mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
@@ -411,6 +423,7 @@ static void run_main_task(worker *w, mote__task *t) {
     }
     w->current = t;
     ctr_add(w, MOTE__CTR_TURNS, 1);
+    TRACE_TASK(MOTE__TR_RUN, t, 0);
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
     if (w->reason == MOTE__SW_PARK)
@@ -442,6 +455,7 @@ void mote__sched_run_main(mote__task *m) {
 void mote__sched_main_exit(void) {
     worker *w = cur_worker();
     atomic_store(&S.main_exit, true);
+    TRACE_TASK(MOTE__TR_STOP, w->current, MOTE__TR_END_DONE);
     w->reason = 0; /* run_main_task does nothing more with the main task */
     mote__ctx_switch_final(&w->current->stack->ctx, &w->ctx);
 }
