@@ -61,6 +61,13 @@ typedef struct tr_buf {
     tr_event ev[];
 } tr_buf;
 
+/* Which process id a task address held, from when (a CPU counter value;
+ * 0: from before the trace). */
+typedef struct tr_task {
+    uintptr_t task;
+    uint64_t ts, id;
+} tr_task;
+
 typedef struct tr_name {
     uint64_t id;
     size_t seq; /* later names of one process win */
@@ -77,6 +84,8 @@ static struct {
     int64_t ns0;
     tr_name *names;
     size_t nnames, names_cap;
+    tr_task *known; /* the processes there were when the trace started */
+    size_t nknown;
 } TR = {.lock = PTHREAD_MUTEX_INITIALIZER, .gen = 1};
 
 static _Thread_local tr_buf *tls_ring;
@@ -121,24 +130,44 @@ static MOTE_NOINLINE tr_buf *ring_new(uint64_t gen) {
     return t;
 }
 
-void mote__trace(unsigned type, uint64_t a, uint64_t b) {
-    tr_buf *t = tls_ring;
-    uint64_t gen = atomic_load_explicit(&TR.gen, memory_order_relaxed);
-    if (MOTE_UNLIKELY(!t || tls_gen != gen) && !(t = ring_new(gen)))
-        return;
+/* Append an event to t, this thread's ring. */
+static inline void record_in(tr_buf *t, unsigned type, uint64_t a, uint64_t b, bool stamped) {
     atomic_store_explicit(&t->busy, 1, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst); /* see the head comment */
     /* Acquire: the ring was reset (and last read) before tracing went on. */
     if (atomic_load_explicit(&mote__tracing, memory_order_acquire)) {
         uint64_t n = atomic_load_explicit(&t->n, memory_order_relaxed);
         tr_event *e = &t->ev[n & (t->cap - 1)];
-        e->ts = stamp();
+        e->ts = stamped ? stamp() : 0;
         e->a = a;
         e->b = b;
         e->type = type;
         atomic_store_explicit(&t->n, n + 1, memory_order_relaxed);
     }
     atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+/* The thread's first event of this runtime: make its ring first. */
+static MOTE_NOINLINE void record_first(unsigned type, uint64_t a, uint64_t b, bool stamped) {
+    tr_buf *t = ring_new(atomic_load_explicit(&TR.gen, memory_order_relaxed));
+    if (t)
+        record_in(t, type, a, b, stamped);
+}
+
+void mote__trace(unsigned type, uint64_t a, uint64_t b) {
+    tr_buf *t = tls_ring;
+    if (MOTE_UNLIKELY(!t || tls_gen != atomic_load_explicit(&TR.gen, memory_order_relaxed)))
+        record_first(type, a, b, true);
+    else
+        record_in(t, type, a, b, true);
+}
+
+void mote__trace_mark(unsigned type, uint64_t a, uint64_t b) {
+    tr_buf *t = tls_ring;
+    if (MOTE_UNLIKELY(!t || tls_gen != atomic_load_explicit(&TR.gen, memory_order_relaxed)))
+        record_first(type, a, b, false);
+    else
+        record_in(t, type, a, b, false);
 }
 
 /* With TR.lock held. */
@@ -191,12 +220,19 @@ int mote_trace_start(const char *path) {
     TR.cap = TR.rings ? TR.rings->cap : pow2;
     TR.out = f;
     TR.nnames = 0;
-    /* The names processes have now; later ones come through mote__trace_name. */
+    /* The processes there are now, with their names; later ones come
+     * through SPAWN events and mote__trace_name. */
     mote__proc_view *v = NULL;
     int64_t n = mote__proc_snapshot(&v, false);
-    for (int64_t i = 0; i < n; i++)
+    free(TR.known);
+    TR.known = n > 0 ? malloc((size_t)n * sizeof *TR.known) : NULL;
+    TR.nknown = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (TR.known)
+            TR.known[TR.nknown++] = (tr_task){(uintptr_t)v[i].task, 0, v[i].id};
         if (v[i].name[0])
             name_add(v[i].id, v[i].name);
+    }
     free(v);
     TR.ns0 = mote__now();
     TR.tsc0 = stamp();
@@ -231,6 +267,9 @@ static int stop_locked(void) {
     if (fclose(TR.out) != 0 && r == 0)
         r = mote__errno();
     TR.out = NULL;
+    free(TR.known);
+    TR.known = NULL;
+    TR.nknown = 0;
     free(TR.names);
     TR.names = NULL;
     TR.nnames = TR.names_cap = 0;
@@ -278,13 +317,22 @@ void mote__trace_shutdown(void) {
 /* An event of any ring, for the pass in time order that draws arrows. */
 typedef struct tr_ref {
     uint64_t ts;
-    const tr_event *e;
+    uint64_t id;
+    bool turn;  /* the start of a turn of id (else a wake-up of id) */
+    size_t seq; /* the order recorded */
     int tid;
 } tr_ref;
 
+/* Time order; at one time, wake-ups before turns (a wake and the turn it
+ * causes share a time when the turn follows on the same thread), then
+ * the order recorded. */
 static int by_ts(const void *x, const void *y) {
-    uint64_t a = ((const tr_ref *)x)->ts, b = ((const tr_ref *)y)->ts;
-    return a < b ? -1 : a > b;
+    const tr_ref *a = x, *b = y;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    if (a->turn != b->turn)
+        return a->turn ? 1 : -1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 static int by_id(const void *x, const void *y) {
@@ -380,43 +428,192 @@ static void instant(writer *w, int tid, uint64_t ts, const char *cat) {
             us(&w->c, ts), cat);
 }
 
-/* One ring's events, oldest first, paired into slices. */
-static void write_ring(writer *w, const tr_buf *t) {
+/* A ring's events, oldest first, every timestamp filled in (see trace.h):
+ * a RUN takes the last stamped time before it (the end of whatever the
+ * thread did before), any other unstamped event the next stamped time
+ * after it (or the last before, at the end). A malloc'd copy. */
+typedef struct ring_copy {
+    const tr_buf *ring;
+    tr_event *ev;
+    size_t n;
+} ring_copy;
+
+static bool ring_copy_make(ring_copy *c, const tr_buf *t) {
     uint64_t n = atomic_load(&t->n), first = n > t->cap ? n - t->cap : 0;
-    const tr_event *run = NULL;
+    size_t k = (size_t)(n - first);
+    c->ring = t;
+    c->n = 0;
+    c->ev = malloc((k ? k : 1) * sizeof *c->ev);
+    bool *own = malloc(k ? k : 1);
+    if (!c->ev || !own) {
+        free(own);
+        return false;
+    }
+    for (size_t i = 0; i < k; i++) {
+        c->ev[i] = t->ev[(first + i) & (t->cap - 1)];
+        own[i] = c->ev[i].ts != 0;
+    }
+    uint64_t next = 0, prev = 0;
+    for (size_t i = k; i-- > 0;) {
+        if (own[i])
+            next = c->ev[i].ts;
+        else if (c->ev[i].type != MOTE__TR_RUN)
+            c->ev[i].ts = next;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (own[i])
+            prev = c->ev[i].ts;
+        else if (!c->ev[i].ts)
+            c->ev[i].ts = prev;
+    }
+    free(own);
+    c->n = k;
+    return true;
+}
+
+/* Task addresses to process ids: the processes known at the start and
+ * every SPAWN, sorted by address, then time. */
+typedef struct taskmap {
+    tr_task *v;
+    size_t n;
+} taskmap;
+
+static int by_task(const void *x, const void *y) {
+    const tr_task *a = x, *b = y;
+    if (a->task != b->task)
+        return a->task < b->task ? -1 : 1;
+    return a->ts < b->ts ? -1 : a->ts > b->ts;
+}
+
+static bool taskmap_make(taskmap *m, const ring_copy *rings, size_t nrings) {
+    size_t n = TR.nknown;
+    for (size_t r = 0; r < nrings; r++)
+        for (size_t i = 0; i < rings[r].n; i++)
+            n += rings[r].ev[i].type == MOTE__TR_SPAWN;
+    m->v = malloc((n ? n : 1) * sizeof *m->v);
+    m->n = 0;
+    if (!m->v)
+        return false;
+    for (size_t i = 0; i < TR.nknown; i++)
+        m->v[m->n++] = TR.known[i];
+    for (size_t r = 0; r < nrings; r++)
+        for (size_t i = 0; i < rings[r].n; i++) {
+            const tr_event *e = &rings[r].ev[i];
+            if (e->type == MOTE__TR_SPAWN)
+                m->v[m->n++] = (tr_task){(uintptr_t)e->a, e->ts, e->b};
+        }
+    qsort(m->v, m->n, sizeof *m->v, by_task);
+    return true;
+}
+
+/* The process that task address held at time ts: the last one it was
+ * given at or before ts (0: unknown). A spawn is stamped when it happens,
+ * before anything the new process does, so a reused address is told apart. */
+static uint64_t taskmap_id(const taskmap *m, uint64_t task, uint64_t ts) {
+    if (!task)
+        return 0;
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) { /* the first entry for this address */
+        size_t mid = (lo + hi) / 2;
+        if (m->v[mid].task < task)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t id = 0;
+    for (size_t i = lo; i < m->n && m->v[i].task == task; i++)
+        if (m->v[i].ts <= ts || !id)
+            id = m->v[i].id;
+    return id;
+}
+
+/* Every event's task addresses become process ids. */
+static void ids_resolve(const taskmap *m, ring_copy *rings, size_t nrings) {
+    for (size_t r = 0; r < nrings; r++)
+        for (size_t i = 0; i < rings[r].n; i++) {
+            tr_event *e = &rings[r].ev[i];
+            switch (e->type) {
+            case MOTE__TR_WAKE:
+            case MOTE__TR_SCHED:
+                e->b = taskmap_id(m, e->b, e->ts);
+                /* fall through */
+            case MOTE__TR_RUN:
+            case MOTE__TR_STOP:
+            case MOTE__TR_STEAL:
+            case MOTE__TR_BLOCK:
+            case MOTE__TR_UNBLOCK:
+                e->a = taskmap_id(m, e->a, e->ts);
+                break;
+            case MOTE__TR_SPAWN:
+                e->a = e->b;
+                break;
+            }
+        }
+}
+
+/* A turn, for the arrows: when and where process `id` started one. */
+typedef struct tr_turn {
+    uint64_t ts, id;
+    int tid;
+} tr_turn;
+
+typedef struct turns {
+    tr_turn *v;
+    size_t n, cap;
+} turns;
+
+static void turn_add(turns *t, uint64_t ts, uint64_t id, int tid) {
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1024;
+        tr_turn *bigger = realloc(t->v, cap * sizeof *bigger);
+        if (!bigger)
+            return;
+        t->v = bigger;
+        t->cap = cap;
+    }
+    t->v[t->n++] = (tr_turn){ts, id, tid};
+}
+
+/* One ring's events, paired into slices; the turns go to *out as well. */
+static void write_ring(writer *w, const ring_copy *c, turns *out) {
+    int tid = c->ring->tid;
     uint64_t idle = 0, block = 0, poll = 0;
-    for (uint64_t i = first; i < n; i++) {
-        const tr_event *e = &t->ev[i & (t->cap - 1)];
+    const tr_event *bound = NULL; /* the last turn boundary (see trace.h) */
+    for (size_t i = 0; i < c->n; i++) {
+        const tr_event *e = &c->ev[i];
         char why[48];
         switch (e->type) {
         case MOTE__TR_RUN:
-            run = e; /* an earlier RUN without its STOP was cut off by the ring */
+            bound = e;
             break;
         case MOTE__TR_STOP:
-            if (!run || run->a != e->a)
-                break;
-            slice(w, t->tid, run->ts, e->ts, "turn");
-            proc_name(w->f, e->a);
-            end_reason(why, sizeof why, e->b);
-            fprintf(w->f, ",\"args\":{\"process\":%llu,\"ended\":\"%s\"}}", (unsigned long long)e->a, why);
-            run = NULL;
+            if (bound && (bound->type != MOTE__TR_RUN || bound->a == e->a)) {
+                slice(w, tid, bound->ts, e->ts, "turn");
+                proc_name(w->f, e->a);
+                end_reason(why, sizeof why, e->b);
+                fprintf(w->f, ",\"args\":{\"process\":%llu,\"ended\":\"%s\"}}", (unsigned long long)e->a, why);
+                turn_add(out, bound->ts, e->a, tid);
+            }
+            bound = e;
             break;
         case MOTE__TR_IDLE:
             idle = e->ts;
+            bound = NULL;
             break;
         case MOTE__TR_BUSY:
             if (idle) {
-                slice(w, t->tid, idle, e->ts, "idle");
+                slice(w, tid, idle, e->ts, "idle");
                 fputs("\"idle\"}", w->f);
             }
             idle = 0;
+            bound = e;
             break;
         case MOTE__TR_BLOCK:
             block = e->ts;
             break;
         case MOTE__TR_UNBLOCK:
             if (block) {
-                slice(w, t->tid, block, e->ts, "blocking");
+                slice(w, tid, block, e->ts, "blocking");
                 fprintf(w->f, "\"blocking section\",\"args\":{\"process\":%llu}}", (unsigned long long)e->a);
             }
             block = 0;
@@ -426,29 +623,31 @@ static void write_ring(writer *w, const tr_buf *t) {
             break;
         case MOTE__TR_POLLED:
             if (poll) {
-                slice(w, t->tid, poll, e->ts, "poll");
+                slice(w, tid, poll, e->ts, "poll");
                 fprintf(w->f, "\"poll wait\",\"args\":{\"events\":%llu}}", (unsigned long long)e->b);
             }
             poll = 0;
+            bound = e;
             break;
         case MOTE__TR_WAKE:
         case MOTE__TR_SCHED:
-            instant(w, t->tid, e->ts, "wake");
+            instant(w, tid, e->ts, "wake");
             fputs(e->type == MOTE__TR_WAKE ? "\"wake " : "\"message to ", w->f);
             fprintf(w->f, "process %llu\",\"args\":{\"process\":%llu,\"by\":%llu}}", (unsigned long long)e->a,
                     (unsigned long long)e->a, (unsigned long long)e->b);
             break;
         case MOTE__TR_SPAWN:
-            instant(w, t->tid, e->ts, "spawn");
-            fprintf(w->f, "\"spawn process %llu\",\"args\":{\"process\":%llu,\"by\":%llu}}", (unsigned long long)e->a,
-                    (unsigned long long)e->a, (unsigned long long)e->b);
+            instant(w, tid, e->ts, "spawn");
+            fprintf(w->f, "\"spawn process %llu\",\"args\":{\"process\":%llu}}", (unsigned long long)e->a,
+                    (unsigned long long)e->a);
             break;
         case MOTE__TR_STEAL:
-            instant(w, t->tid, e->ts, "steal");
+            instant(w, tid, e->ts, "steal");
             fprintf(w->f, "\"steal\",\"args\":{\"process\":%llu}}", (unsigned long long)e->a);
+            bound = e;
             break;
         case MOTE__TR_HANDOFF:
-            instant(w, t->tid, e->ts, "handoff");
+            instant(w, tid, e->ts, "handoff");
             fprintf(w->f, "\"hand-off to backup worker %llu\",\"args\":{\"worker\":%llu}}",
                     (unsigned long long)e->a, (unsigned long long)e->a);
             break;
@@ -458,24 +657,24 @@ static void write_ring(writer *w, const tr_buf *t) {
 
 /* Arrows: each wake (or message to an idle process) to the next turn of
  * that process, on whichever thread it ran: a pass in time order. */
-static void write_flows(writer *w) {
-    size_t total = 0;
-    for (tr_buf *t = TR.rings; t; t = t->next) {
-        uint64_t n = atomic_load(&t->n);
-        total += n > t->cap ? t->cap : n;
-    }
+static void write_flows(writer *w, const ring_copy *rings, size_t nrings, const turns *tu) {
+    size_t total = tu->n;
+    for (size_t r = 0; r < nrings; r++)
+        total += rings[r].n;
     tr_ref *refs = malloc((total ? total : 1) * sizeof *refs);
-    size_t k = 0;
-    for (tr_buf *t = TR.rings; t && refs; t = t->next) {
-        uint64_t n = atomic_load(&t->n), first = n > t->cap ? n - t->cap : 0;
-        for (uint64_t i = first; i < n; i++) {
-            const tr_event *e = &t->ev[i & (t->cap - 1)];
-            if (e->type == MOTE__TR_WAKE || e->type == MOTE__TR_SCHED || e->type == MOTE__TR_RUN)
-                refs[k++] = (tr_ref){e->ts, e, t->tid};
-        }
-    }
     if (!refs)
         return;
+    size_t k = 0;
+    for (size_t r = 0; r < nrings; r++)
+        for (size_t i = 0; i < rings[r].n; i++) {
+            const tr_event *e = &rings[r].ev[i];
+            if (e->type == MOTE__TR_WAKE || e->type == MOTE__TR_SCHED) {
+                refs[k] = (tr_ref){e->ts, e->a, false, k, rings[r].ring->tid};
+                k++;
+            }
+        }
+    for (size_t i = 0; i < tu->n; i++, k++)
+        refs[k] = (tr_ref){tu->v[i].ts, tu->v[i].id, true, k, tu->v[i].tid};
     qsort(refs, k, sizeof *refs, by_ts);
     /* Open addressing: process id -> the flow waiting for its next turn. */
     size_t cap = 16;
@@ -483,22 +682,22 @@ static void write_flows(writer *w) {
         cap <<= 1;
     uint64_t *keys = calloc(cap, sizeof *keys), *flow = calloc(cap, sizeof *flow), next = 0;
     for (size_t i = 0; keys && flow && i < k; i++) {
-        const tr_event *e = refs[i].e;
-        size_t h = (size_t)(e->a * 0x9E3779B97F4A7C15ull) & (cap - 1);
-        while (keys[h] && keys[h] != e->a)
+        uint64_t id = refs[i].id;
+        size_t h = (size_t)(id * 0x9E3779B97F4A7C15ull) & (cap - 1);
+        while (keys[h] && keys[h] != id)
             h = (h + 1) & (cap - 1);
-        if (e->type != MOTE__TR_RUN) {
-            keys[h] = e->a;
+        if (!refs[i].turn) {
+            keys[h] = id;
             flow[h] = ++next;
             ev_begin(w);
             fprintf(w->f, "{\"ph\":\"s\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"id\":%llu,\"cat\":\"wake\",\"name\":\"wake\"}",
-                    w->pid, refs[i].tid, us(&w->c, e->ts), (unsigned long long)next);
-        } else if (keys[h] == e->a && flow[h]) {
+                    w->pid, refs[i].tid, us(&w->c, refs[i].ts), (unsigned long long)next);
+        } else if (keys[h] == id && flow[h]) {
             ev_begin(w);
             fprintf(w->f,
                     "{\"ph\":\"f\",\"bp\":\"e\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"id\":%llu,\"cat\":\"wake\","
                     "\"name\":\"wake\"}",
-                    w->pid, refs[i].tid, us(&w->c, e->ts), (unsigned long long)flow[h]);
+                    w->pid, refs[i].tid, us(&w->c, refs[i].ts), (unsigned long long)flow[h]);
             flow[h] = 0; /* the key stays: probing chains stay whole */
         }
     }
@@ -513,11 +712,29 @@ static int write_json(FILE *f, uint64_t tsc1, int64_t ns1) {
     w.c.us_per_tick = ticks > 0 ? ns / ticks / 1e3 : 0;
     if (TR.nnames)
         qsort(TR.names, TR.nnames, sizeof *TR.names, by_id);
+    size_t nrings = 0;
+    for (tr_buf *t = TR.rings; t; t = t->next)
+        nrings++;
+    ring_copy *rings = calloc(nrings ? nrings : 1, sizeof *rings);
+    if (!rings)
+        return -ENOMEM;
+    size_t r = 0;
+    for (tr_buf *t = TR.rings; t; t = t->next)
+        if (ring_copy_make(&rings[r], t))
+            r++;
+    nrings = r;
+    taskmap tm;
+    if (!taskmap_make(&tm, rings, nrings))
+        tm.n = 0;
+    ids_resolve(&tm, rings, nrings);
+    free(tm.v);
+    turns tu = {NULL, 0, 0};
     fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"mote\",\"start_ns\":%lld},\"traceEvents\":[",
             (long long)TR.ns0);
     ev_begin(&w);
     fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":\"mote (pid %d)\"}}", w.pid, w.pid);
-    for (tr_buf *t = TR.rings; t; t = t->next) {
+    for (r = 0; r < nrings; r++) {
+        const tr_buf *t = rings[r].ring;
         ev_begin(&w);
         char label[64];
         if (t->tid == w.pid)
@@ -527,9 +744,13 @@ static int write_json(FILE *f, uint64_t tsc1, int64_t ns1) {
         fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\",\"args\":{\"name\":", w.pid, t->tid);
         json_str(f, label);
         fputs("}}", f);
-        write_ring(&w, t);
+        write_ring(&w, &rings[r], &tu);
     }
-    write_flows(&w);
+    write_flows(&w, rings, nrings, &tu);
+    free(tu.v);
     fputs("\n]}\n", f);
+    for (r = 0; r < nrings; r++)
+        free(rings[r].ev);
+    free(rings);
     return ferror(f) ? -EIO : 0;
 }

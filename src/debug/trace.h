@@ -6,23 +6,30 @@
  *
  * Off, a trace point is one load of a global and a branch that is not
  * taken (MOTE_TRACE). On, an event goes to the calling thread's ring of
- * events (no lock, no shared cache line): a timestamp and two numbers.
+ * events (no lock, no shared cache line): two numbers and, for the events
+ * that end something, a timestamp. Reading the CPU's counter costs more
+ * than the rest of an event, so an event that starts a turn or marks a
+ * wake-up takes its time from its neighbours on the same thread when the
+ * file is written (a turn starts when the thread's previous event ended;
+ * a wake-up happens at the next one).
  */
 #ifndef MOTE_DEBUG_TRACE_H
 #define MOTE_DEBUG_TRACE_H
 
 #include "base/base.h"
 
-/* Event types; a and b by type. Ids are process ids. */
+/* Event types; a and b by type. Processes are named by their task's
+ * address (no call on the hot path to ask for an id): SPAWN says which
+ * process id an address holds from then on, and the writer translates. */
 enum {
-    MOTE__TR_RUN = 1, /* a turn starts or resumes here: a = id */
-    MOTE__TR_STOP,    /* it ends here: a = id, b = MOTE__TR_END_* | wait kind << 8 */
-    MOTE__TR_WAKE,    /* a suspended process made runnable: a = id, b = waker's id or 0 */
-    MOTE__TR_SCHED,   /* an idle process given work (a message): a = id, b = sender's id or 0 */
-    MOTE__TR_SPAWN,   /* a = new id, b = spawner's id or 0 */
-    MOTE__TR_STEAL,   /* a worker took work from another: a = id of the task it runs */
-    MOTE__TR_BLOCK,   /* a blocking section begins: a = id */
-    MOTE__TR_UNBLOCK, /* and ends: a = id */
+    MOTE__TR_RUN = 1, /* a turn starts here: a = task (optional, see below) */
+    MOTE__TR_STOP,    /* a turn ends here: a = task, b = MOTE__TR_END_* | wait kind << 8 */
+    MOTE__TR_WAKE,    /* a suspended process made runnable: a = task, b = the waker's or 0 */
+    MOTE__TR_SCHED,   /* an idle process given work (a message): a = task, b = the sender's or 0 */
+    MOTE__TR_SPAWN,   /* a = task, b = its process id */
+    MOTE__TR_STEAL,   /* a worker took work from another: a = the task it runs */
+    MOTE__TR_BLOCK,   /* a blocking section begins: a = task */
+    MOTE__TR_UNBLOCK, /* and ends: a = task */
     MOTE__TR_HANDOFF, /* a backup worker starts for stalled workers: a = its worker id */
     MOTE__TR_POLL,    /* a wait in the poller begins */
     MOTE__TR_POLLED,  /* and ends: b = events */
@@ -31,17 +38,25 @@ enum {
 };
 enum { MOTE__TR_END_DONE, MOTE__TR_END_YIELD, MOTE__TR_END_PARK, MOTE__TR_END_ABANDON };
 
+/* A turn is the time between the thread's last boundary (a STOP, BUSY,
+ * STEAL or POLLED, or a RUN of the same task) and its STOP: the worker
+ * loop records no RUN, which saves an event per turn on the hot path. */
+
 /* Tracing on: the one global every trace point tests. */
 extern _Atomic bool mote__tracing MOTE_HIDDEN;
 
-/* Record an event on the calling thread (only while tracing). */
+/* Record an event on the calling thread (only while tracing), with a
+ * timestamp or (mark) without. */
 void mote__trace(unsigned type, uint64_t a, uint64_t b);
+void mote__trace_mark(unsigned type, uint64_t a, uint64_t b);
+#define MOTE__TR_UNSTAMPED(type)                                                                   \
+    ((type) == MOTE__TR_RUN || (type) == MOTE__TR_WAKE || (type) == MOTE__TR_SCHED)
 
 /* Arguments are evaluated only while tracing. */
 #define MOTE_TRACE(type, a, b)                                                                     \
     do {                                                                                           \
         if (MOTE_UNLIKELY(atomic_load_explicit(&mote__tracing, memory_order_relaxed)))            \
-            mote__trace((type), (a), (b));                                                         \
+            (MOTE__TR_UNSTAMPED(type) ? mote__trace_mark : mote__trace)((type), (a), (b));       \
     } while (0)
 
 /* A process got a name: the trace keeps it for the file (any thread). */

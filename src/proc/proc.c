@@ -49,7 +49,7 @@ static mote_proc *proc_alloc(size_t size) {
     p->task.aux = (uint32_t)size;
     p->born_ms = mote__coarse_ms();
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
-    MOTE_TRACE(MOTE__TR_SPAWN, p->id, mote__proc_self() ? mote__proc_self()->id : 0);
+    MOTE_TRACE(MOTE__TR_SPAWN, (uintptr_t)&p->task, p->id);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
     mote__spin_lock(&P.reg[s].lock);
     p->reg_next = P.reg[s].head;
@@ -551,12 +551,7 @@ static void proc_describe(mote__task *t, char *buf, size_t len) {
     *d = '\0';
 }
 
-static uint64_t proc_id(mote__task *t) {
-    return ((mote_proc *)t)->id;
-}
-
 const mote__sched_hooks mote__proc_hooks = {
-    .id = proc_id,
     .entry = proc_entry,
     .settle = proc_settle,
     .describe = proc_describe,

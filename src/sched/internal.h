@@ -235,12 +235,12 @@ static inline void ctr_add(worker *w, unsigned c, uint64_t n) {
     atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
-/* Trace points (debug/trace.h) name tasks by the process layer's ids. */
-#define TRACE_TASK(type, t, b) MOTE_TRACE((type), S.hooks.id(t), (b))
+/* Trace points (debug/trace.h) name tasks by their address. */
+#define TRACE_TASK(type, t, b) MOTE_TRACE((type), (uintptr_t)(t), (b))
 
-/* The id of the task running on w (0: none), for trace points. */
+/* The task running on w (0: none), for trace points. */
 static inline uint64_t trace_current(worker *w) {
-    return w && w->current ? S.hooks.id(w->current) : 0;
+    return w ? (uintptr_t)w->current : 0;
 }
 
 /* w starts (busy) or stops (parked) running tasks: owner only. */

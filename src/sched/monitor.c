@@ -112,6 +112,7 @@ static void *backup_main(void *arg) {
         mote__tls_worker = w;
         mote__ctx_init_thread(&w->ctx);
         mote__busy_mark(w, true);
+        MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
         mote__stack *s = mote__loop_stack(w);
         mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
         mote__busy_mark(w, false);

@@ -70,6 +70,7 @@ static void *worker_main(void *arg) {
     mote__ctx_init_thread(&w->ctx);
     mote__altstack_setup(&w->altstack);
     mote__busy_mark(w, true);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
     mote__stack *s = mote__loop_stack(w);
     mote__ctx_switch(&w->ctx, &s->ctx); /* returns when the runtime stops */
     mote__busy_mark(w, false);

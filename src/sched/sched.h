@@ -76,8 +76,6 @@ typedef struct mote__sched_hooks {
     /* Async-signal-safe: write a short description of t (for the stack
      * overflow report) into buf. */
     void (*describe)(mote__task *t, char *buf, size_t len);
-    /* t's id, for traces (called only while tracing). */
-    uint64_t (*id)(mote__task *t);
 } mote__sched_hooks;
 
 /* Resolved by the runtime (runtime.c): every field is final. */

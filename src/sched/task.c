@@ -174,7 +174,8 @@ static void worker_loop(void *arg) {
         mon_mark(w, MON_RUN);
         ctr_add(w, MOTE__CTR_TURNS, 1);
         w->current = t;
-        TRACE_TASK(MOTE__TR_RUN, t, 0);
+        /* No trace event here: a turn starts at the thread's previous
+         * event (see debug/trace.h), and the loop has just made one. */
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
             mote__ctx_switch(&s->ctx, &t->stack->ctx);
@@ -423,6 +424,7 @@ static void run_main_task(worker *w, mote__task *t) {
     }
     w->current = t;
     ctr_add(w, MOTE__CTR_TURNS, 1);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0); /* the main thread waited for it */
     TRACE_TASK(MOTE__TR_RUN, t, 0);
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
