@@ -259,15 +259,20 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
     return 0;
 }
 
-int mote_send(mote_proc *p, const void *data, size_t size) {
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size) {
     int r = check_send(p, data, size);
     if (r < 0)
         return r;
     mote__msg *m = msg_new(NULL, data, size);
     if (!m)
         return -ENOMEM;
+    m->kind = kind;
     proc_send(p, m);
     return 0;
+}
+
+int mote_send(mote_proc *p, const void *data, size_t size) {
+    return mote__send_kind(p, MOTE_MSG_DATA, data, size);
 }
 
 /* ---- Spawning ---- */
@@ -477,6 +482,10 @@ const void *mote_msg_data(const mote_msg *m) {
 
 size_t mote_msg_size(const mote_msg *m) {
     return m ? ((const mote__msg *)(const void *)m)->size : 0;
+}
+
+int mote_msg_kind(const mote_msg *m) {
+    return m ? (int)((const mote__msg *)(const void *)m)->kind : -EINVAL;
 }
 
 void mote_msg_free(mote_msg *m) {

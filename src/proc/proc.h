@@ -36,6 +36,7 @@ typedef struct mote__msg {
     mote_msg_fn fn;   /* NULL: data message (mote_send) */
     mote_future *fut; /* result goes here; NULL for casts */
     uint32_t size;
+    uint32_t kind;    /* data messages: MOTE_MSG_DATA, MOTE_MSG_SIGNAL, ... */
     _Alignas(16) unsigned char data[];
 } mote__msg;
 
@@ -100,6 +101,8 @@ bool mote__mbox_nonempty(mote_proc *p);
  * snapshot, for dumps). */
 uint32_t mote__mbox_length(mote_proc *p);
 void mote__msg_run(mote_proc *p, mote__msg *m);
+/* mote_send with a kind other than MOTE_MSG_DATA (mote_msg_kind). */
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size);
 
 /* A process as a dump sees it: a snapshot taken under the registry lock.
  * ref: the process was suspended and is referenced for the caller, who
