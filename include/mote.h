@@ -237,6 +237,19 @@ MOTE_API void mote_proc_release(mote_proc *p);
 /* A unique, never reused id for p (for logs). */
 MOTE_API uint64_t mote_proc_id(const mote_proc *p);
 
+/*
+ * A name for p, shown wherever p is (panics, mote_dump, traces, warnings,
+ * the gdb commands). The bytes are copied, cut to MOTE_NAME_MAX - 1 (not
+ * inside a UTF-8 character); NULL or "" removes the name. Any thread, any
+ * time. Returns 0, -EINVAL (p NULL) or -ENOMEM.
+ */
+#define MOTE_NAME_MAX 32
+MOTE_API int mote_proc_set_name(mote_proc *p, const char *name);
+
+/* Copy p's name into buf (NUL-terminated, cut to len - 1 bytes). Returns
+ * the length copied (0: no name) or -EINVAL. */
+MOTE_API int mote_proc_name(const mote_proc *p, char *buf, size_t len);
+
 /* The calling process, borrowed (take mote_proc_ref to keep it), or NULL
  * when called outside any process (a foreign thread). */
 MOTE_API mote_proc *mote_self(void);
@@ -878,6 +891,122 @@ typedef void (*mote_panic_fn)(const char *msg, void *ctx);
 /* Register (or with fn NULL, remove) the calling process's panic handler.
  * -EPERM outside a process. */
 MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
+
+/* ---- Seeing inside a running program --------------------------------------- */
+
+/*
+ * Write a dump of the running program to fd: every worker (idle, running
+ * which process and for how long, in a blocking section) and every
+ * process: id, name, state (idle; runnable; running on which worker;
+ * suspended in what: receive, await of which future, a call to which
+ * process, an fd wait on which fd and direction, a sleep, with the time
+ * left), mailbox length and age, and for a suspended process a symbolised
+ * backtrace of where it waits (function, file:line with libdw).
+ *
+ * Nothing is stopped: processes keep running while the dump reads racy
+ * snapshots; a process that resumes while its stack is read is shown
+ * without a backtrace. A running process's stack is not read. From a
+ * process, the call runs as a blocking section. Returns 0, -EBADF,
+ * -ENOMEM, -ESHUTDOWN.
+ */
+MOTE_API int mote_dump(int fd);
+
+/*
+ * Print a dump to stderr whenever signal sig arrives (Go prints one on
+ * SIGQUIT; here the program then carries on). sig 0 turns it off; the
+ * signal's previous disposition comes back then and at shutdown. The
+ * handler only wakes a thread of the runtime, which prints. Also set by
+ * the environment: MOTE_DUMP_SIGNAL=1 (or QUIT) for SIGQUIT, USR1, USR2
+ * or a number. Returns 0, -EINVAL (a signal that cannot be used: KILL,
+ * STOP, SEGV, BUS, FPE, ILL, PIPE), -ESHUTDOWN.
+ */
+MOTE_API int mote_dump_on_signal(int sig);
+
+/*
+ * Counters of the running runtime, cheap enough to be always on: each
+ * worker counts on a cache line of its own without locked instructions,
+ * and a read sums them (so a read costs a pass over the workers). Counts
+ * start at zero with each mote_run. Fields marked "now" are gauges; the
+ * others only grow.
+ *
+ * ABI: set size to sizeof(mote_metrics) before the call. The library
+ * fills at most size bytes (a program built against an older header gets
+ * the fields it knows) and sets version; fields a newer header adds stay
+ * as the caller left them (zero them first).
+ */
+#define MOTE_METRICS_VERSION 1
+typedef struct mote_metrics {
+    uint32_t size;    /* in: sizeof(mote_metrics) */
+    uint32_t version; /* out: the library's MOTE_METRICS_VERSION */
+    /* processes and messages */
+    uint64_t procs_live; /* now */
+    uint64_t procs_spawned;
+    uint64_t procs_finished;
+    uint64_t msgs_sent;
+    uint64_t msgs_run; /* run, or taken by mote_receive */
+    /* scheduling */
+    uint64_t turns;         /* a process started or resumed on a worker */
+    uint64_t parks;         /* a process suspended */
+    uint64_t wakeups;       /* a suspended process made runnable */
+    uint64_t steals;        /* a worker took work from another */
+    uint64_t worker_sleeps; /* a worker went idle */
+    uint64_t busy_ns;       /* time workers were not idle, all summed */
+    uint64_t workers;       /* now */
+    /* the poller */
+    uint64_t poll_waits;  /* waits that could block */
+    uint64_t poll_events; /* readiness events */
+    /* blocking work */
+    uint64_t blocking_sections;
+    uint64_t handoffs;              /* backup workers started for stalled workers */
+    uint64_t backup_threads;        /* now: started (they stay, pooled) */
+    uint64_t backup_workers_active; /* now */
+    /* timers and stacks */
+    uint64_t timers_armed;
+    uint64_t timers_fired;
+    uint64_t stacks_mapped; /* now */
+    uint64_t stacks_cached; /* now: mapped and free */
+} mote_metrics;
+
+/* Fill *out (see above). Returns 0, -EINVAL (out NULL, or out->size < 8),
+ * -ESHUTDOWN. Any thread. */
+MOTE_API int mote_metrics_get(mote_metrics *out);
+
+/* Busy nanoseconds of each worker (threads of them), then one entry for
+ * all backup workers together, into busy_ns[0..n). Returns how many
+ * entries there are (threads + 1), or -EINVAL, -ESHUTDOWN. */
+MOTE_API int mote_metrics_workers(uint64_t *busy_ns, size_t n);
+
+/*
+ * The counters in the Prometheus text format (version 0.0.4): a HELP and
+ * a TYPE line per metric, names starting with "mote_", counters ending in
+ * "_total", busy time in seconds per worker. Written to buf as snprintf
+ * does: at most len bytes with a NUL; returns the length of the whole
+ * text (without the NUL), so a result >= len means it was cut (buf NULL
+ * with len 0 asks for the length). -EINVAL, -ESHUTDOWN.
+ * examples/metrics_http.c serves it at /metrics.
+ */
+MOTE_API int64_t mote_metrics_prometheus(char *buf, size_t len);
+
+/*
+ * Trace the scheduler into a file that the Perfetto UI (ui.perfetto.dev)
+ * or chrome://tracing opens (Chrome's trace event JSON): one track per
+ * thread; a slice per turn of a process, named after it, saying how the
+ * turn ended (done, yielded, suspended in receive, ...); slices for
+ * blocking sections, waits in the poller and idle workers; spawns,
+ * steals and hand-offs to backup workers as instant events; and an arrow
+ * from every wake-up (or message to an idle process) to the turn it
+ * caused. Also started by the environment: MOTE_TRACE=path.
+ *
+ * Each thread keeps the last MOTE_TRACE_EVENTS events (default 262144) in
+ * a ring of its own; the file is written at mote_trace_stop, or when the
+ * runtime shuts down. Off, a trace point costs one load and one branch.
+ *
+ * mote_trace_start: 0, -EINVAL (path NULL or ""), -EBUSY (a trace runs),
+ * -ESHUTDOWN, or the error opening path. mote_trace_stop: 0, -EINVAL (no
+ * trace runs), -EIO (writing failed).
+ */
+MOTE_API int mote_trace_start(const char *path);
+MOTE_API int mote_trace_stop(void);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,12 @@ typedef struct rt_config {
     unsigned netpoll_threads;
 } rt_config;
 
+void mote__dump_start(void); /* debug/dump.c */
+void mote__trace_start_env(void); /* debug/trace.c */
+void mote__trace_shutdown(void);
+void mote__dump_stop(void);
+void mote__symbols_release(void); /* debug/symbol.c */
+
 static _Atomic bool rt_busy;
 
 /* CPUs in the affinity mask (or online), at least 1. */
@@ -143,6 +149,8 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         mote__timer_stop();
         goto out;
     }
+    mote__dump_start();
+    mote__trace_start_env();
     int result = 0;
     mote_proc *mp;
     r = mote__proc_spawn_main(&mp, main, arg, &result);
@@ -153,15 +161,18 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     /* Order matters: workers stop first (a running process may still arm a
      * timer); then the timer thread (its wakes are ignored once the
      * scheduler stops); only then are processes, stacks and futures freed. */
+    mote__dump_stop(); /* first: a dump reads the workers and processes */
     mote__sched_stop();
     mote__stdio_shutdown();
     mote__netpoll_stop();
     mote__signal_shutdown(); /* before the processes are freed: waits live on their stacks */
     mote__child_shutdown();
     mote__timer_stop();
+    mote__trace_shutdown(); /* every thread that traces has stopped */
     mote__proc_reap_all();
     mote__futures_reap_all();
     mote__alloc_release_all();
+    mote__symbols_release();
 out:
     atomic_store(&rt_busy, false);
     return r;

@@ -66,11 +66,27 @@ _Noreturn void mote__assert_fail(const char *file, int line, const char *cond, c
  * assertion's report) into buf. */
 extern void (*mote__assert_where)(char *buf, size_t len);
 
+/* Observers (dumps) read plain fields that their owner thread writes,
+ * knowing a value may be stale: ThreadSanitizer is told to ignore those
+ * reads, between MOTE_RACY_BEGIN() and MOTE_RACY_END(). */
+#if defined(MOTE_TSAN)
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define MOTE_RACY_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define MOTE_RACY_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define MOTE_RACY_BEGIN() ((void)0)
+#define MOTE_RACY_END() ((void)0)
+#endif
+
 /* -errno of the last failed libc call on this OS thread. Never inlined. */
 int mote__errno(void);
 
 /* Monotonic nanoseconds. */
 int64_t mote__now(void);
+/* Milliseconds on the coarse monotonic clock (cheaper to read; it ticks
+ * every 1-4 ms), truncated to 32 bits: differences are right for 49 days. */
+uint32_t mote__coarse_ms(void);
 
 /* Futex on a 32-bit word (process-private). timeout_ns < 0 waits forever.
  * Returns 0 when woken or the value differed, -ETIMEDOUT, or -EINTR. */
@@ -130,8 +146,5 @@ void mote__write_stderr(const char *s);
 
 /* Integer parsing of environment variables: returns def when unset/bad. */
 size_t mote__env_size(const char *name, size_t def);
-
-/* Print a backtrace of the calling thread's current stack to stderr. */
-void mote__backtrace(void);
 
 #endif

@@ -95,6 +95,7 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         return poll_now(fd, events);
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_FD, fd, (uint64_t)events);
     int enlisted = 0, busy = 0;
     for (int d = 0; d < 2; d++) {
         if (!(events & bits[d]))

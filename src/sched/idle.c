@@ -189,6 +189,9 @@ static void park_worker(worker *w) {
     mon_mark(w, MON_IDLE);
     if (!idle_enter(w))
         return;
+    ctr_add(w, MOTE__CTR_SLEEPS, 1);
+    mote__busy_mark(w, false);
+    MOTE_TRACE(MOTE__TR_IDLE, 0, 0);
     /* The token holder does not spin first: its work comes through the
      * poller, which a spin on the futex word would not look at (measured:
      * 6 % of an HTTP server's CPU went to that spin, and readiness waited
@@ -202,6 +205,8 @@ static void park_worker(worker *w) {
         token_release();
     }
     sleep_on_futex(w, watch);
+    mote__busy_mark(w, true);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
     if (watch)
         atomic_store(&S.idle.timer_watcher, 0);
     mote__monitor_kick();
@@ -248,6 +253,8 @@ static bool may_spin(worker *w) {
 mote__task *mote__find_elsewhere(worker *w) {
     mote__task *t;
     if (may_spin(w) && (t = steal_work(w))) {
+        ctr_add(w, MOTE__CTR_STEALS, 1);
+        TRACE_TASK(MOTE__TR_STEAL, t, 0);
         stop_spinning(w);
         return t;
     }

@@ -40,6 +40,12 @@ static bool global_reserve(size_t n) {
 
 void mote__global_push(mote__task **ts, size_t n) {
     pthread_mutex_lock(&S.gq.lock);
+    /* A wake from the timer thread may race with the scheduler's stop,
+     * which frees the queue under this lock after setting stopping. */
+    if (MOTE_UNLIKELY(atomic_load(&S.stopping))) {
+        pthread_mutex_unlock(&S.gq.lock);
+        return;
+    }
     if (!global_reserve(n)) {
         mote__write_stderr("mote: out of memory for the run queue\n");
         abort();

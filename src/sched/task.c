@@ -33,18 +33,20 @@
 #define CALL_BUDGET 1024 /* sends in one turn before the sender yields */
 #define RUNNEXT_STREAK_MAX 64u /* turns a pair may bounce on runnext */
 
+static void enqueue_on(worker *w, mote__task *t, bool next);
 static void enqueue(mote__task *t, bool next);
 
 /* The worker left t's stack after a park: RUNNING -> PARKED, unless a wake
  * came first (NOTIFIED): then it runs again. */
-static void finish_park(mote__task *t) {
-    MOTE_ASSERT_MSG(cur_worker()->current != t, "a task parks only once its worker left its stack");
+static void finish_park(worker *w, mote__task *t) {
+    MOTE_ASSERT_MSG(w->current != t, "a task parks only once its worker left its stack");
     uint64_t old = atomic_load(&t->state);
     for (;;) {
         MOTE_ASSERT_MSG(MOTE__ST(old) == MOTE__RUNNING, "only a running task parks");
         if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
             atomic_store(&t->state, mote__task_word(old, MOTE__QUEUED));
-            enqueue(t, true);
+            ctr_add(w, MOTE__CTR_WAKEUPS, 1);
+            enqueue_on(w, t, true);
             return;
         }
         if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__PARKED)))
@@ -91,7 +93,7 @@ static void post_switch(worker *w) {
         w->pend_task = NULL;
         switch (w->pend_reason) {
         case MOTE__SW_PARK:
-            finish_park(t);
+            finish_park(w, t);
             break;
         case MOTE__SW_YIELD:
             requeue_yielder(w, t);
@@ -175,7 +177,10 @@ static void worker_loop(void *arg) {
         MOTE_ASSERT_MSG(!w->current, "a worker runs one task at a time");
         set_running(t);
         mon_mark(w, MON_RUN);
+        ctr_add(w, MOTE__CTR_TURNS, 1);
         w->current = t;
+        /* No trace event here: a turn starts at the thread's previous
+         * event (see debug/trace.h), and the loop has just made one. */
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
             mote__ctx_switch(&s->ctx, &t->stack->ctx);
@@ -184,8 +189,10 @@ static void worker_loop(void *arg) {
         }
         t->stack = s;
         w->calls = 0;
-        S.hooks.entry(t);
+        unsigned ran = S.hooks.entry(t);
+        TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_DONE);
         w = cur_worker();
+        ctr_add(w, MOTE__CTR_MSGS_RUN, ran);
         w->current = NULL;
         t->stack = NULL;
         S.hooks.settle(t);
@@ -193,6 +200,11 @@ static void worker_loop(void *arg) {
 }
 
 static void enqueue(mote__task *t, bool next) {
+    enqueue_on(cur_worker(), t, next);
+}
+
+/* Queue t from the thread whose worker is w (NULL: not a worker). */
+static void enqueue_on(worker *w, mote__task *t, bool next) {
     MOTE_ASSERT_MSG(MOTE__ST(atomic_load_explicit(&t->state, memory_order_relaxed)) == MOTE__QUEUED,
                     "only a QUEUED task goes into a queue");
     if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
@@ -202,7 +214,6 @@ static void enqueue(mote__task *t, bool next) {
         mote__wake_worker(S.main);
         return;
     }
-    worker *w = cur_worker();
     if (w) {
         /* The main thread runs only the main task: what it makes runnable
          * goes to its queue, for the workers to steal. */
@@ -237,6 +248,7 @@ bool mote__task_schedule(mote__task *t) {
         if (atomic_compare_exchange_weak(&t->state, &s, mote__task_word(s, MOTE__QUEUED)))
             break;
     }
+    TRACE_TASK(MOTE__TR_SCHED, t, trace_current(cur_worker()));
     enqueue(t, true);
     return true;
 }
@@ -266,6 +278,11 @@ static void switch_out(int reason) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     MOTE_ASSERT(t && t->stack);
+    if (reason == MOTE__SW_PARK)
+        ctr_add(w, MOTE__CTR_PARKS, 1);
+    TRACE_TASK(MOTE__TR_STOP, t,
+               reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
+                                       : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
     if (MOTE_UNLIKELY(w->is_main)) {
         w->reason = reason;
         mote__ctx_switch(&t->stack->ctx, &w->ctx);
@@ -293,15 +310,23 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
         case MOTE__PARKED:
             if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__QUEUED))) {
                 MOTE_ASSERT_MSG(t->stack, "a parked task keeps its stack");
-                enqueue(t, true);
+                worker *w = cur_worker(); /* the waker's, if any */
+                if (w)
+                    ctr_add(w, MOTE__CTR_WAKEUPS, 1);
+                else
+                    mote__count(MOTE__CTR_WAKEUPS, 1);
+                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(w));
+                enqueue_on(w, t, true);
                 return true;
             }
             break;
         case MOTE__RUNNING:
             if (old & MOTE__NOTIFIED)
                 return false;
-            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED))
-                return true;
+            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED)) {
+                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(cur_worker()));
+                return true; /* counted by finish_park, on the task's worker */
+            }
             break;
         default:
             return false;
@@ -311,7 +336,12 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
 
 void mote__sched_tick(void) {
     worker *w = cur_worker();
-    if (w && w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
+    if (!w) {
+        mote__count(MOTE__CTR_MSGS_SENT, 1);
+        return;
+    }
+    ctr_add(w, MOTE__CTR_MSGS_SENT, 1);
+    if (w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
         w->calls = 0;
         mote__yield();
     }
@@ -349,9 +379,12 @@ void mote__yield(void) {
         return;
     }
     /* Straight to the next suspended task: one switch instead of two. */
+    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_YIELD);
     set_running(n);
     mon_mark(w, MON_RUN);
+    ctr_add(w, MOTE__CTR_TURNS, 1);
     w->current = n;
+    TRACE_TASK(MOTE__TR_RUN, n, 0);
     w->pend_task = t;
     w->pend_reason = MOTE__SW_YIELD;
     mote__ctx_switch(&t->stack->ctx, &n->stack->ctx);
@@ -362,6 +395,7 @@ void mote__task_abandon(void) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     t->stack->dirty = true;
+    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_ABANDON);
     if (w->is_main) { /* not reached: a panicking main process exits */
         w->reason = MOTE__SW_DONE;
         mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
@@ -402,10 +436,13 @@ static void run_main_task(worker *w, mote__task *t) {
         mote__ctx_make(t->stack, main_task_entry, t);
     }
     w->current = t;
+    ctr_add(w, MOTE__CTR_TURNS, 1);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0); /* the main thread waited for it */
+    TRACE_TASK(MOTE__TR_RUN, t, 0);
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
     if (w->reason == MOTE__SW_PARK)
-        finish_park(t);
+        finish_park(w, t);
     else if (w->reason == MOTE__SW_YIELD)
         requeue(t);
 }
@@ -433,6 +470,7 @@ void mote__sched_run_main(mote__task *m) {
 void mote__sched_main_exit(void) {
     worker *w = cur_worker();
     atomic_store(&S.main_exit, true);
+    TRACE_TASK(MOTE__TR_STOP, w->current, MOTE__TR_END_DONE);
     w->reason = 0; /* run_main_task does nothing more with the main task */
     mote__ctx_switch_final(&w->current->stack->ctx, &w->ctx);
 }
