@@ -8,8 +8,8 @@
  *                              number of worker threads; -a: active sockets
  *
  * Commands: GET, SET (EX, PX, NX, XX, KEEPTTL), DEL, EXISTS, INCR, DECR,
- * INCRBY, DECRBY, EXPIRE, PEXPIRE, TTL, PTTL, MGET, MSET, PING, ECHO,
- * SELECT 0, QUIT; COMMAND answers an empty array, CONFIG GET save and
+ * INCRBY, DECRBY, EXPIRE, PEXPIRE, TTL, PTTL, MGET, MSET, DBSIZE, PING,
+ * ECHO, SELECT 0, QUIT; COMMAND answers an empty array, CONFIG GET save and
  * appendonly say there is no persistence (other settings: an empty array),
  * INFO an empty string and CLIENT "+OK", which is all redis-cli and
  * redis-benchmark ask at start. Keys and values are binary-safe.
@@ -216,7 +216,7 @@ static mote_result sweep(void *state, void *arg) {
 
 /* ---- Key operations, run by the shards ---------------------------------- */
 
-enum { OP_GET, OP_SET, OP_DEL, OP_EXISTS, OP_INCRBY, OP_EXPIRE, OP_TTL };
+enum { OP_GET, OP_SET, OP_DEL, OP_EXISTS, OP_INCRBY, OP_EXPIRE, OP_TTL, OP_COUNT };
 enum { F_NX = 1, F_XX = 2, F_KEEPTTL = 4, F_MS = 8, F_QUIET = 16 };
 
 typedef struct op {
@@ -300,6 +300,9 @@ static int run_op(shard *sh, op *o, resp_buf *b, int64_t now) {
             return resp_put_int(b, -1);
         int64_t ms = (e->expire - now + 999999) / 1000000;
         return resp_put_int(b, o->flags & F_MS ? ms : (ms + 500) / 1000);
+    case OP_COUNT: /* like Redis, expired keys count until something removes them */
+        o->num = (int64_t)sh->count;
+        return 0;
     }
     return 0;
 }
@@ -412,8 +415,8 @@ static int wrong_args(conn *c, const char *name) {
     return reply_error(c, text);
 }
 
-/* A new op on the key; linked into its shard's list. */
-static op *new_op(conn *c, int kind, const resp_arg *key) {
+/* A new op for shard sh, linked into that shard's list. */
+static op *op_on(conn *c, int kind, uint32_t sh) {
     if (c->nops == c->ops_cap) {
         size_t cap = c->ops_cap ? c->ops_cap * 2 : 64;
         op *ops = realloc(c->ops, cap * sizeof *ops);
@@ -424,14 +427,24 @@ static op *new_op(conn *c, int kind, const resp_arg *key) {
     }
     uint32_t i = (uint32_t)c->nops++;
     op *o = &c->ops[i];
-    uint64_t h = hash_bytes(key->p, key->len);
-    *o = (op){.kind = (uint8_t)kind, .hash = h, .key = key->p, .klen = key->len, .next = NO_OP};
-    o->shard = (uint32_t)((h >> 32) % nshards);
-    if (c->head[o->shard] == NO_OP)
-        c->head[o->shard] = i;
+    *o = (op){.kind = (uint8_t)kind, .shard = sh, .next = NO_OP};
+    if (c->head[sh] == NO_OP)
+        c->head[sh] = i;
     else
-        c->ops[c->tail[o->shard]].next = i;
-    c->tail[o->shard] = i;
+        c->ops[c->tail[sh]].next = i;
+    c->tail[sh] = i;
+    return o;
+}
+
+/* A new op on the key, for the shard its hash picks. */
+static op *new_op(conn *c, int kind, const resp_arg *key) {
+    uint64_t h = hash_bytes(key->p, key->len);
+    op *o = op_on(c, kind, (uint32_t)((h >> 32) % nshards));
+    if (o) {
+        o->hash = h;
+        o->key = key->p;
+        o->klen = key->len;
+    }
     return o;
 }
 
@@ -588,6 +601,14 @@ static int command(conn *c, const resp_arg *argv, size_t argc) {
         bool ms = is(name, "PTTL");
         ARITY(argc == 2, ms ? "pttl" : "ttl");
         return one(c, OP_TTL, &argv[1], 0, ms ? F_MS : 0);
+    }
+    if (is(name, "DBSIZE")) {
+        ARITY(argc == 1, "dbsize");
+        plan *p = ops_plan(c, R_SUM);
+        for (uint32_t sh = 0; sh < nshards; sh++, p->n++)
+            if (!op_on(c, OP_COUNT, sh))
+                return -ENOMEM;
+        return 0;
     }
     if (is(name, "PING")) {
         ARITY(argc <= 2, "ping");
