@@ -83,7 +83,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
         c->field_is_expect = same_text(c->field, c->field_len, "expect");
         c->in_value = true;
     }
-    collect(c->value, &c->value_len, sizeof c->value, at, len);
+    if (c->field_is_expect) /* the one value looked at */
+        collect(c->value, &c->value_len, sizeof c->value, at, len);
     return count_head(c, len);
 }
 
