@@ -121,6 +121,7 @@ static void state_reset(void) {
     atomic_store(&S.idle.nspinning, 0);
     atomic_store(&S.idle.timer_watcher, 0);
     S.idle.list = NULL;
+    mote__warn_ns = S.cfg.warn_blocking; /* before any thread reads it */
 }
 
 /* The calling thread becomes the main thread's worker entry. */
@@ -201,5 +202,6 @@ void mote__sched_stop(void) {
     mote__fault_handler_restore();
     free(S.w);
     S.w = NULL;
+    mote__warn_ns = 0; /* every worker has been joined */
     atomic_store(&S.running, false);
 }
