@@ -29,6 +29,7 @@
 #define MIN_BLOCKING_THRESHOLD MOTE_USEC(1)
 #define MAX_BLOCKING_THRESHOLD MOTE_SEC(10)
 #define DEFAULT_NETPOLL_THREADS 1
+#define MAX_WARN_BLOCKING_MS 3600000 /* an hour: more is surely a mistake */
 
 /* Every setting of a runtime, final. */
 typedef struct rt_config {
@@ -92,6 +93,12 @@ static int config_resolve(const mote_config *c, rt_config *out) {
                                              (size_t)DEFAULT_BLOCKING_THRESHOLD);
     if (s->blocking_threshold < MIN_BLOCKING_THRESHOLD || s->blocking_threshold > MAX_BLOCKING_THRESHOLD)
         return -EINVAL;
+
+    /* MOTE_WARN_BLOCKING=ms: report sections and turns that long (debug). */
+    size_t warn_ms = mote__env_size("MOTE_WARN_BLOCKING", 0);
+    if (warn_ms > (size_t)MAX_WARN_BLOCKING_MS)
+        return -EINVAL;
+    s->warn_blocking = MOTE_MSEC((int64_t)warn_ms);
 
     out->msg_budget = (unsigned)setting(c->msg_budget, "MOTE_MSG_BUDGET", DEFAULT_MSG_BUDGET);
     if (!out->msg_budget)

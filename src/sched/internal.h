@@ -77,6 +77,8 @@ typedef struct worker {
     uint32_t tick;           /* scheduling points (fairness) */
     uint32_t streak;         /* turns taken from runnext in a row */
     uint32_t rnd;            /* random state: where stealing starts */
+    int64_t turn_start;      /* warn_blocking on: when the turn began, */
+    int64_t section_start;   /* and the blocking section */
 
     /* Monitor word (monitor.c): (changes << MON_BITS) | MON_*, written by
      * the owner with relaxed stores at every turn and blocking section,
@@ -241,6 +243,12 @@ static inline void ctr_add(worker *w, unsigned c, uint64_t n) {
 /* The task running on w (0: none), for trace points. */
 static inline uint64_t trace_current(worker *w) {
     return w ? (uintptr_t)w->current : 0;
+}
+
+/* warn_blocking: a turn begins on w (owner only). */
+static inline void warn_turn_start(worker *w) {
+    if (MOTE_UNLIKELY(mote__warn_ns))
+        w->turn_start = mote__now();
 }
 
 /* w starts (busy) or stops (parked) running tasks: owner only. */

@@ -7,6 +7,13 @@
 
 #include <string.h>
 
+int64_t mote__warn_ns;
+
+int64_t mote__turn_elapsed(void) {
+    worker *w = cur_worker();
+    return mote__warn_ns && w && !w->is_main ? mote__now() - w->turn_start : 0;
+}
+
 /* Counts made outside any worker (foreign, timer, poller, monitor threads). */
 static _Atomic uint64_t shared_ctr[MOTE__CTR_N];
 

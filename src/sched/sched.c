@@ -62,9 +62,10 @@ static void worker_teardown(worker *w) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     mote__tls_worker = w;
-    char name[16]; /* "mote-worker-N": tools (top -H, traces) tell them apart */
-    snprintf(name, sizeof name, "mote-worker-%u", w->id);
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+    prctl(PR_SET_NAME, "mote-worker", 0, 0, 0);
+    char label[32]; /* traces tell the workers apart */
+    snprintf(label, sizeof label, "worker %u", w->id);
+    mote__trace_thread_name(label);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
@@ -120,6 +121,7 @@ static void state_reset(void) {
     atomic_store(&S.idle.nspinning, 0);
     atomic_store(&S.idle.timer_watcher, 0);
     S.idle.list = NULL;
+    mote__warn_ns = S.cfg.warn_blocking; /* before any thread reads it */
 }
 
 /* The calling thread becomes the main thread's worker entry. */
@@ -200,5 +202,6 @@ void mote__sched_stop(void) {
     mote__fault_handler_restore();
     free(S.w);
     S.w = NULL;
+    mote__warn_ns = 0; /* every worker has been joined */
     atomic_store(&S.running, false);
 }

@@ -76,7 +76,20 @@ typedef struct mote__sched_hooks {
     /* Async-signal-safe: write a short description of t (for the stack
      * overflow report) into buf. */
     void (*describe)(mote__task *t, char *buf, size_t len);
+    /* warn_blocking: t, running on this thread, just ended a blocking
+     * section or a turn (suspending, or yielding) that lasted ns (kind:
+     * MOTE__WARN_*). The hook reports it, once per task. */
+    void (*warn)(mote__task *t, int64_t ns, int kind);
 } mote__sched_hooks;
+
+enum { MOTE__WARN_SECTION = 1, MOTE__WARN_SUSPEND, MOTE__WARN_YIELD, MOTE__WARN_MESSAGE };
+
+/* warn_blocking of the running scheduler (0: off): a trace point's
+ * branch for the layers above. */
+extern int64_t mote__warn_ns MOTE_HIDDEN;
+/* Nanoseconds since the calling task's turn began (only while
+ * warn_blocking is on; else 0). */
+int64_t mote__turn_elapsed(void);
 
 /* Resolved by the runtime (runtime.c): every field is final. */
 typedef struct mote__sched_config {
@@ -84,6 +97,7 @@ typedef struct mote__sched_config {
     size_t stack_size;          /* usable bytes per task stack, page-rounded */
     unsigned backup_threads;    /* spare workers, and backup threads at most */
     int64_t blocking_threshold; /* ns in a section before a worker is stalled */
+    int64_t warn_blocking;      /* ns: report longer sections and turns; 0 off */
 } mote__sched_config;
 
 /* Start worker threads. Returns 0 or -errno. */

@@ -178,6 +178,7 @@ static void worker_loop(void *arg) {
         set_running(t);
         mon_mark(w, MON_RUN);
         ctr_add(w, MOTE__CTR_TURNS, 1);
+        warn_turn_start(w);
         w->current = t;
         /* No trace event here: a turn starts at the thread's previous
          * event (see debug/trace.h), and the loop has just made one. */
@@ -283,6 +284,11 @@ static void switch_out(int reason) {
     TRACE_TASK(MOTE__TR_STOP, t,
                reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
                                        : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
+    if (MOTE_UNLIKELY(mote__warn_ns) && !w->is_main) {
+        int64_t ns = mote__now() - w->turn_start;
+        if (ns >= mote__warn_ns) /* reported here, on t's stack: the backtrace shows where */
+            S.hooks.warn(t, ns, reason == MOTE__SW_PARK ? MOTE__WARN_SUSPEND : MOTE__WARN_YIELD);
+    }
     if (MOTE_UNLIKELY(w->is_main)) {
         w->reason = reason;
         mote__ctx_switch(&t->stack->ctx, &w->ctx);
@@ -380,9 +386,15 @@ void mote__yield(void) {
     }
     /* Straight to the next suspended task: one switch instead of two. */
     TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_YIELD);
+    if (MOTE_UNLIKELY(mote__warn_ns)) {
+        int64_t ns = mote__now() - w->turn_start;
+        if (ns >= mote__warn_ns)
+            S.hooks.warn(t, ns, MOTE__WARN_YIELD);
+    }
     set_running(n);
     mon_mark(w, MON_RUN);
     ctr_add(w, MOTE__CTR_TURNS, 1);
+    warn_turn_start(w);
     w->current = n;
     TRACE_TASK(MOTE__TR_RUN, n, 0);
     w->pend_task = t;
