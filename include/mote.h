@@ -271,6 +271,15 @@ MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t siz
 /*
  * If the receiver ends (panics) or the runtime shuts down before a message
  * runs, its future resolves with err == -ECANCELED.
+ *
+ * Waiting without memory: a process that waits holds a stack, and the
+ * worker it leaves needs another to carry on. When none can be had (memory
+ * or the process's mappings are used up: see vm.max_map_count in the
+ * README), every call that would suspend the process returns -ENOMEM
+ * instead of waiting: mote_await, mote_await_for and mote_poll (the
+ * futures stay valid, as on -ETIMEDOUT), mote_call (before it sends
+ * anything), mote_receive, mote_sleep, mote_fd_wait and the socket calls.
+ * Spawning and sending return -ENOMEM when memory runs out. Nothing aborts.
  */
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
@@ -321,7 +330,8 @@ MOTE_API void mote_msg_free(mote_msg *m);
 /* ---- Timers ------------------------------------------------------------- */
 
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
- * Returns 0. */
+ * Returns 0, or -ENOMEM at once if no stack can be had for the wait (see
+ * "Waiting without memory" below). */
 MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds (the seed's

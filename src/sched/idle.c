@@ -24,7 +24,6 @@
  * it last looked (S.poll.polled).
  */
 #include "sched/internal.h"
-#include "timer/timer.h"
 
 #include <errno.h>
 
@@ -281,6 +280,8 @@ mote__task *mote__find_work(worker *w) {
             note_polled();
         if (np && np->poll(0) > 0 && has_local_work(w))
             continue; /* readiness woke something here */
+        if (stack_chores_due() && mote__stack_chores(w))
+            continue; /* one batch of stack work done: look for work again */
         park_worker(w);
         continue;
     found:
