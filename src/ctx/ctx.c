@@ -86,7 +86,7 @@ static void uc_trampoline(unsigned hi_fn, unsigned lo_fn, unsigned hi_arg, unsig
     mote__entry_fn fn = (mote__entry_fn)(((uintptr_t)hi_fn << 32) | lo_fn);
     void *arg = (void *)(((uintptr_t)hi_arg << 32) | lo_arg);
     fn(arg);
-    abort();
+    abort(); /* unreachable: an entry function never returns */
 }
 
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
