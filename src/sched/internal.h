@@ -147,6 +147,8 @@ typedef struct sched_state {
         _Atomic int nidle;
         _Atomic int nspinning;
         _Atomic int timer_watcher; /* an idle worker sleeps until the next timer */
+        _Atomic(struct worker *) watcher; /* which one */
+        _Atomic int64_t watch_until;      /* and until when */
     } idle;
 
     /* Poll token (idle.c). */
@@ -310,12 +312,16 @@ static inline mote__task *global_get(worker *w, size_t max) {
  * they wake land in this worker's runnext and run next instead of queueing
  * behind a backlog, as Go's checkTimers does), the global queue and the
  * main thread's queue. */
-static inline mote__task *take_fair(worker *w) {
-    if (++w->tick % FAIR_TICKS != 0)
-        return NULL;
+static inline void fire_due_timers(void) {
     int64_t next = mote__timer_next();
     if (next != INT64_MAX && next <= mote__now())
         mote__timer_run_expired();
+}
+
+static inline mote__task *take_fair(worker *w) {
+    if (++w->tick % FAIR_TICKS != 0)
+        return NULL;
+    fire_due_timers();
     mote__task *t = global_get(w, 1);
     return t ? t : mote__runq_steal(w, S.main, false);
 }
@@ -325,6 +331,7 @@ static inline mote__task *take_fair(worker *w) {
 void mote__wakep_slow(void);
 void mote__wake_worker(worker *w);
 mote__task *mote__find_elsewhere(worker *w);
+extern const mote__timer_hooks mote__sched_timer_hooks;
 
 /* Make sure somebody will pick up newly queued, stealable work: wake one
  * parked worker, but only if nobody spins. */

@@ -110,6 +110,8 @@ static void state_reset(void) {
     atomic_store(&S.idle.nidle, 0);
     atomic_store(&S.idle.nspinning, 0);
     atomic_store(&S.idle.timer_watcher, 0);
+    atomic_store(&S.idle.watcher, NULL);
+    atomic_store(&S.idle.watch_until, INT64_MAX);
     S.idle.list = NULL;
     atomic_store(&S.gq.tasks, 0);
     atomic_store(&S.gq.room, 0);
@@ -175,12 +177,14 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
         mote__sched_free_stacks();
         return err;
     }
+    mote__timer_set_hooks(&mote__sched_timer_hooks);
     return 0;
 }
 
 /* ---- Stop ---- */
 
 void mote__sched_stop(void) {
+    mote__timer_set_hooks(NULL); /* the timer thread fires on time again */
     atomic_store(&S.stopping, true);
     mote__monitor_stop(); /* first: it activates spares */
     for (unsigned i = 0; i < S.cfg.threads + 1 + S.cfg.backup_threads; i++)

@@ -35,9 +35,10 @@
  *             memory back: guarded ones are unmapped (their VMAs with
  *             them), arena slots madvise'd (adjacent ones in one call) and
  *             made cold;
- *   guarding  while the budget allows, idle workers make guarded stacks
- *             until GUARD_RESERVE wait in the pool. The pool hands out
- *             guarded stacks first, so a program that suspends fewer
+ *   guarding  while the budget allows and no arena stack waits in the
+ *             pool, idle workers make guarded stacks until GUARD_RESERVE
+ *             wait there. The pool hands out guarded stacks first and
+ *             trims unused arena stacks, so a program that suspends fewer
  *             processes at once than the budget ends up on guarded stacks
  *             only.
  * Arenas stay mapped until the runtime stops (mote__sched_free_stacks).
@@ -130,8 +131,12 @@ static bool maps_allow(unsigned n) {
     return ST.maps + n * MAPS_PER_MAPPING <= S.cfg.stack_maps;
 }
 
+/* Idle workers make guarded stacks only while no arena stack waits in the
+ * pool: those are used first, and only once they went cold is it time to
+ * replace them (making a stack maps twice, which stalls the other workers'
+ * page faults on the mapping lock). */
 static bool guards_wanted(void) {
-    return !ST.guard_failed && ST.guarded.n + ST.making < GUARD_RESERVE &&
+    return !ST.guard_failed && ST.guarded.n + ST.making < GUARD_RESERVE && ST.warm.n == 0 &&
            ST.nguarded < S.cfg.stack_guards && maps_allow(1);
 }
 
@@ -361,7 +366,8 @@ bool mote__stack_chores(worker *w) {
             nm++;
 
     pthread_mutex_lock(&ST.lock);
-    memcpy((cold_slot *)ST.cold + ST.ncold, slots, na * sizeof *slots);
+    if (na)
+        memcpy((cold_slot *)ST.cold + ST.ncold, slots, na * sizeof *slots);
     ST.ncold += na;
     ST.cold_pending -= na;
     for (unsigned i = 0; i < nm; i++)
