@@ -67,6 +67,8 @@ million_total         million <1xgo
 million_sleep_rss     million <=4608
 million_sleep_blocked million -
 million_sleep_total   million <1xgo
+child_true child_true -
+child_true_par child_true -
 "
 
 declare -A BUILT  # impl -> 1 once it built
@@ -265,5 +267,9 @@ status=$?
 # The network benchmarks (bench/net.sh), unless BENCH_NET=0.
 if [[ ${BENCH_NET:-1} != 0 ]]; then
     "$BENCH_DIR/net.sh" "$BUILD_DIR" || status=1
+fi
+# examples/kv against redis-server (bench/kv.sh), unless BENCH_KV=0.
+if [[ ${BENCH_KV:-1} != 0 ]]; then
+    "$BENCH_DIR/kv.sh" "$BUILD_DIR" || status=1
 fi
 exit "$status"

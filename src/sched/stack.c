@@ -49,6 +49,7 @@
  * the slot below is reported at the next switch (stack_check).
  */
 #include "sched/internal.h"
+#include "debug/symbol.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -479,19 +480,32 @@ void mote__altstack_teardown(void **slot) {
     *slot = NULL;
 }
 
-_Noreturn void mote__stack_overflow(mote__task *t) {
+/* Async-signal-safe: the fault handler calls it. */
+static void overflow_report(mote__task *t) {
     char buf[256];
     S.hooks.describe(t, buf, sizeof buf);
     mote__write_stderr(buf);
+}
+
+/* A canary was hit: the report, without a backtrace (the frames below the
+ * stack may be what the overflow damaged). */
+_Noreturn void mote__stack_overflow(mote__task *t) {
+    overflow_report(t);
     abort();
 }
 
 static void fault_handler(int sig, siginfo_t *si, void *uc) {
-    (void)uc;
     worker *w = mote__tls_worker;
     mote__task *t = w ? w->current : NULL;
-    if (t && t->stack && mote__stack_guard_hit(t->stack, si->si_addr))
-        mote__stack_overflow(t);
+    mote__stack *s = t ? t->stack : NULL;
+    if (s && mote__stack_guard_hit(s, si->si_addr)) {
+        overflow_report(t);
+        /* An arena stack's frames ran down over the slots below it, to the
+         * arena's guard page: they are all the overflow's. */
+        uintptr_t lo = s->map_size ? (uintptr_t)s->ctx.lo : (uintptr_t)s->map + mote__page_size();
+        mote__fault_backtrace(uc, lo, (uintptr_t)s->ctx.lo + s->ctx.size);
+        abort();
+    }
     /* Not ours: restore the previous disposition and let the fault recur. */
     sigaction(sig, sig == SIGSEGV ? &S.saved.segv : &S.saved.bus, NULL);
 }

@@ -22,6 +22,7 @@ static struct {
     int64_t sleeping_until; /* deadline the thread sleeps to; INT64_MAX if none */
     _Atomic int64_t next;   /* earliest deadline, for idle workers */
     const mote__timer_hooks *_Atomic hooks; /* the scheduler's, or NULL */
+    uint64_t armed, fired;  /* counts (metrics), under the lock */
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
 
 void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
@@ -95,6 +96,7 @@ static void fire_expired(int64_t now) {
     while (T.n > 0 && T.heap[0]->when <= now) {
         mote__timer *t = T.heap[0];
         heap_remove(t);
+        T.fired++;
         t->fire(t);
     }
     publish_next();
@@ -138,6 +140,7 @@ int mote__timer_start(void) {
     pthread_condattr_destroy(&ca);
     T.stop = false;
     T.n = 0;
+    T.armed = T.fired = 0;
     T.sleeping_until = INT64_MAX;
     int err = pthread_create(&T.thread, NULL, timer_main, NULL);
     if (err) {
@@ -176,6 +179,7 @@ int mote__timer_add(mote__timer *t) {
         T.cap = cap;
     }
     T.heap[T.n++] = t;
+    T.armed++;
     sift_up(T.n - 1);
     publish_next();
     bool earliest = T.heap[0] == t;
@@ -192,6 +196,13 @@ int mote__timer_add(mote__timer *t) {
     if (earliest && h)
         h->earliest(when);
     return 0;
+}
+
+void mote__timer_counts(uint64_t *armed, uint64_t *fired) {
+    pthread_mutex_lock(&T.lock);
+    *armed = T.armed;
+    *fired = T.fired;
+    pthread_mutex_unlock(&T.lock);
 }
 
 bool mote__timer_cancel(mote__timer *t) {

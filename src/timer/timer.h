@@ -48,6 +48,8 @@ typedef struct mote__timer_hooks {
     void (*earliest)(int64_t when);
 } mote__timer_hooks;
 void mote__timer_set_hooks(const mote__timer_hooks *hooks);
+/* Timers armed and fired since the runtime started (metrics). */
+void mote__timer_counts(uint64_t *armed, uint64_t *fired);
 
 /* Disarm t. True if it was armed (it will not fire); false if it already
  * fired or was never armed. Either way fire() is not running on return. */
