@@ -55,6 +55,18 @@ read4k     file_read  -
 read4k_plain file_read -
 read4k_ratio file_read >=0.9
 idle_cpu   idle_cpu   <1
+sleepers_p50       sleepers -
+sleepers_p99       sleepers <=1xgo
+sleepers_max       sleepers -
+sleepers_alive_p50 sleepers -
+sleepers_alive_p99 sleepers <=1xgo
+sleepers_alive_max sleepers -
+million_rss           million <=4608
+million_blocked       million -
+million_total         million <1xgo
+million_sleep_rss     million <=4608
+million_sleep_blocked million -
+million_sleep_total   million <1xgo
 child_true child_true -
 child_true_par child_true -
 "

@@ -144,10 +144,11 @@ typedef int (*mote_main_fn)(void *arg);
  * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
  * mote_run may be called again after it returns. cfg may be NULL.
  *
- * Out of memory, calls that allocate return -ENOMEM. Only where the
- * runtime cannot go on without memory (a stack for a process that must
- * run or resume, room in a run queue) does it print "mote: out of memory
- * for ..." to stderr and abort() (SIGABRT, exit status 134 from a shell).
+ * Out of memory, calls that allocate return -ENOMEM, and calls that would
+ * suspend a process return -ENOMEM instead (see "Waiting without memory").
+ * The runtime aborts only where nobody could be told: when a process that
+ * panicked with a handler leaves its worker no stack to carry on with, it
+ * prints "mote: no stack left ..." to stderr and calls abort().
  */
 MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
 
@@ -289,6 +290,15 @@ MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t siz
 /*
  * If the receiver ends (panics) or the runtime shuts down before a message
  * runs, its future resolves with err == -ECANCELED.
+ *
+ * Waiting without memory: a process that waits holds a stack, and the
+ * worker it leaves needs another to carry on. When none can be had (memory
+ * or the process's mappings are used up: see vm.max_map_count in the
+ * README), every call that would suspend the process returns -ENOMEM
+ * instead of waiting: mote_await, mote_await_for and mote_poll (the
+ * futures stay valid, as on -ETIMEDOUT), mote_call (before it sends
+ * anything), mote_receive, mote_sleep, mote_fd_wait and the socket calls.
+ * Spawning and sending return -ENOMEM when memory runs out. Nothing aborts.
  */
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
@@ -347,7 +357,8 @@ MOTE_API int mote_msg_kind(const mote_msg *m);
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
  * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps forever: nothing wakes
  * the process, which stays suspended until the runtime shuts down (a
- * foreign thread never returns). Returns 0. */
+ * foreign thread never returns). Returns 0, or -ENOMEM at once if no stack
+ * can be had for the wait (see "Waiting without memory" above). */
 MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds: await it, or

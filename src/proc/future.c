@@ -119,6 +119,7 @@ void mote__waiter_init(mote__waiter *w) {
     atomic_init(&w->events, 0);
     atomic_init(&w->timed_out, false);
     w->timer_armed = false;
+    w->err = 0;
     w->timer.slot = 0;
     w->timer.fire = waiter_timer_fire;
     w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
@@ -139,7 +140,8 @@ void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
             w->timer.when = deadline;
             w->timer_armed = true;
             if (mote__timer_add(&w->timer) != 0) {
-                atomic_store(&w->timed_out, true); /* cannot time a wait: give up now */
+                w->timer_armed = false;
+                w->err = -ENOMEM; /* cannot time a wait: give up now */
                 return;
             }
         }
@@ -148,7 +150,8 @@ void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
         const mote__wait_note **note = &w->task->stack->wait;
         w->note.until = deadline;
         *note = &w->note;
-        mote__park();
+        if (mote__park() < 0)
+            w->err = -ENOMEM;
         *note = NULL;
         return;
     }
@@ -193,7 +196,7 @@ void mote__waiter_done(mote__waiter *w) {
 
 /* True if the wait should stop. */
 static bool waiter_should_stop(mote__waiter *w) {
-    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out);
+    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out) || w->err;
 }
 
 /* Sleep on w until an event, the deadline, or (timeout == 0) at once. */
@@ -272,7 +275,9 @@ int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64
     }
     mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
-    return future_unregister(f, &w) ? 0 : -ETIMEDOUT;
+    if (future_unregister(f, &w))
+        return 0;
+    return w.err ? w.err : -ETIMEDOUT;
 }
 
 bool mote_future_ready(const mote_future *f) {
@@ -342,7 +347,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
             futs[keep++] = f;
     }
     *n = keep;
-    return k > 0 ? (int)k : -ETIMEDOUT;
+    return k > 0 ? (int)k : w.err ? w.err : -ETIMEDOUT;
 }
 
 /* ---- Timers as futures ---- */
@@ -392,5 +397,5 @@ int mote_sleep(int64_t ns) {
      * waiter, so only shutdown (which discards the stack) ends it. */
     mote__waiter_wait(&w, ns);
     mote__waiter_done(&w);
-    return 0;
+    return w.err;
 }

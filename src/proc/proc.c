@@ -45,6 +45,10 @@ static mote_proc *proc_alloc(size_t size) {
     mote_proc *p = mote__alloc(sizeof(mote_proc) + size);
     if (!p)
         return NULL;
+    if (mote__task_room_take() < 0) { /* no room to queue it: -ENOMEM */
+        mote__free(p, sizeof(mote_proc) + size);
+        return NULL;
+    }
     memset(p, 0, sizeof *p);
     p->task.aux = (uint32_t)size;
     p->born_ms = mote__coarse_ms();
@@ -96,6 +100,7 @@ static void proc_destroy(mote_proc *p) {
     preg_remove(p);
     free(p->ext);
     mote__free(p, sizeof(mote_proc) + p->task.aux);
+    mote__task_room_drop();
 }
 
 /* ---- Messages ---- */
@@ -252,6 +257,10 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
         return r < 0 ? r : -EINVAL;
     if (p == mote__proc_self())
         return -EDEADLK;
+    /* The result comes back onto this stack: once the message is sent,
+     * the wait must not fail, so the stack it needs is taken first. */
+    if (mote__park_reserve() < 0)
+        return -ENOMEM;
     mote__msg *m = msg_new(fn, arg, size);
     if (!m)
         return -ENOMEM;
@@ -478,6 +487,10 @@ int mote_receive(mote_msg **out, int64_t timeout) {
         }
         if (timeout == 0 || atomic_load(&w.timed_out))
             break;
+        if (w.err) { /* no stack to wait on */
+            r = w.err;
+            break;
+        }
         mote__waiter_arm(&w);
         atomic_store(&p->recv_seq, atomic_load(&w.seq));
         MOTE_STORE_LOAD_FENCE();

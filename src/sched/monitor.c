@@ -123,10 +123,14 @@ static void *backup_main(void *arg) {
         mote__busy_mark(w, true);
         MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
         mote__stack *s = mote__loop_stack(w);
-        mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
-        mote__busy_mark(w, false);
-        mote__stack_free(w->exit_stack);
-        w->exit_stack = NULL;
+        if (s) {
+            mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
+            mote__busy_mark(w, false);
+            mote__stack_release(w->exit_stack);
+            w->exit_stack = NULL;
+        } else { /* no stack to run it on: it retires at once (its queue is empty) */
+            atomic_fetch_sub(&S.mon.nactive, 1);
+        }
         mote__ctx_destroy_thread(&w->ctx);
         mote__tls_worker = NULL;
         atomic_store(&b->spare, NULL);

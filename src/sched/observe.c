@@ -76,7 +76,7 @@ bool mote__sched_counts_get(mote__sched_counts *out) {
     }
     out->workers = S.cfg.threads;
     pthread_mutex_lock(&S.stacks.lock);
-    out->stacks_cached += S.stacks.n;
+    out->stacks_cached += S.stacks.guarded.n + S.stacks.warm.n;
     pthread_mutex_unlock(&S.stacks.lock);
     pthread_mutex_lock(&S.backups.lock);
     out->backup_threads = S.backups.count;
