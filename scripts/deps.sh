@@ -7,6 +7,8 @@ check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
 for p in cmake make gcc g++ clang pkg-config libcriterion-dev socat curl valgrind binutils spin; do check "$p"; done
 # The manual (man pages, HTML); the build skips it when pandoc is missing.
 check pandoc
+# The io_uring poller backend; the build skips it when liburing is missing.
+check liburing-dev
 [ -z "$need" ] && exit 0
 echo "deps: installing$need"
 SUDO=""

@@ -139,7 +139,8 @@ for cxx in g++ clang++; do
         continue
     fi
     # shellcheck disable=SC2086
-    $cxx $cxxflags -o "$work/consumer/cxx-$cxx" "$work/consumer/consumer.cpp" "$libdir/libmote.a" -pthread ||
+    # The static library and what it needs (liburing, when built in).
+    $cxx $cxxflags -o "$work/consumer/cxx-$cxx" "$work/consumer/consumer.cpp" $(pkg-config --libs mote-static) ||
         fail "mote.h does not build as C++ with $cxx"
     out=$("$work/consumer/cxx-$cxx") || fail "C++ consumer ($cxx) failed"
     [ "$out" = "$want" ] || fail "C++ consumer ($cxx) printed '$out', expected '$want'"

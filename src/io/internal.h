@@ -94,6 +94,15 @@ void mote__pd_unregister(mote__pdesc *pd, int fd);
 /* Readiness (or a close) for direction d: hand it to the waiter, or keep
  * it as READY for the next one (if keep). */
 void mote__pd_signal(mote__pdesc *pd, int d, bool keep);
+/* The runtime's poller, opened on first use; NULL once the runtime stops
+ * (or if it cannot be opened). */
+struct mote__poller *mote__netpoll_poller(void);
+/* The name of the runtime's poller backend ("epoll", "uring", ...; after
+ * a fallback, the one actually used), or NULL; for tests. */
+const char *mote__netpoll_backend(void);
+/* Poll without waiting and wake the ready descriptors' waiters (io/uring.c:
+ * a process looks for its own completion before it parks). */
+int mote__netpoll_poll_now(void);
 
 /* ---- fd.c ---- */
 

@@ -78,6 +78,8 @@ void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
 static void dispatch(const mote__poll_event *ev, int n) {
     for (int i = 0; i < n; i++) {
         mote__pdesc *pd = ev[i].data;
+        if (!pd)
+            continue; /* completions (io_uring): their waiters are woken already */
         (void)atomic_load_explicit(&pd->published, memory_order_acquire);
         if (ev[i].events & MOTE__EV_HUP)
             atomic_store(&pd->rd_closed, true); /* before the wake: see socket reads */
@@ -257,6 +259,21 @@ void mote__pd_refresh(mote__pdesc *pd, int fd) {
             mote__pd_consume(pd, d);
     }
     mote__spin_unlock(&pd->lock);
+}
+
+mote__poller *mote__netpoll_poller(void) {
+    if (!mote__sched_running() || netpoll_start() != 0)
+        return NULL;
+    return N.poller;
+}
+
+const char *mote__netpoll_backend(void) {
+    mote__poller *p = mote__netpoll_poller();
+    return p ? mote__poller_name(p) : NULL;
+}
+
+int mote__netpoll_poll_now(void) {
+    return atomic_load_explicit(&N.started, memory_order_acquire) ? netpoll(0) : 0;
 }
 
 void mote__pd_unregister(mote__pdesc *pd, int fd) {
