@@ -31,6 +31,7 @@ static struct {
     _Atomic(_Atomic(mote__pdesc *) *) dir[MOTE__PD_DIR_SIZE];
     mote__poller *poller;
     unsigned nthreads; /* MOTE_NETPOLL_THREADS */
+    const mote__poller_ops *chosen; /* MOTE_POLLER's, at mote_run */
     pthread_t threads[MOTE__NETPOLL_THREADS_MAX];
     _Atomic bool started;
     _Atomic uint32_t stop; /* futex word: 1 when poller threads must end */
@@ -157,6 +158,11 @@ static void pollers_join(unsigned n) {
 
 void mote__netpoll_configure(unsigned threads) {
     N.nthreads = threads;
+    N.chosen = mote__poller_choose();
+}
+
+const mote__poller_ops *mote__netpoll_chosen(void) {
+    return N.chosen;
 }
 
 static int netpoll_start(void) {
@@ -261,14 +267,16 @@ void mote__pd_refresh(mote__pdesc *pd, int fd) {
     mote__spin_unlock(&pd->lock);
 }
 
-mote__poller *mote__netpoll_poller(void) {
-    if (!mote__sched_running() || netpoll_start() != 0)
+mote__poller *mote__netpoll_poller(bool start) {
+    if (atomic_load_explicit(&N.started, memory_order_acquire))
+        return N.poller;
+    if (!start || !mote__sched_running() || netpoll_start() != 0)
         return NULL;
     return N.poller;
 }
 
 const char *mote__netpoll_backend(void) {
-    mote__poller *p = mote__netpoll_poller();
+    mote__poller *p = mote__netpoll_poller(true);
     return p ? mote__poller_name(p) : NULL;
 }
 

@@ -129,21 +129,24 @@ static int enter(uring_poller *p, bool wait, int64_t ns) {
                            sizeof arg);
 }
 
-/* A free SQE (under sq_lock). A full SQ is submitted first: the kernel
- * takes SQEs without waiting for anything. */
+/* A full SQ (under sq_lock): submit it. The kernel takes SQEs without
+ * waiting for anything. */
+static void make_room_locked(uring_poller *p) {
+    publish_locked(p);
+    if (enter(p, false, 0) < 0)
+        sched_yield(); /* out of memory for requests, for now */
+}
+
+/* A free SQE (under sq_lock). */
 static struct io_uring_sqe *sqe_get_locked(uring_poller *p) {
     struct io_uring_sqe *sqe;
-    while (!(sqe = io_uring_get_sqe(&p->ring))) {
-        publish_locked(p);
-        if (enter(p, false, 0) < 0)
-            sched_yield(); /* out of memory for requests, for now */
-    }
+    while (!(sqe = io_uring_get_sqe(&p->ring)))
+        make_room_locked(p);
     return sqe;
 }
 
-/* Move the queued ops into SQEs, oldest first (under sq_lock). Ops
- * cancelled while queued go to *dead, completed once the lock is gone. */
-static void drain_locked(uring_poller *p, mote__uring_op **dead) {
+/* Move the queued ops into SQEs, oldest first (under sq_lock). */
+static void drain_locked(uring_poller *p) {
     mote__uring_op *op = atomic_exchange_explicit(&p->pending, NULL, memory_order_acquire), *fifo = NULL;
     while (op) {
         mote__uring_op *next = op->next;
@@ -153,12 +156,6 @@ static void drain_locked(uring_poller *p, mote__uring_op **dead) {
     }
     for (op = fifo; op; op = fifo) {
         fifo = op->next;
-        if (op->cancelled) {
-            atomic_store(&op->state, MOTE__UOP_DONE);
-            op->next = *dead;
-            *dead = op;
-            continue;
-        }
         struct io_uring_sqe *sqe = sqe_get_locked(p);
         *sqe = op->sqe;
         io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_OP);
@@ -167,32 +164,22 @@ static void drain_locked(uring_poller *p, mote__uring_op **dead) {
     }
 }
 
-static void finish_dead(uring_poller *p, mote__uring_op *dead) {
-    while (dead) {
-        mote__uring_op *next = dead->next;
-        if (!atomic_load(&p->closing))
-            dead->done(dead, -ECANCELED, 0);
-        dead = next;
-    }
-}
-
-/* The submission lock, with the queued ops already drained. */
-static void sq_lock_drained(uring_poller *p, mote__uring_op **dead) {
+/* The submission lock, with the queued ops already drained: whatever the
+ * caller adds goes after them. */
+static void sq_lock_drained(uring_poller *p) {
     mote__spin_lock(&p->sq_lock);
-    drain_locked(p, dead);
+    drain_locked(p);
 }
 
-/* Publish, unlock, submit, then complete the ops cancelled while queued. */
-static void sq_unlock_submit(uring_poller *p, mote__uring_op *dead) {
+/* Publish, unlock, submit. */
+static void sq_unlock_submit(uring_poller *p) {
     publish_locked(p);
     mote__spin_unlock(&p->sq_lock);
     enter(p, false, 0);
-    finish_dead(p, dead);
 }
 
 void mote__uring_queue(mote__poller *base, mote__uring_op *op) {
     uring_poller *p = up_of(base);
-    op->cancelled = false;
     atomic_store_explicit(&op->state, MOTE__UOP_QUEUED, memory_order_relaxed);
     mote__uring_op *head = atomic_load_explicit(&p->pending, memory_order_relaxed);
     do
@@ -203,31 +190,28 @@ void mote__uring_queue(mote__poller *base, mote__uring_op *op) {
 
 void mote__uring_flush(mote__poller *base) {
     uring_poller *p = up_of(base);
-    mote__uring_op *dead = NULL;
-    sq_lock_drained(p, &dead);
-    sq_unlock_submit(p, dead);
+    sq_lock_drained(p);
+    sq_unlock_submit(p);
 }
 
 void mote__uring_cancel(mote__poller *base, mote__uring_op *op) {
     uring_poller *p = up_of(base);
-    mote__uring_op *dead = NULL;
-    sq_lock_drained(p, &dead); /* op, if queued, is now submitted or dead */
+    sq_lock_drained(p); /* op, if still queued, goes out before its cancel */
     if (atomic_load(&op->state) == MOTE__UOP_SUBMITTED) {
         struct io_uring_sqe *sqe = sqe_get_locked(p);
         io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_OP, 0);
         io_uring_sqe_set_data64(sqe, TAG_IGNORE);
     }
-    sq_unlock_submit(p, dead);
+    sq_unlock_submit(p);
 }
 
 void mote__uring_cancel_fd(mote__poller *base, int fd) {
     uring_poller *p = up_of(base);
-    mote__uring_op *dead = NULL;
-    sq_lock_drained(p, &dead);
+    sq_lock_drained(p);
     struct io_uring_sqe *sqe = sqe_get_locked(p);
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, TAG_IGNORE);
-    sq_unlock_submit(p, dead);
+    sq_unlock_submit(p);
 }
 
 /* ---- Registrations ---- */
@@ -293,13 +277,12 @@ static int ur_add(mote__poller *base, int fd, void *data) {
         *slot = r;
         /* A number closed behind our back and reused: the old poll still
          * holds the old file, and must let it go. */
-        mote__uring_op *dead = NULL;
-        sq_lock_drained(p, &dead);
+        sq_lock_drained(p);
         if (old)
             disarm_locked(p, old);
         arm_locked(p, r);
         mote__spin_unlock(&p->reg_lock);
-        sq_unlock_submit(p, dead);
+        sq_unlock_submit(p);
         return 0;
     }
     mote__spin_unlock(&p->reg_lock);
@@ -317,11 +300,10 @@ static int ur_del(mote__poller *base, int fd) {
         return -ENOENT;
     }
     *slot = NULL;
-    mote__uring_op *dead = NULL;
-    sq_lock_drained(p, &dead);
+    sq_lock_drained(p);
     disarm_locked(p, r);
     mote__spin_unlock(&p->reg_lock);
-    sq_unlock_submit(p, dead);
+    sq_unlock_submit(p);
     return 0;
 }
 
@@ -357,11 +339,10 @@ static unsigned reap_reg(uring_poller *p, ureg *r, int32_t res, uint32_t flags, 
          * arm it again if it is still wanted, else r is ours to free. */
         mote__spin_lock(&p->reg_lock);
         if (res >= 0 && atomic_load(&r->live)) {
-            mote__uring_op *dead = NULL;
-            sq_lock_drained(p, &dead);
+            sq_lock_drained(p);
             arm_locked(p, r);
             mote__spin_unlock(&p->reg_lock);
-            sq_unlock_submit(p, dead);
+            sq_unlock_submit(p);
         } else {
             ureg **slot = table_slot(p, r->fd, false);
             if (slot && *slot == r)
@@ -463,12 +444,11 @@ static void ur_wakeup(mote__poller *base) {
     uring_poller *p = up_of(base);
     if (atomic_exchange(&p->wake_pending, true))
         return; /* the NOP in flight wakes a wait, or the next one */
-    mote__uring_op *dead = NULL;
-    sq_lock_drained(p, &dead);
+    sq_lock_drained(p);
     struct io_uring_sqe *sqe = sqe_get_locked(p);
     io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, TAG_WAKE);
-    sq_unlock_submit(p, dead);
+    sq_unlock_submit(p);
 }
 
 /* ---- Opening and closing ---- */
@@ -508,12 +488,11 @@ static int ur_open(mote__poller **out) {
  * in a device is left to the ring's own teardown). */
 static void drain_all(uring_poller *p) {
     atomic_store(&p->closing, true);
-    mote__uring_op *dead = NULL;
-    sq_lock_drained(p, &dead);
+    sq_lock_drained(p);
     struct io_uring_sqe *sqe = sqe_get_locked(p);
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, TAG_IGNORE);
-    sq_unlock_submit(p, dead);
+    sq_unlock_submit(p);
     int64_t end = mote__now() + MOTE_SEC(5);
     while (atomic_load(&p->inflight) > 0 && mote__now() < end) {
         mote__poll_event ev[16];

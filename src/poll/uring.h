@@ -36,19 +36,18 @@ struct mote__uring_op {
     void (*done)(mote__uring_op *op, int32_t res, uint32_t flags);
     mote__uring_op *next;     /* the pending list */
     _Atomic uint32_t state;   /* MOTE__UOP_* */
-    bool cancelled;           /* cancelled before it reached the kernel */
 };
 
-/* The io_uring poller behind p, or NULL: p is another backend (or the
- * uring backend fell back to epoll because the kernel refused io_uring). */
+/* True if p is an io_uring poller; false for another backend (also when
+ * the uring backend fell back to epoll because the kernel refused it). */
 bool mote__uring_is(const mote__poller *p);
 /* Queue op (state QUEUED) for the next submission. */
 void mote__uring_queue(mote__poller *p, mote__uring_op *op);
 /* Submit everything pending now (one io_uring_enter). */
 void mote__uring_flush(mote__poller *p);
 /* Ask the kernel to cancel op; its final CQE follows (-ECANCELED, or its
- * result if it finished first). An op still queued is completed with
- * -ECANCELED by the next submission instead. Idempotent. */
+ * result if it finished first). An op still queued is submitted first, so
+ * the cancel finds it. Idempotent. */
 void mote__uring_cancel(mote__poller *p, mote__uring_op *op);
 /* Cancel every op and poll on fd's open file (closing it under its
  * waiters); ops queued before this call are submitted first. */
