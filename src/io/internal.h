@@ -155,8 +155,9 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
 /* Closing fd under its callers: cancel their operations (they return
  * -EBADF once they see their closed flag). No-op without io_uring. */
 void mote__uring_abort_fd(int fd);
-/* Operations completed through io_uring so far, in this process (tests). */
-uint64_t mote__uring_completed(void);
+/* Operations started and completed through io_uring so far, in this
+ * process (tests). */
+void mote__uring_counts(uint64_t *started, uint64_t *completed);
 
 /* ---- addr.c ---- */
 

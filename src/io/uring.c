@@ -32,6 +32,7 @@
  */
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "io/internal.h"
 #include "poll/uring.h"
@@ -47,7 +48,7 @@ typedef struct uop {
     mote_future fut; /* completed by the final CQE; its result's i is the CQE's res */
 } uop;
 
-static _Atomic uint64_t completed; /* for tests: mote__uring_completed() */
+static _Atomic uint64_t started, completed; /* for tests: mote__uring_counts() */
 
 static void uop_done(mote__uring_op *o, int32_t res, uint32_t flags) {
     (void)flags; /* single-shot operations: every CQE is the final one */
@@ -55,8 +56,9 @@ static void uop_done(mote__uring_op *o, int32_t res, uint32_t flags) {
     mote__future_complete(&mote__container_of(o, uop, op)->fut, mote_ok_i(res));
 }
 
-uint64_t mote__uring_completed(void) {
-    return atomic_load(&completed);
+void mote__uring_counts(uint64_t *n_started, uint64_t *n_completed) {
+    *n_started = atomic_load(&started);
+    *n_completed = atomic_load(&completed);
 }
 
 /* The ring to run operations on from here, or NULL: not a process, or the
@@ -106,6 +108,7 @@ static int wait_until(uop *u, int64_t deadline) {
 static int64_t uop_run(mote__poller *p, uop *u, int64_t deadline, _Atomic bool *closed, bool now) {
     u->op.done = uop_done;
     for (;;) {
+        atomic_fetch_add_explicit(&started, 1, memory_order_relaxed);
         mote__future_init_stack(&u->fut);
         mote__uring_queue(p, &u->op);
         if (now || !mote__sched_polls_when_idle()) {
@@ -157,10 +160,8 @@ int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadli
     return uop_run(p, &u, deadline, closed, false);
 }
 
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
-    mote__poller *p = ring_here();
-    if (!p)
-        return -ENOTSUP;
+/* One read or write of a file as a completion, submitted at once. */
+static int64_t file_op(mote__poller *p, int fd, void *buf, size_t len, int64_t off, bool write) {
     uop u;
     unsigned n = (unsigned)(len < MAX_IO ? len : MAX_IO);
     uint64_t at = off < 0 ? (uint64_t)-1 : (uint64_t)off; /* -1: the file position */
@@ -169,6 +170,31 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
     else
         io_uring_prep_read(&u.op.sqe, fd, buf, n, at);
     return uop_run(p, &u, -1, NULL, true);
+}
+
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
+    mote__poller *p = ring_here();
+    if (!p)
+        return -ENOTSUP;
+    if (write)
+        return file_op(p, fd, buf, len, off, true);
+    /* What the page cache holds is copied by one preadv2(RWF_NOWAIT),
+     * which never waits for the disk: a single cached read as an io_uring
+     * operation costs about twice a read(2) (bench/RESULTS.md), and
+     * nothing can be batched with it, since the caller waits for its
+     * data. Only what is missing becomes a completion. */
+    struct iovec v = {buf, len < MAX_IO ? len : MAX_IO};
+    ssize_t got = preadv2(fd, &v, 1, off < 0 ? -1 : off, RWF_NOWAIT);
+    if (got == (ssize_t)v.iov_len || got == 0)
+        return got; /* all of it, or the end of the file */
+    if (got < 0) {
+        int e = mote__errno();
+        if (e != -EAGAIN && e != -EOPNOTSUPP)
+            return e;
+        got = 0; /* nothing cached (or no RWF_NOWAIT for this file) */
+    }
+    int64_t rest = file_op(p, fd, (char *)buf + got, v.iov_len - (size_t)got, off < 0 ? -1 : off + got, false);
+    return got == 0 ? rest : rest > 0 ? got + rest : got;
 }
 
 void mote__uring_abort_fd(int fd) {
@@ -203,8 +229,8 @@ void mote__uring_abort_fd(int fd) {
     (void)fd;
 }
 
-uint64_t mote__uring_completed(void) {
-    return 0;
+void mote__uring_counts(uint64_t *n_started, uint64_t *n_completed) {
+    *n_started = *n_completed = 0;
 }
 
 #endif

@@ -411,6 +411,20 @@ static int reap_locked(uring_poller *p, mote__poll_event *ev, int max, bool *wok
     return k;
 }
 
+/* Reap under cq_lock; a busy worker's poll (try) leaves it to a reaper
+ * already at work, which hands out what is there. */
+static int reap(uring_poller *p, mote__poll_event *ev, int max, bool *woken, bool try) {
+    if (try) {
+        if (!spin_trylock(&p->cq_lock))
+            return 0;
+    } else {
+        mote__spin_lock(&p->cq_lock);
+    }
+    int n = reap_locked(p, ev, max, woken);
+    mote__spin_unlock(&p->cq_lock);
+    return n;
+}
+
 static int ur_wait(mote__poller *base, mote__poll_event *ev, int max, int64_t timeout, bool *woken) {
     uring_poller *p = up_of(base);
     *woken = false;
@@ -418,25 +432,24 @@ static int ur_wait(mote__poller *base, mote__poll_event *ev, int max, int64_t ti
         return -EINVAL;
     int64_t deadline = timeout > 0 ? mote__now() + timeout : 0;
     for (;;) {
-        mote__uring_flush(base); /* this round's operations, in one call */
-        if (timeout == 0) {
-            /* Busy workers poll between tasks: a reaper already at work
-             * hands out what is there. */
-            if (!spin_trylock(&p->cq_lock))
-                return 0;
-        } else {
-            mote__spin_lock(&p->cq_lock);
-        }
-        int n = reap_locked(p, ev, max, woken);
-        mote__spin_unlock(&p->cq_lock);
-        if (n > 0 || *woken || timeout == 0)
-            return n;
+        /* This round's operations go out with the call that waits: one
+         * io_uring_enter submits them and waits for a CQE. */
+        mote__spin_lock(&p->sq_lock);
+        drain_locked(p);
+        publish_locked(p);
+        mote__spin_unlock(&p->sq_lock);
+        int n;
+        if (timeout != 0 && !unsubmitted(p) && ((n = reap(p, ev, max, woken, false)) > 0 || *woken))
+            return n; /* CQEs were there already: no system call */
         int64_t left = -1;
-        if (timeout > 0 && (left = deadline - mote__now()) <= 0)
-            return 0;
-        int r = enter(p, true, left);
+        if (timeout > 0 && (left = deadline - mote__now()) < 0)
+            left = 0;
+        int r = enter(p, timeout != 0, left);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
             return r;
+        n = reap(p, ev, max, woken, timeout == 0);
+        if (n > 0 || *woken || timeout == 0 || (timeout > 0 && mote__now() >= deadline))
+            return n;
     }
 }
 
