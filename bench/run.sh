@@ -62,6 +62,8 @@ cold64k    file_read  -
 cold64k_uring file_read -
 cold64k_uring_ratio file_read >=1
 idle_cpu   idle_cpu   <1
+child_true child_true -
+child_true_par child_true -
 "
 
 declare -A BUILT  # impl -> 1 once it built
@@ -260,5 +262,9 @@ status=$?
 # The network benchmarks (bench/net.sh), unless BENCH_NET=0.
 if [[ ${BENCH_NET:-1} != 0 ]]; then
     "$BENCH_DIR/net.sh" "$BUILD_DIR" || status=1
+fi
+# examples/kv against redis-server (bench/kv.sh), unless BENCH_KV=0.
+if [[ ${BENCH_KV:-1} != 0 ]]; then
+    "$BENCH_DIR/kv.sh" "$BUILD_DIR" || status=1
 fi
 exit "$status"

@@ -109,8 +109,9 @@ function(mote_add_poller_deps)
   # links the static one links it too.
   if(MOTE_URING_LIBRARY)
     target_include_directories(mote_objects PRIVATE ${MOTE_URING_INCLUDE_DIR})
-    target_link_libraries(mote_static PUBLIC ${MOTE_URING_LIBRARY})
-    target_link_libraries(mote_shared PRIVATE ${MOTE_URING_LIBRARY})
+    # By name, not path: the installed CMake package stays relocatable.
+    target_link_libraries(mote_static PRIVATE uring)
+    target_link_libraries(mote_shared PRIVATE uring)
     set(MOTE_PC_LIBS_PRIVATE " -luring" PARENT_SCOPE)
     set(MOTE_PC_STATIC_LIBS " -luring" PARENT_SCOPE)
   endif()

@@ -121,9 +121,11 @@ void mote__waiter_init(mote__waiter *w) {
     w->timer_armed = false;
     w->timer.slot = 0;
     w->timer.fire = waiter_timer_fire;
+    w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
 void mote__waiter_arm(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->task)
         atomic_store(&w->seq, mote__park_prepare());
     else
@@ -141,7 +143,13 @@ void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
                 return;
             }
         }
+        /* The stack points at the note while the task is parked on it;
+         * wiped after, so a park that says nothing never shows an old one. */
+        const mote__wait_note **note = &w->task->stack->wait;
+        w->note.until = deadline;
+        *note = &w->note;
         mote__park();
+        *note = NULL;
         return;
     }
     int64_t left = -1;
@@ -178,6 +186,7 @@ void mote__waiter_notify(mote__waiter *w) {
 }
 
 void mote__waiter_done(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->timer_armed)
         mote__timer_cancel(&w->timer);
 }
@@ -207,6 +216,7 @@ void mote__waiter_wait(mote__waiter *w, int64_t timeout) {
 void mote__future_complete(mote_future *f, mote_result r) {
     f->res = r;
     uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
+    MOTE_ASSERT_MSG(w != MOTE__FW_BUSY && w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
         return;
@@ -239,6 +249,10 @@ static bool future_unregister(mote_future *f, mote__waiter *w) {
 }
 
 int mote__future_wait(mote_future *f, int64_t timeout) {
+    return mote__future_wait_for(f, timeout, MOTE__WAIT_AWAIT, (uintptr_t)f);
+}
+
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
     uintptr_t s = atomic_load(&f->w);
     if (s == MOTE__FW_DONE)
         return 0;
@@ -248,6 +262,7 @@ int mote__future_wait(mote_future *f, int64_t timeout) {
     }
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, kind, 0, obj);
     int r = future_register(f, &w);
     if (r < 0)
         return r;
@@ -312,6 +327,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
             return -EINVAL;
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_POLL, count > INT32_MAX ? INT32_MAX : (int32_t)count, 0);
     for (size_t i = 0; i < count; i++)
         future_register(futs[i], &w);
     mote__waiter_wait(&w, timeout);
@@ -362,6 +378,7 @@ int mote_sleep(int64_t ns) {
     }
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_SLEEP, 0, 0);
     if (!w.task || !mote__sched_running()) {
         if (ns < 0) /* forever: nothing ever wakes a plain thread's sleep */
             for (;;)

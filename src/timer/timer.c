@@ -16,6 +16,7 @@ static struct {
     pthread_t thread;
     int64_t sleeping_until; /* deadline the thread sleeps to; INT64_MAX if none */
     _Atomic int64_t next;   /* earliest deadline, for idle workers */
+    uint64_t armed, fired;  /* counts (metrics), under the lock */
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
 
 static void heap_set(uint32_t i, mote__timer *t) {
@@ -79,6 +80,7 @@ static void fire_expired(int64_t now) {
     while (T.n > 0 && T.heap[0]->when <= now) {
         mote__timer *t = T.heap[0];
         heap_remove(t);
+        T.fired++;
         t->fire(t);
     }
     publish_next();
@@ -121,6 +123,7 @@ int mote__timer_start(void) {
     pthread_condattr_destroy(&ca);
     T.stop = false;
     T.n = 0;
+    T.armed = T.fired = 0;
     T.sleeping_until = INT64_MAX;
     int err = pthread_create(&T.thread, NULL, timer_main, NULL);
     if (err) {
@@ -159,6 +162,7 @@ int mote__timer_add(mote__timer *t) {
         T.cap = cap;
     }
     T.heap[T.n++] = t;
+    T.armed++;
     sift_up(T.n - 1);
     publish_next();
     /* Wake the thread only if it sleeps past the new deadline. */
@@ -168,6 +172,13 @@ int mote__timer_add(mote__timer *t) {
     }
     pthread_mutex_unlock(&T.lock);
     return 0;
+}
+
+void mote__timer_counts(uint64_t *armed, uint64_t *fired) {
+    pthread_mutex_lock(&T.lock);
+    *armed = T.armed;
+    *fired = T.fired;
+    pthread_mutex_unlock(&T.lock);
 }
 
 bool mote__timer_cancel(mote__timer *t) {

@@ -35,6 +35,9 @@ int64_t mote__timer_next(void);
  * worker at once, one thread wake-up instead of two. */
 void mote__timer_run_expired(void);
 
+/* Timers armed and fired since the runtime started (metrics). */
+void mote__timer_counts(uint64_t *armed, uint64_t *fired);
+
 /* Disarm t. True if it was armed (it will not fire); false if it already
  * fired or was never armed. Either way fire() is not running on return. */
 bool mote__timer_cancel(mote__timer *t);
