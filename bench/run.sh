@@ -54,6 +54,13 @@ read64k_ratio file_read >=0.95
 read4k     file_read  -
 read4k_plain file_read -
 read4k_ratio file_read >=0.9
+read64k_uring file_read -
+read64k_uring_ratio file_read >=0.95
+read4k_uring file_read -
+read4k_uring_ratio file_read >=0.9
+cold64k    file_read  -
+cold64k_uring file_read -
+cold64k_uring_ratio file_read >=1
 idle_cpu   idle_cpu   <1
 sleepers_p50       sleepers -
 sleepers_p99       sleepers <=1xgo

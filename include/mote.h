@@ -120,6 +120,16 @@ MOTE_API const char *mote_strerror(int err);
  *                                 while no worker does: the last idle
  *                                 worker sleeps in the poller itself.
  * A value set in the struct wins over the environment.
+ *
+ * The poller backend is the environment's choice only, MOTE_POLLER:
+ *   epoll   the default on Linux: sockets read and write when ready, files
+ *           use blocking sections
+ *   uring   io_uring (Linux 5.19+, a build with liburing): sockets' accept,
+ *           read and write and files' read and write are io_uring
+ *           completions, submitted in batches, one per scheduler round;
+ *           where the kernel refuses io_uring, epoll, silently
+ *   kqueue  the default elsewhere
+ * A name not built in makes mote_run return -EINVAL.
  */
 typedef struct mote_config {
     unsigned threads;
@@ -404,6 +414,12 @@ MOTE_API int mote_fd_close(int fd);
  * reading, one writing; a second process that would wait in the same
  * direction gets -EBUSY); mote_socket_close wakes any process waiting on it
  * with -EBADF, and the handle must not be used after close returns.
+ * With MOTE_POLLER=uring, accept, read and write (with a timeout other
+ * than 0) are io_uring operations: a timeout or a close cancels the
+ * operation in the kernel before the call returns, so nothing is written
+ * into the buffer afterwards (what the operation read or accepted before
+ * the cancel is returned, not lost), and processes waiting in the same
+ * direction each have an operation of their own instead of -EBUSY.
  */
 typedef struct mote_socket mote_socket;
 
@@ -645,8 +661,10 @@ typedef struct mote_file_info {
 
 /*
  * Files run every call in a blocking section (regular files cannot be
- * polled). Every descriptor is close-on-exec. Errors are negative errno:
- * -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
+ * polled); with MOTE_POLLER=uring, reads and writes are io_uring
+ * completions instead: the process parks until its data is there, and its
+ * worker runs the others. Every descriptor is close-on-exec. Errors are
+ * negative errno: -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
  */
 MOTE_API int mote_file_open(mote_file **out, const char *path, int flags);
 MOTE_API int mote_file_close(mote_file *f);

@@ -347,3 +347,8 @@ void mote__netpoll_rewake(void) {
     if (bw && bw != cur_worker() && np && atomic_load(&bw->sleep) == 0)
         np->interrupt();
 }
+
+bool mote__sched_polls_when_idle(void) {
+    worker *w = cur_worker();
+    return w && !w->is_main;
+}

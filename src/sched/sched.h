@@ -169,6 +169,10 @@ void mote__netpoll_give(void);
 /* A poll consumed a wake-up meant for the worker blocked in poll (if any,
  * and if that is not the caller): pass it on. */
 void mote__netpoll_rewake(void);
+/* True on a worker's thread (not the main thread's, not a foreign one):
+ * a worker polls whenever its queues run dry, before it parks, so I/O
+ * queued there for the next poll is submitted within the round. */
+bool mote__sched_polls_when_idle(void);
 
 /* A message was sent: count it (metrics), and against the current turn's
  * budget; yields when that is used up, so a process that only sends
