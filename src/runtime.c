@@ -16,6 +16,20 @@ void mote__netpoll_configure(unsigned threads);
 
 static _Atomic bool rt_busy;
 
+/* Who decided the stop, in the low byte: nobody yet, mote_stop (its
+ * status in the upper bits, set by the same CAS), or main returning. */
+enum { STOP_NONE, STOP_ASKED, STOP_MAIN };
+static _Atomic uint64_t rt_stop;
+
+int mote_stop(int status) {
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    uint64_t none = STOP_NONE, asked = (uint64_t)(uint32_t)status << 8 | STOP_ASKED;
+    if (atomic_compare_exchange_strong(&rt_stop, &none, asked))
+        mote__proc_cancel_main(); /* main is told first */
+    return 0;
+}
+
 int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     if (!main)
         return -EINVAL;
@@ -38,6 +52,11 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
                                     : (unsigned)mote__env_size("MOTE_NETPOLL_THREADS", 1);
     if (np > 64)
         goto out;
+    int64_t grace = c.stop_grace ? c.stop_grace
+                                 : (int64_t)mote__env_size("MOTE_STOP_GRACE", (size_t)MOTE_SEC(5));
+    if (grace < 0)
+        goto out;
+    atomic_store(&rt_stop, STOP_NONE);
     mote__netpoll_configure(np);
     mote__sched_config sc = {.threads = c.threads,
                              .stack_size = c.stack_size,
@@ -56,7 +75,11 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     r = mote__proc_spawn_main(&mp, main, arg, &result);
     if (r == 0) {
         mote__sched_run_main(&mp->task);
-        r = result;
+        uint64_t stop = STOP_NONE;
+        bool asked = !atomic_compare_exchange_strong(&rt_stop, &stop, STOP_MAIN);
+        r = asked ? (int)(uint32_t)(stop >> 8) : result;
+        /* Processes end through their own code while everything runs. */
+        mote__proc_shutdown(asked, grace);
     }
     /* Order matters: workers stop first (a running process may still arm a
      * timer); then the timer thread (its wakes are ignored once the

@@ -125,7 +125,8 @@ typedef struct t_gate {
 static inline void t_gate_open(t_gate *g) { atomic_store(&g->open, 1); }
 
 /* Wait (suspending only the caller) until *v >= want; false after
- * T_PATIENCE, recorded as a failure. */
+ * T_PATIENCE, recorded as a failure, or at once if the caller is cancelled
+ * (a process stopped by shutdown must not wait on). */
 static inline bool t_wait_at_least(atomic_int *v, int want) {
     int64_t deadline = mote_now() + T_PATIENCE;
     while (atomic_load(v) < want) {
@@ -133,7 +134,8 @@ static inline bool t_wait_at_least(atomic_int *v, int want) {
             t_fail(__FILE__, __LINE__, "waited too long: %d < %d", atomic_load(v), want);
             return false;
         }
-        mote_sleep(MOTE_USEC(100));
+        if (mote_sleep(MOTE_USEC(100)) == -ECANCELED)
+            return false;
     }
     return true;
 }

@@ -31,21 +31,71 @@
 
 typedef struct mote__msg {
     struct mote__msg *next;
-    mote_msg_fn fn;   /* NULL: data message (mote_send) */
+    mote_msg_fn fn;   /* NULL: data message (mote_send) or an exit notice */
     mote_future *fut; /* result goes here; NULL for casts */
     uint32_t size;
-    uint32_t kind;
+    uint32_t kind;    /* MOTE__MSG_* */
     _Alignas(16) unsigned char data[];
 } mote__msg;
 
-/* Process flags. */
-#define MOTE__P_PANICKED 1u /* ended by a panic: messages are cancelled */
-#define MOTE__P_DTOR_DONE 2u
+/* Message kinds. */
+#define MOTE__MSG_REPLY 1u /* a process's mote_call: its reply future follows the
+                            * argument bytes, and whoever of caller and callee
+                            * finishes second frees the message (see proc.c) */
+#define MOTE__MSG_EXIT 2u  /* an exit notice (monitor.c) */
+#define MOTE__MSG_HEAP 4u  /* from malloc: a foreign thread's notice outlives the runtime */
 
+/*
+ * Process flags (one atomic word, so a canceller's store and a waiter's
+ * load form a Dekker pair with the task state word: docs/design.md).
+ */
+#define MOTE__P_DEAD 1u      /* runs nothing more: messages are cancelled (panic, cancel) */
+#define MOTE__P_DTOR_DONE 2u
+#define MOTE__P_ENDED 4u     /* its end was reported to monitors and links */
+#define MOTE__P_CANCEL 8u    /* cancel requested (MOTE__P_WHY says by whom) */
+#define MOTE__P_TRAP 16u     /* traps exits: a linked end arrives as a message */
+#define MOTE__P_REASON_SHIFT 8  /* bits 8-9: MOTE_EXIT_* once ENDED */
+#define MOTE__P_WHY_SHIFT 12    /* bits 12-14: MOTE__CANCEL_* once CANCEL */
+#define MOTE__P_REASON(f) (((f) >> MOTE__P_REASON_SHIFT) & 3u)
+#define MOTE__P_WHY(f) (((f) >> MOTE__P_WHY_SHIFT) & 7u)
+
+/* Who cancelled a process: decides its exit reason and text. FAIL is a
+ * process ending itself abnormally with ext->exit_text (a supervisor that
+ * gave up): reason MOTE_EXIT_PANIC. */
+enum {
+    MOTE__CANCEL_USER,
+    MOTE__CANCEL_DEADLINE,
+    MOTE__CANCEL_LINK,
+    MOTE__CANCEL_SHUTDOWN,
+    MOTE__CANCEL_FAIL,
+};
+
+typedef struct mote__mon mote__mon;
+
+/*
+ * What only some processes need, allocated on first use (by the process
+ * itself or by anyone monitoring or linking it). p->ext holds its address
+ * with bit 0 (MOTE__EXT_CLOSED) set once the process ended: a monitor that
+ * finds the bit reports at once, and nobody installs a block after it.
+ */
 typedef struct mote__proc_ext {
     mote_panic_fn panic_fn;
     void *panic_ctx;
+    mote_proc *proc;
+    /* Monitor records (monitor.c): those watching this process (closed and
+     * fired at its end) and those it watches through (closed at its end). */
+    _Atomic(mote__mon *) mon_in;
+    _Atomic(mote__mon *) mon_out;
+    _Atomic uint32_t in_pushes, out_pushes; /* since the last prune (a hint) */
+    _Atomic uint32_t in_kept, out_kept;     /* what the last prune kept */
+    uint64_t next_ref;                      /* the process's monitor references */
+    char *exit_text;                        /* a panic's message (owned) */
+    /* mote_cancel_after (cancel.c): the timer holds a reference to proc. */
+    mote__spinlock dl_lock;
+    bool dl_armed, dl_closed;
+    mote__timer deadline;
 } mote__proc_ext;
+#define MOTE__EXT_CLOSED ((uintptr_t)1)
 
 struct mote_proc {
     mote__task task; /* first: a task pointer is a process pointer */
@@ -56,8 +106,9 @@ struct mote_proc {
     _Atomic uint64_t recv_seq; /* park seq while waiting in mote_receive, else 0 */
     mote_dtor_fn dtor;
     uint64_t id;
-    mote__msg *cur; /* message being run */
-    mote__proc_ext *ext;
+    mote__msg *cur;  /* message being run */
+    mote__msg *call; /* its mote_call in flight (freed at shutdown if abandoned) */
+    _Atomic uintptr_t ext; /* mote__proc_ext *, | MOTE__EXT_CLOSED once ended */
     struct mote_proc *reg_prev, *reg_next;
     _Alignas(16) unsigned char state[];
 };
@@ -73,6 +124,7 @@ typedef struct mote__waiter {
     _Atomic uint32_t events; /* futures that completed while registered */
     _Atomic bool timed_out;
     bool timer_armed;
+    bool cancelled; /* the waiting process was cancelled: the wait ended */
     mote__timer timer;
 } mote__waiter;
 
@@ -86,15 +138,26 @@ typedef struct mote__waiter {
 #define MOTE__FW_DONE ((void *)2)
 #define MOTE__FW_DROPPED ((void *)3)
 
-enum { MOTE__FUT_STACK = 0, MOTE__FUT_HEAP = 1, MOTE__FUT_TIMER = 2 };
+enum {
+    MOTE__FUT_STACK = 0,
+    MOTE__FUT_HEAP = 1,
+    MOTE__FUT_TIMER = 2,
+    MOTE__FUT_MSG = 3,  /* inside a MOTE__MSG_REPLY message (owner) */
+    MOTE__FUT_EXIT = 4, /* a monitor's: its result holds an exit notice (res.p) */
+};
 
 struct mote_future {
     _Atomic(void *) w;
     mote_result res;
     uint16_t kind;
     bool foreign; /* made by a foreign thread: it owns it, even past shutdown */
-    struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
-    mote__timer timer;                       /* MOTE__FUT_TIMER */
+    union {
+        struct {
+            struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
+        };
+        mote__msg *owner; /* MOTE__FUT_MSG: the message it is part of */
+    };
+    mote__timer timer; /* MOTE__FUT_TIMER */
 };
 
 /* proc.c */
@@ -104,26 +167,93 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
 extern const mote__sched_hooks mote__proc_hooks;
 void mote__proc_set_budget(unsigned budget);
 void mote__msg_cancel(mote__msg *m);
+void mote__msg_free(mote__msg *m);
+mote__msg *mote__msg_new(mote_msg_fn fn, const void *arg, size_t size);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);
+/* Take the first message in p's mailbox that match(m, ctx) accepts (the
+ * process itself only). NULL if none. */
+mote__msg *mote__mbox_take(mote_proc *p, bool (*match)(const mote__msg *m, const void *ctx),
+                           const void *ctx);
 void mote__msg_run(mote_proc *p, mote__msg *m);
+/* Queue m for p (p must be referenced by the caller): no fairness yield,
+ * so it is safe on paths that must not switch (a process's end). */
+void mote__proc_post(mote_proc *p, mote__msg *m);
+/* Make sure an IDLE p runs (the caller holds a reference). */
+void mote__proc_kick(mote_proc *p);
+/* A new reference to p unless its last one is already gone. */
+bool mote__proc_ref_live(mote_proc *p);
+/* p's extension block, made if need be; NULL if p has ended (no block is
+ * installed after that) or memory ran out (*closed tells which). */
+mote__proc_ext *mote__proc_ext_get(mote_proc *p, bool *closed);
+static inline mote__proc_ext *mote__proc_ext_of(mote_proc *p) {
+    return (mote__proc_ext *)(atomic_load(&p->ext) & ~MOTE__EXT_CLOSED);
+}
+/*
+ * End p: report reason (MOTE_EXIT_*) to its monitors and links, run its
+ * destructor, and, if dead, cancel its running and queued messages and
+ * every later one. Once only (a later call may still make it dead). Runs in
+ * p's own turn, or where its last reference went.
+ */
+void mote__proc_end(mote_proc *p, unsigned reason, bool dead);
+/* Shutdown (stop.c): call fn on every process with a reference held. */
+void mote__proc_each(void (*fn)(mote_proc *p, void *ctx), void *ctx);
+/* True if pred holds for every process but main. */
+bool mote__proc_all(bool (*pred)(mote_proc *p));
+/* Spawning is refused (-ESHUTDOWN) once set. */
+void mote__proc_close_spawning(bool closed);
+/* Cancel the main process (mote_stop); -ESHUTDOWN if there is none. */
+int mote__proc_cancel_main(void);
+/* Every thread has stopped and processes are being freed: nothing is sent
+ * to a process any more, and no reference is dropped. */
+bool mote__proc_reaping(void);
+
+/* stop.c: between main's return and the scheduler's stop (see there). */
+void mote__proc_shutdown(bool graceful, int64_t grace);
+
+/* cancel.c */
+/* Cancel p (the caller holds a reference, or p is the main process). */
+void mote__proc_cancel(mote_proc *p, unsigned why);
+/* -ECANCELED if the calling process was cancelled, else 0. Every call
+ * that can wait starts with it. */
+int mote__cancel_check(void);
+static inline bool mote__cancel_pending(mote_proc *p) {
+    return atomic_load(&p->flags) & MOTE__P_CANCEL;
+}
+/* At p's end: drop the deadline timer and its reference. */
+void mote__proc_deadline_end(mote__proc_ext *e);
+
+/* monitor.c */
+/* p ended: fire the records watching it, close those it watches through. */
+void mote__mon_end(mote_proc *p, mote__proc_ext *e, unsigned reason);
+/* The exit text of an ended process. */
+const char *mote__exit_text(mote_proc *p);
+void mote__mon_free_exit_msg(mote__msg *m);
 
 /* future.c */
-void mote__future_complete(mote_future *f, mote_result r);
+/* Store the result and wake the waiter; false if the consumer had dropped
+ * the future (it is freed, and r with it is not delivered). */
+bool mote__future_complete(mote_future *f, mote_result r);
 void mote__future_init_stack(mote_future *f);
 mote_future *mote__future_new(uint32_t kind);
+/* 0 once f is done; -ETIMEDOUT, or -ECANCELED if the waiting process was
+ * cancelled. */
 int mote__future_wait(mote_future *f, int64_t timeout);
+/* The consumer lets go of f (mote_future_drop, for any kind). */
+void mote__future_release(mote_future *f);
 void mote__futures_reap_all(void);
 
 /* waiter helpers (future.c) */
 void mote__waiter_init(mote__waiter *w);
-/* Arm for the next wait: returns false if the caller must not sleep. */
-void mote__waiter_arm(mote__waiter *w);
+/* Arm for the next wait. False if the waiting process was cancelled: it
+ * must not sleep (w->cancelled is then set). */
+bool mote__waiter_arm(mote__waiter *w);
 /* Sleep until woken or the deadline (absolute; < 0 forever) passes. */
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline);
 void mote__waiter_wake(mote__waiter *w);
-/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). */
-void mote__waiter_wait(mote__waiter *w, int64_t timeout);
+/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). Returns
+ * 0 (an event), -ETIMEDOUT or -ECANCELED. */
+int mote__waiter_wait(mote__waiter *w, int64_t timeout);
 void mote__waiter_done(mote__waiter *w);
 
 #endif
