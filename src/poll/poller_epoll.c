@@ -9,15 +9,17 @@
 #include <time.h>
 #include <unistd.h>
 
-struct mote__poller {
+typedef struct epoll_poller {
+    mote__poller base;
     int epfd;
     int wakefd;
-};
+} epoll_poller;
 
-int mote__poller_open(mote__poller **out) {
-    mote__poller *p = calloc(1, sizeof *p);
+static int ep_open(mote__poller **out) {
+    epoll_poller *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
+    p->base.ops = &mote__poller_epoll;
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (p->epfd < 0) {
         int e = mote__errno();
@@ -34,24 +36,25 @@ int mote__poller_open(mote__poller **out) {
         free(p);
         return e;
     }
-    *out = p;
+    *out = &p->base;
     return 0;
 }
 
-void mote__poller_close(mote__poller *p) {
-    if (!p)
-        return;
+static void ep_close(mote__poller *base) {
+    epoll_poller *p = (epoll_poller *)base;
     close(p->wakefd);
     close(p->epfd);
     free(p);
 }
 
-int mote__poller_add(mote__poller *p, int fd, void *data) {
+static int ep_add(mote__poller *base, int fd, void *data) {
+    epoll_poller *p = (epoll_poller *)base;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = data};
     return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : mote__errno();
 }
 
-int mote__poller_del(mote__poller *p, int fd) {
+static int ep_del(mote__poller *base, int fd) {
+    epoll_poller *p = (epoll_poller *)base;
     return epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : mote__errno();
 }
 
@@ -71,7 +74,8 @@ static int wait_ns(int epfd, struct epoll_event *ev, int max, int64_t timeout) {
     return epoll_wait(epfd, ev, max, ms);
 }
 
-int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t timeout, bool *woken) {
+static int ep_wait(mote__poller *base, mote__poll_event *out, int max, int64_t timeout, bool *woken) {
+    epoll_poller *p = (epoll_poller *)base;
     struct epoll_event ev[128];
     if (max > 128)
         max = 128;
@@ -82,10 +86,12 @@ int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t t
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (!ev[i].data.ptr) { /* the wake-up eventfd */
+            /* One read takes the whole counter. Several waiting threads
+             * may all see it readable; only the one that read it was
+             * woken (the others owe nobody a wake-up). */
             uint64_t v;
-            while (read(p->wakefd, &v, sizeof v) > 0)
-                ;
-            *woken = true;
+            if (read(p->wakefd, &v, sizeof v) > 0)
+                *woken = true;
             continue;
         }
         unsigned e = 0;
@@ -104,8 +110,19 @@ int mote__poller_wait(mote__poller *p, mote__poll_event *out, int max, int64_t t
     return k;
 }
 
-void mote__poller_wakeup(mote__poller *p) {
+static void ep_wakeup(mote__poller *base) {
+    epoll_poller *p = (epoll_poller *)base;
     uint64_t one = 1;
     ssize_t r = write(p->wakefd, &one, sizeof one);
     (void)r; /* a full counter already means "wake up" */
 }
+
+const mote__poller_ops mote__poller_epoll = {
+    .name = "epoll",
+    .open = ep_open,
+    .close = ep_close,
+    .add = ep_add,
+    .del = ep_del,
+    .wait = ep_wait,
+    .wakeup = ep_wakeup,
+};
