@@ -511,6 +511,17 @@ static inline void t_echo_many_clients(const char *example, int n, int rounds, s
     cr_assert(err == NULL, "%s client: %s", example, err ? err : "");
 }
 
+/* Connect to listener l (in a process): *client, and its accepted peer
+ * *server. */
+static inline void t_connect_pair(mote_socket *l, mote_socket **client, mote_socket **server) {
+    mote_addr addr;
+    char where[64];
+    T_CHECK_EQ(mote_socket_local_addr(l, &addr), 0);
+    T_CHECK_EQ(mote_addr_format(&addr, where, sizeof where), 0);
+    T_CHECK_EQ(mote_tcp_connect(client, where, T_PATIENCE), 0);
+    T_CHECK_EQ(mote_socket_accept(l, server, NULL, T_PATIENCE), 0);
+}
+
 #define T_ASSERT_CONTAINS(text, needle)                                                            \
     cr_assert(strstr((text), (needle)) != NULL, "expected to find \"%s\" in:\n%s", (needle), (text))
 

@@ -132,12 +132,7 @@ typedef struct wait_case {
 static void tcp_pair(mote_socket **a, mote_socket **b) {
     mote_socket *l = NULL;
     T_CHECK_EQ(mote_tcp_listen(&l, "127.0.0.1:0", 4, false), 0);
-    mote_addr addr;
-    char where[64];
-    T_CHECK_EQ(mote_socket_local_addr(l, &addr), 0);
-    T_CHECK_EQ(mote_addr_format(&addr, where, sizeof where), 0);
-    T_CHECK_EQ(mote_tcp_connect(a, where, T_PATIENCE), 0);
-    T_CHECK_EQ(mote_socket_accept(l, b, NULL, T_PATIENCE), 0);
+    t_connect_pair(l, a, b);
     mote_socket_close(l);
 }
 
