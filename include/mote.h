@@ -843,6 +843,69 @@ MOTE_API int mote_unlink(mote_proc *p);
  * default. Returns 0, or -EPERM outside a process. */
 MOTE_API int mote_trap_exits(bool on);
 
+/* ---- Supervisors -------------------------------------------------------------- */
+
+/*
+ * A supervisor is a process that starts children and restarts a child that
+ * ends abnormally (panic, cancel), Erlang style:
+ *
+ *   MOTE_SUP_ONE_FOR_ONE  only the child that ended is restarted
+ *   MOTE_SUP_ALL_FOR_ONE  the other children are cancelled (and waited
+ *                         for), then all are started again in order
+ *
+ * A child that ends normally is not restarted (mote_sup_child then says
+ * -ESRCH). Restart intensity: more than max_restarts restarts within
+ * period nanoseconds (defaults for 0: 3 in 5 s), and the supervisor gives
+ * up: it ends with reason MOTE_EXIT_PANIC (text "supervisor gave up: ..."),
+ * which reaches its monitors and links. Whenever the supervisor ends (it
+ * gives up, or mote_cancel stops it), its children are cancelled: it is
+ * linked to each and traps exits, so a child ending is a notice to it,
+ * and its end is a linked end to them.
+ *
+ * start(&child, arg) runs in the supervisor process; it spawns the child
+ * and hands over one reference to it (0), or returns a negative errno (a
+ * restart whose start fails counts as another restart). A panic without a
+ * handler ends the whole program, supervised or not: a child that may
+ * panic registers one (mote_on_panic; a handler that does nothing will
+ * do) before it can panic, e.g. first thing in its fn, or in the first
+ * message its start function sends it.
+ */
+#define MOTE_SUP_ONE_FOR_ONE 0
+#define MOTE_SUP_ALL_FOR_ONE 1
+
+typedef int (*mote_child_start_fn)(mote_proc **out, void *arg);
+
+typedef struct mote_child_spec {
+    mote_child_start_fn start;
+    void *arg;
+} mote_child_spec;
+
+typedef struct mote_sup_spec {
+    int strategy;                    /* MOTE_SUP_* */
+    unsigned max_restarts;           /* 0: 3 */
+    int64_t period;                  /* nanoseconds; 0: 5 s */
+    const mote_child_spec *children; /* copied */
+    size_t n;
+} mote_sup_spec;
+
+/*
+ * Start a supervisor and its children, in order; returns once they have
+ * started. *out gets a handle to the supervisor. Returns 0, -EINVAL (a bad
+ * spec), -ENOMEM, -ESHUTDOWN, -ECANCELED (the caller was cancelled), or the
+ * error of the first start function that failed (the children started
+ * before it are cancelled). Stop a supervisor with mote_cancel.
+ */
+MOTE_API int mote_sup_start(mote_proc **out, const mote_sup_spec *spec);
+
+/*
+ * A new reference to child i as it runs now (release it when done). A
+ * caller whose message to the child is cancelled (the child ended) and
+ * who asks again gets the restarted child. Returns 0, -EINVAL (NULL, i out
+ * of range), -ESRCH (child i ended normally: it is not restarted),
+ * -ECANCELED (the supervisor has ended, or the caller was cancelled).
+ */
+MOTE_API int mote_sup_child(mote_proc *sup, size_t i, mote_proc **out);
+
 #ifdef __cplusplus
 }
 #endif
