@@ -2,17 +2,41 @@
  * runtime.c -- mote_run: configuration, start-up and shutdown. The top
  * layer: it wires the scheduler to the process layer and owns the order in
  * which subsystems start and stop.
+ *
+ * The configuration is resolved here, once and completely (the caller's
+ * mote_config, else the environment variable, else the default; then the
+ * bounds): the layers below receive only final values.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
-#include "proc/proc.h"
 #include "base/alloc.h"
+#include "io/internal.h"
+#include "poll/poller.h"
 
-void mote__netpoll_stop(void);  /* io/fd.c */
-void mote__stdio_shutdown(void); /* io/stdio.c */
-void mote__netpoll_configure(unsigned threads);
+#define MAX_THREADS 1024
+#define DEFAULT_STACK_SIZE (256 * 1024)
+#define MIN_STACK_SIZE (16 * 1024) /* smaller requests are raised to it */
+#define MAX_STACK_SIZE ((size_t)1 << 30) /* 1 GiB per process stack is surely a mistake */
+#define DEFAULT_MSG_BUDGET 64
+#define BACKUP_THREADS_PER_THREAD 4 /* the default: 4 x threads */
+#define MAX_BACKUP_THREADS 4096
+#define DEFAULT_BLOCKING_THRESHOLD MOTE_USEC(100)
+#define MIN_BLOCKING_THRESHOLD MOTE_USEC(1)
+#define MAX_BLOCKING_THRESHOLD MOTE_SEC(10)
+#define DEFAULT_NETPOLL_THREADS 1
+#define DEFAULT_STOP_GRACE MOTE_SEC(5)
+
+/* Every setting of a runtime, final. */
+typedef struct rt_config {
+    mote__sched_config sched; /* threads, stack_size, backup_threads, blocking_threshold */
+    unsigned msg_budget;
+    unsigned netpoll_threads;
+    int64_t stop_grace;
+} rt_config;
 
 static _Atomic bool rt_busy;
 
@@ -30,6 +54,76 @@ int mote_stop(int status) {
     return 0;
 }
 
+/* CPUs in the affinity mask (or online), at least 1. */
+static unsigned default_threads(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return (unsigned)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* A setting: the caller's value, else the environment's, else def. */
+static size_t setting(size_t given, const char *env, size_t def) {
+    return given ? given : mote__env_size(env, def);
+}
+
+/* Fill out from c (the caller's config, zeroes meaning "not set"). Returns
+ * 0, or -EINVAL if a value is out of bounds. */
+static int config_resolve(const mote_config *c, rt_config *out) {
+    mote__sched_config *s = &out->sched;
+    s->threads = (unsigned)setting(c->threads, "MOTE_THREADS", 0);
+    if (!s->threads)
+        s->threads = default_threads();
+    if (s->threads > MAX_THREADS)
+        return -EINVAL;
+
+    size_t stack = setting(c->stack_size, "MOTE_STACK_SIZE", DEFAULT_STACK_SIZE);
+    if (stack > MAX_STACK_SIZE)
+        return -EINVAL;
+    if (stack < MIN_STACK_SIZE)
+        stack = MIN_STACK_SIZE;
+    size_t page = mote__page_size();
+    s->stack_size = (stack + page - 1) & ~(page - 1);
+
+    size_t backups = setting(c->backup_threads, "MOTE_BACKUP_THREADS",
+                             BACKUP_THREADS_PER_THREAD * (size_t)s->threads);
+    if (backups > MAX_BACKUP_THREADS)
+        return -EINVAL;
+    s->backup_threads = (unsigned)backups;
+
+    if (c->blocking_threshold < 0)
+        return -EINVAL;
+    s->blocking_threshold = (int64_t)setting((size_t)c->blocking_threshold, "MOTE_BLOCKING_THRESHOLD",
+                                             (size_t)DEFAULT_BLOCKING_THRESHOLD);
+    if (s->blocking_threshold < MIN_BLOCKING_THRESHOLD || s->blocking_threshold > MAX_BLOCKING_THRESHOLD)
+        return -EINVAL;
+
+    out->msg_budget = (unsigned)setting(c->msg_budget, "MOTE_MSG_BUDGET", DEFAULT_MSG_BUDGET);
+    if (!out->msg_budget)
+        out->msg_budget = DEFAULT_MSG_BUDGET;
+
+    out->netpoll_threads = (unsigned)setting(c->netpoll_threads, "MOTE_NETPOLL_THREADS",
+                                             DEFAULT_NETPOLL_THREADS);
+    if (out->netpoll_threads > MOTE__NETPOLL_THREADS_MAX)
+        return -EINVAL;
+    if (!out->netpoll_threads)
+        out->netpoll_threads = DEFAULT_NETPOLL_THREADS;
+
+    if (c->stop_grace < 0)
+        return -EINVAL;
+    out->stop_grace = (int64_t)setting((size_t)c->stop_grace, "MOTE_STOP_GRACE", (size_t)DEFAULT_STOP_GRACE);
+
+    /* MOTE_POLLER: a backend that is not built fails here, not at the
+     * first descriptor wait. */
+    if (!mote__poller_choose())
+        return -EINVAL;
+    return 0;
+}
+
 int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     if (!main)
         return -EINVAL;
@@ -43,29 +137,17 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     /* A write to a closed socket or pipe must return EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned budget = c.msg_budget ? c.msg_budget : (unsigned)mote__env_size("MOTE_MSG_BUDGET", 64);
-    mote__proc_set_budget(budget);
-    int r = -EINVAL;
-    if (c.blocking_threshold < 0)
+    rt_config rc;
+    int r = config_resolve(&c, &rc);
+    if (r < 0)
         goto out;
-    unsigned np = c.netpoll_threads ? c.netpoll_threads
-                                    : (unsigned)mote__env_size("MOTE_NETPOLL_THREADS", 1);
-    if (np > 64)
-        goto out;
-    int64_t grace = c.stop_grace ? c.stop_grace
-                                 : (int64_t)mote__env_size("MOTE_STOP_GRACE", (size_t)MOTE_SEC(5));
-    if (grace < 0)
-        goto out;
+    mote__proc_set_budget(rc.msg_budget);
+    mote__netpoll_configure(rc.netpoll_threads);
     atomic_store(&rt_stop, STOP_NONE);
-    mote__netpoll_configure(np);
-    mote__sched_config sc = {.threads = c.threads,
-                             .stack_size = c.stack_size,
-                             .backup_threads = c.backup_threads,
-                             .blocking_threshold = c.blocking_threshold};
     r = mote__timer_start();
     if (r < 0)
         goto out;
-    r = mote__sched_start(&sc, &mote__proc_hooks);
+    r = mote__sched_start(&rc.sched, &mote__proc_hooks);
     if (r < 0) {
         mote__timer_stop();
         goto out;
@@ -79,12 +161,12 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         bool asked = !atomic_compare_exchange_strong(&rt_stop, &stop, STOP_MAIN);
         r = asked ? (int)(uint32_t)(stop >> 8) : result;
         /* Processes end through their own code while everything runs. */
-        mote__proc_shutdown(asked, grace);
+        mote__proc_shutdown(asked, rc.stop_grace);
     }
     /* Order matters: workers stop first (a running process may still arm a
      * timer); then the timer thread (its wakes are ignored once the
      * scheduler stops); only then are processes, stacks and futures freed. */
-    mote__sched_stop(NULL);
+    mote__sched_stop();
     mote__stdio_shutdown();
     mote__netpoll_stop();
     mote__timer_stop();

@@ -42,6 +42,10 @@ static int main_unknown_host(void *arg) {
     T_CHECK(r == MOTE_EAI_NONAME || r == MOTE_EAI_AGAIN);
     T_CHECK(r != -ENOENT);
     T_CHECK(s == NULL);
+    /* A port that is not a number is a bad argument, not an unknown host. */
+    T_CHECK_EQ(mote_tcp_connect(&s, "localhost:http", T_PATIENCE), -EINVAL);
+    T_CHECK_EQ(mote_tcp_connect(&s, "localhost:70000", T_PATIENCE), -EINVAL);
+    T_CHECK_EQ(mote_tcp_connect(&s, "localhost:0", T_PATIENCE), -EINVAL);
     return 0;
 }
 Test(errors, unknown_host_is_eai_noname) { T_RUN_OK(NULL, main_unknown_host, NULL); }

@@ -45,9 +45,6 @@ static void fiber_reset(mote__stack *s) {
 }
 
 #ifndef MOTE_USE_UCONTEXT
-void mote__ctx_swap(void **save_sp, void *new_sp);
-void mote__ctx_trampoline(void);
-
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
     fiber_reset(s);
     s->dirty = false;

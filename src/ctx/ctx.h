@@ -79,4 +79,13 @@ void mote__stack_trim(mote__stack *s);
 
 size_t mote__page_size(void);
 
+#ifndef MOTE_USE_UCONTEXT
+/* In switch_<arch>.S, for ctx.c alone: save the callee-saved registers and
+ * control words on this stack, store the stack pointer in *save_sp, and
+ * resume the context saved at new_sp. A fresh stack's frame returns into
+ * the trampoline, which calls the entry function with its argument. */
+void mote__ctx_swap(void **save_sp, void *new_sp);
+void mote__ctx_trampoline(void);
+#endif
+
 #endif

@@ -11,16 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/proc.h"
+#include "io/internal.h"
 
 typedef struct req {
     char host[256], port[8];
     int family;
     struct addrinfo *res;
     int err;
-    _Atomic(mote__waiter *) waiter; /* NULL once the caller gave up */
+    mote__slot waiter; /* the caller's waiter; 0 once it left */
     _Atomic int refs;
-    mote__spinlock lock; /* the helper's wake vs. the caller's departure */
 } req;
 
 static void req_unref(req *r) {
@@ -56,21 +55,11 @@ static void *resolver(void *arg) {
     struct addrinfo hints = {.ai_family = r->family, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
     r->err = gai_errno(getaddrinfo(r->host, r->port, &hints, &r->res));
-    mote__spin_lock(&r->lock);
-    mote__waiter *w = atomic_load(&r->waiter);
-    if (w) {
-        atomic_fetch_add(&w->events, 1);
-        MOTE_STORE_LOAD_FENCE();
-        mote__waiter_wake(w);
-    }
-    mote__spin_unlock(&r->lock);
+    mote__slot_wake(&r->waiter, 0); /* unless the caller left already */
     req_unref(r);
     return NULL;
 }
 
-/* Resolve host:port (port numeric) into up to max addresses. Returns how
- * many (> 0) or an error: MOTE_EAI_* for resolver failures, -ETIMEDOUT. */
-int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
 int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout) {
     if (strlen(host) >= sizeof((req *)0)->host || strlen(port) >= sizeof((req *)0)->port)
         return -EINVAL;
@@ -83,7 +72,7 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
     atomic_init(&r->refs, 2);
     mote__waiter w;
     mote__waiter_init(&w);
-    atomic_store(&r->waiter, &w);
+    atomic_store(&r->waiter, (uintptr_t)&w);
     pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -97,10 +86,8 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
     int waited = mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
     /* Leave: after this the helper never touches our waiter. */
-    mote__spin_lock(&r->lock);
-    atomic_store(&r->waiter, NULL);
+    mote__slot_leave(&r->waiter, &w);
     bool done = atomic_load(&w.events) > 0;
-    mote__spin_unlock(&r->lock);
     int n = waited == -ECANCELED ? waited : -ETIMEDOUT;
     if (done) {
         n = r->err;

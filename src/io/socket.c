@@ -1,15 +1,14 @@
 /*
  * socket.c -- sockets whose calls suspend only the calling process, built
- * on mote_fd_wait. One generic socket (any domain and type) and TCP
- * conveniences; the other socket types of the network issue are thin
- * layers over the same calls.
+ * on mote_fd_wait. One generic socket (any domain and type), and TCP, UDP
+ * and Unix conveniences that only open, bind, listen or connect through
+ * the generic calls. Addresses are in addr.c, host names in resolve.c.
  *
  * Close under a waiter: mote_socket_close marks the socket closed and wakes
  * every waiter (they return -EBADF), but the descriptor itself is closed
  * only when the last call in flight has returned (`refs`), so its number
  * can never be reused under a call that still holds it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -18,14 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proc/proc.h"
-
-void mote__fd_abort(int fd); /* fd.c */
-int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
-bool mote__fd_read_closed(int fd);
+#include "io/internal.h"
 
 struct mote_socket {
     int fd;
@@ -35,97 +31,6 @@ struct mote_socket {
     _Atomic bool closed;
     _Atomic uint32_t refs; /* the handle, plus one per call in flight */
 };
-
-_Static_assert(sizeof(((mote_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
-               "mote_addr must hold any socket address");
-
-/* ---- Addresses ---- */
-
-int mote_addr_parse(mote_addr *out, const char *text) {
-    if (!out || !text)
-        return -EINVAL;
-    memset(out, 0, sizeof *out);
-    if (strncmp(text, "unix:", 5) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)out->storage;
-        const char *path = text + 5;
-        size_t n = strlen(path);
-        if (n == 0 || n >= sizeof un->sun_path)
-            return -EINVAL;
-        un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, path, n);
-        if (path[0] == '@') { /* abstract: a leading NUL, no terminator */
-            un->sun_path[0] = '\0';
-            out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n);
-        } else {
-            out->len = (uint32_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-        }
-        return 0;
-    }
-    char host[64];
-    const char *colon;
-    bool v6 = text[0] == '[';
-    if (v6) {
-        const char *close = strchr(text, ']');
-        if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof host)
-            return -EINVAL;
-        memcpy(host, text + 1, (size_t)(close - text - 1));
-        host[close - text - 1] = '\0';
-        colon = close + 1;
-    } else {
-        colon = strrchr(text, ':');
-        if (!colon || (size_t)(colon - text) >= sizeof host)
-            return -EINVAL;
-        memcpy(host, text, (size_t)(colon - text));
-        host[colon - text] = '\0';
-    }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-        return -EINVAL;
-    if (v6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out->storage;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-            return -EINVAL;
-        out->len = sizeof *in6;
-    } else {
-        struct sockaddr_in *in = (struct sockaddr_in *)out->storage;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-            return -EINVAL; /* host names: resolution is not there yet */
-        out->len = sizeof *in;
-    }
-    return 0;
-}
-
-int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
-    if (!a || !buf || len == 0 || a->len < sizeof(sa_family_t))
-        return -EINVAL;
-    const struct sockaddr *sa = (const struct sockaddr *)a->storage;
-    char host[INET6_ADDRSTRLEN];
-    int n;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const void *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        n = snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        n = snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-    } else if (sa->sa_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const void *)sa;
-        size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
-        if (plen > 0 && un->sun_path[0] == '\0')
-            n = snprintf(buf, len, "unix:@%.*s", (int)plen - 1, un->sun_path + 1);
-        else
-            n = snprintf(buf, len, "unix:%s", plen ? un->sun_path : "");
-    } else {
-        return -EAFNOSUPPORT;
-    }
-    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
 
 /* ---- Lifetime ---- */
 
@@ -178,6 +83,11 @@ int mote_socket_adopt(mote_socket **out, int fd) {
     if (!out || fd < 0)
         return -EINVAL;
     *out = NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return mote__errno();
+    if (!S_ISSOCK(st.st_mode))
+        return -ENOTSOCK; /* a regular file cannot even be waited on */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return mote__errno();
@@ -187,8 +97,6 @@ int mote_socket_adopt(mote_socket **out, int fd) {
 int mote_socket_fd(const mote_socket *s) {
     return s ? s->fd : -EINVAL;
 }
-
-int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj, void (*drop)(void *, bool));
 
 /* The active mode lets go of s; at shutdown its process never will. */
 static void sock_drop(void *obj, bool shutdown) {
@@ -219,6 +127,11 @@ int mote_socket_close(mote_socket *s) {
     if (atomic_exchange(&s->closed, true))
         return -EBADF;
     mote__fd_abort(s->fd); /* waiters return -EBADF */
+    /* A state destructor closing its socket at shutdown: a call in flight
+     * belonged to a process whose stack is gone and will never drop its
+     * reference, so the handle's is the last one. */
+    if (mote__proc_reaping())
+        atomic_store(&s->refs, 1);
     sock_unref(s);
     return 0;
 }
@@ -266,9 +179,11 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
     } while (0)
 
 int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     /* After a short read the receive queue was empty, and every byte that
      * arrives since raises a new edge (kept as READY if nobody waits): so
@@ -297,9 +212,11 @@ static ssize_t do_write(mote_socket *s, const void *buf, size_t len) {
 }
 
 int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
     sock_unref(s);
@@ -308,9 +225,11 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
 
 /* Move exactly len bytes in one direction, under one deadline. */
 static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool out) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? (int)r : -EINVAL;
+    if (r < 0)
+        return (int)r;
     int64_t dl = deadline_of(timeout);
     size_t done = 0;
     while (done < len) {
@@ -340,9 +259,13 @@ int mote_socket_write_all(mote_socket *s, const void *buf, size_t len, int64_t t
 
 int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const mote_addr *to,
                             int64_t timeout) {
+    if (to && !mote__addr_len_ok(to))
+        return -EINVAL;
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl,
             sendto(s->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)to->storage : NULL,
@@ -352,9 +275,11 @@ int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const m
 }
 
 int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *from, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -371,13 +296,13 @@ int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *
 /* ---- Connections ---- */
 
 int mote_socket_bind(mote_socket *s, const mote_addr *a) {
-    if (!s || !a)
+    if (!s || !a || !mote__addr_len_ok(a))
         return -EINVAL;
     return bind(s->fd, (const struct sockaddr *)a->storage, a->len) == 0 ? 0 : mote__errno();
 }
 
 int mote_socket_listen(mote_socket *s, int backlog) {
-    if (!s)
+    if (!s || backlog < 0) /* listen(2) would take a negative one as 0 */
         return -EINVAL;
     return listen(s->fd, backlog) == 0 ? 0 : mote__errno();
 }
@@ -410,7 +335,7 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
 }
 
 int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
-    if (!a)
+    if (!a || !mote__addr_len_ok(a))
         return -EINVAL;
     int64_t r = sock_enter(s);
     if (r < 0)
@@ -523,6 +448,8 @@ static int listen_on(mote_socket **out, const char *addr, int backlog, bool reus
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (backlog < 0)
+        return -EINVAL;
     mote_addr a;
     mote_socket *s;
     int r = open_stream(&s, &a, addr);
@@ -541,8 +468,6 @@ static int listen_on(mote_socket **out, const char *addr, int backlog, bool reus
 int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
     return listen_on(out, addr, backlog, reuse_port);
 }
-
-int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
 
 static int connect_one(mote_socket **out, const mote_addr *a, int64_t deadline) {
     mote_socket *s;
@@ -574,6 +499,11 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
         return -EINVAL;
     memcpy(host, addr, hl);
     host[hl] = '\0';
+    /* A port the resolver would call an unknown "service": say what it is. */
+    const char *port = colon + 1;
+    size_t pl = strspn(port, "0123456789");
+    if (pl == 0 || pl > 5 || port[pl] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
+        return -EINVAL;
     mote_addr cand[8];
     int n = mote__cancel_check();
     if (n == 0)

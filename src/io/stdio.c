@@ -42,7 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/base.h"
+#include "io/internal.h"
 
 enum { MODE_POLL = 1, MODE_SOCKET, MODE_BLOCKING };
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };
@@ -217,9 +217,8 @@ mote_stream mote_stderr(void) {
     return s;
 }
 
-/* Runtime shutdown: close the private descriptors, so nothing mote opened
- * outlives it (the next runtime sets the streams up again). */
-void mote__stdio_shutdown(void);
+/* Close the private descriptors, so nothing mote opened outlives the
+ * runtime (the next runtime sets the streams up again). */
 void mote__stdio_shutdown(void) {
     for (int i = 0; i < 3; i++) {
         stdio_stream *s = &stdio_streams[i];

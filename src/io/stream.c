@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc/proc.h"
+#include "io/internal.h"
 
 #define STREAM_DEFAULT_CAP 8192
 

@@ -4,9 +4,9 @@
  * table; CMake's MOTE_POLLERS says which are compiled in (each defines
  * MOTE_POLLER_<NAME>), and poller.c picks one when a poller is opened:
  * the one the MOTE_POLLER environment variable names, else the first
- * built (epoll on Linux, kqueue elsewhere). fd.c never sees the OS API.
+ * built (epoll on Linux, kqueue elsewhere). io/netpoll.c, which uses it, never sees the OS API.
  *
- * The contract every backend keeps (fd.c relies on each point):
+ * The contract every backend keeps (io/netpoll.c relies on each point):
  *   - add registers a descriptor once, edge-triggered, for both
  *     directions; an event carries the pointer given at registration.
  *     It returns -EEXIST if fd is already registered (then its pending

@@ -2,10 +2,11 @@
  * future.c -- futures, waiters, await, await-with-timeout, poll, timers as
  * futures.
  *
- * The protocol lives in one atomic word per future (see proc.h). The
- * producer exchanges it to BUSY, wakes the registered waiter if any, and
- * stores DONE; a waiter that unregisters and finds BUSY spins until DONE,
- * so no producer ever touches a waiter (on a stack) after the wait returned.
+ * The protocol lives in one atomic word per future, a single-waiter slot
+ * (see future.h). The producer exchanges it to BUSY, notifies the
+ * registered waiter if any, and stores DONE; a waiter that unregisters and
+ * finds BUSY spins until DONE, so no producer ever touches a waiter (on a
+ * stack) after the wait returned.
  *
  * Wake counting: the producer bumps the waiter's `events` before waking it,
  * so a process waiting on any number of futures is woken once per future
@@ -13,7 +14,7 @@
  * mote_poll costs O(n) per call (register, then unregister and collect) and
  * O(1) per completion while it waits.
  */
-#include "proc/proc.h"
+#include "proc/proc.h" /* a wait reads its process's cancel flag */
 #include "base/alloc.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- Registry of heap futures: freed at shutdown if a process never took
  * its result (it may have ended suspended, or never awaited). ---- */
@@ -43,7 +45,7 @@ mote_future *mote__future_new(uint32_t kind) {
     mote_future *f = foreign ? malloc(sizeof *f) : mote__alloc(sizeof *f);
     if (!f)
         return NULL;
-    atomic_init(&f->w, NULL);
+    atomic_init(&f->w, 0);
     f->res = mote_error(0);
     f->kind = (uint16_t)kind;
     f->foreign = foreign;
@@ -101,7 +103,7 @@ void mote__futures_reap_all(void) {
 }
 
 void mote__future_init_stack(mote_future *f) {
-    atomic_init(&f->w, NULL);
+    atomic_init(&f->w, 0);
     f->res = mote_error(0);
     f->kind = MOTE__FUT_STACK;
     f->foreign = false;
@@ -190,6 +192,12 @@ void mote__waiter_wake(mote__waiter *w) {
     }
 }
 
+void mote__waiter_notify(mote__waiter *w) {
+    atomic_fetch_add(&w->events, 1);
+    MOTE_STORE_LOAD_FENCE();
+    mote__waiter_wake(w);
+}
+
 void mote__waiter_done(mote__waiter *w) {
     if (w->timer_armed)
         mote__timer_cancel(&w->timer);
@@ -222,18 +230,14 @@ bool mote__future_complete(mote_future *f, mote_result r) {
     /* The word first: a dropped future's memory may be a message the
      * consumer left to us, but never a stack frame (mote_call from a
      * process replies into its message, not onto its stack). */
-    void *w = atomic_exchange(&f->w, MOTE__FW_BUSY);
+    uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
         return false;
     }
     f->res = r;
-    if (w) {
-        mote__waiter *wt = w;
-        atomic_fetch_add(&wt->events, 1);
-        MOTE_STORE_LOAD_FENCE();
-        mote__waiter_wake(wt);
-    }
+    if (mote__slot_holds_waiter(w))
+        mote__waiter_notify((mote__waiter *)w);
     atomic_store(&f->w, MOTE__FW_DONE);
     return true;
 }
@@ -245,8 +249,8 @@ static void spin_until_done(mote_future *f) {
 
 /* Register w on f. Returns 1 if registered, 0 if f is already done. */
 static int future_register(mote_future *f, mote__waiter *w) {
-    void *exp = NULL;
-    if (atomic_compare_exchange_strong(&f->w, &exp, w))
+    uintptr_t exp = 0;
+    if (atomic_compare_exchange_strong(&f->w, &exp, (uintptr_t)w))
         return 1;
     if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
         atomic_fetch_add(&w->events, 1);
@@ -257,18 +261,11 @@ static int future_register(mote_future *f, mote__waiter *w) {
 
 /* Unregister w from f. Returns true if f is done. */
 static bool future_unregister(mote_future *f, mote__waiter *w) {
-    void *exp = w;
-    if (atomic_compare_exchange_strong(&f->w, &exp, NULL))
-        return false;
-    if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
-        spin_until_done(f);
-        return true;
-    }
-    return false;
+    return mote__slot_leave(&f->w, w) && atomic_load(&f->w) == MOTE__FW_DONE;
 }
 
 int mote__future_wait(mote_future *f, int64_t timeout) {
-    void *s = atomic_load(&f->w);
+    uintptr_t s = atomic_load(&f->w);
     if (s == MOTE__FW_DONE)
         return 0;
     if (s == MOTE__FW_BUSY) {
@@ -327,8 +324,8 @@ void mote__future_release(mote_future *f) {
         return;
     }
     for (;;) {
-        void *s = atomic_load(&f->w);
-        if (s == NULL) {
+        uintptr_t s = atomic_load(&f->w);
+        if (s == 0) {
             if (atomic_compare_exchange_weak(&f->w, &s, MOTE__FW_DROPPED))
                 return; /* the producer frees it */
         } else if (s == MOTE__FW_DONE) {
@@ -408,18 +405,23 @@ int mote_sleep(int64_t ns) {
     int r = mote__cancel_check();
     if (r < 0)
         return r;
-    if (ns <= 0) {
+    if (ns == 0) {
         mote__yield();
         return 0;
     }
     mote__waiter w;
     mote__waiter_init(&w);
     if (!w.task || !mote__sched_running()) {
+        if (ns < 0) /* forever: nothing ever wakes a plain thread's sleep */
+            for (;;)
+                pause();
         struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
         while (nanosleep(&ts, &ts) != 0)
             ;
         return 0;
     }
+    /* ns < 0 waits forever: no timer is armed and no source has the
+     * waiter, so only a cancel (shutdown cancels every process) ends it. */
     r = mote__waiter_wait(&w, ns);
     mote__waiter_done(&w);
     return r == -ECANCELED ? r : 0;

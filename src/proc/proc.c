@@ -1,6 +1,8 @@
 /*
  * proc.c -- processes: spawn, lifetime, mailboxes, running messages, sends,
- * calls, Erlang-style receive, panics, shutdown reaping. See proc.h.
+ * calls, Erlang-style receive, panics, a process's end, shutdown reaping.
+ * The invariants (mailbox order, the scheduled reference, who frees a
+ * process) are in proc.h; the end in docs/design.md ("Ending").
  */
 #include "proc/proc.h"
 #include "base/alloc.h"
@@ -19,7 +21,7 @@
 #define MAX_ARG ((size_t)1 << 30)
 
 static struct {
-    unsigned budget;
+    unsigned budget; /* messages per turn: set by the runtime before it starts */
     _Atomic uint64_t next_id;
     _Atomic bool closed;   /* shutting down: spawning is refused */
     _Atomic bool reaping;  /* every thread stopped: processes are being freed */
@@ -29,10 +31,10 @@ static struct {
         mote__spinlock lock;
         mote_proc *head;
     } reg[PREG_SHARDS];
-} P = {.budget = 64, .next_id = 1};
+} P = {.next_id = 1};
 
 void mote__proc_set_budget(unsigned budget) {
-    P.budget = budget ? budget : 64;
+    P.budget = budget;
 }
 
 mote_proc *mote__proc_self(void) {

@@ -1,5 +1,6 @@
 /*
- * proc.h -- processes, messages and futures (layer above sched/ and timer/).
+ * proc.h -- processes and messages (layer above sched/ and timer/; waiters
+ * and futures are in future.h).
  *
  * A process is a task plus a mailbox, a reference count and private state
  * stored inline after the header. It holds a stack only while it runs a
@@ -26,8 +27,7 @@
 #ifndef MOTE_PROC_H
 #define MOTE_PROC_H
 
-#include "sched/sched.h"
-#include "timer/timer.h"
+#include "proc/future.h"
 
 typedef struct mote__msg {
     struct mote__msg *next;
@@ -113,59 +113,16 @@ struct mote_proc {
     _Alignas(16) unsigned char state[];
 };
 
-/* A waiter: what a waiting process or foreign thread registers with the
- * sources that may wake it (futures, timers). Lives on the waiter's stack
- * for the duration of one wait; every source is unregistered (and any
- * in-flight wake finished) before the wait returns. */
-typedef struct mote__waiter {
-    mote__task *task;        /* NULL for a foreign thread */
-    _Atomic uint64_t seq;    /* park seq of the current wait */
-    _Atomic uint32_t futex;  /* foreign thread: 1 once woken */
-    _Atomic uint32_t events; /* futures that completed while registered */
-    _Atomic bool timed_out;
-    bool timer_armed;
-    bool cancelled; /* the waiting process was cancelled: the wait ended */
-    mote__timer timer;
-} mote__waiter;
-
-/* Future: `w` is the whole protocol:
- *   NULL      pending, nobody waiting
- *   waiter*   pending, a waiter registered (only during a wait)
- *   BUSY      the producer is storing the result and waking the waiter
- *   DONE      result ready
- *   DROPPED   consumer gone: the producer frees the future */
-#define MOTE__FW_BUSY ((void *)1)
-#define MOTE__FW_DONE ((void *)2)
-#define MOTE__FW_DROPPED ((void *)3)
-
-enum {
-    MOTE__FUT_STACK = 0,
-    MOTE__FUT_HEAP = 1,
-    MOTE__FUT_TIMER = 2,
-    MOTE__FUT_MSG = 3,  /* inside a MOTE__MSG_REPLY message (owner) */
-    MOTE__FUT_EXIT = 4, /* a monitor's: its result holds an exit notice (res.p) */
-};
-
-struct mote_future {
-    _Atomic(void *) w;
-    mote_result res;
-    uint16_t kind;
-    bool foreign; /* made by a foreign thread: it owns it, even past shutdown */
-    union {
-        struct {
-            struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
-        };
-        mote__msg *owner; /* MOTE__FUT_MSG: the message it is part of */
-    };
-    mote__timer timer; /* MOTE__FUT_TIMER */
-};
-
 /* proc.c */
 mote_proc *mote__proc_self(void);
 void mote__proc_reap_all(void);
+/* True while shutdown frees the remaining processes: their stacks are
+ * discarded, so nothing they had started (a call in flight) will finish;
+ * nothing is sent to a process any more, and no reference is dropped. */
+bool mote__proc_reaping(void);
 int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *result);
 extern const mote__sched_hooks mote__proc_hooks;
-void mote__proc_set_budget(unsigned budget);
+void mote__proc_set_budget(unsigned budget); /* >= 1, before the scheduler starts */
 void mote__msg_cancel(mote__msg *m);
 void mote__msg_free(mote__msg *m);
 mote__msg *mote__msg_new(mote_msg_fn fn, const void *arg, size_t size);
@@ -204,9 +161,6 @@ bool mote__proc_all(bool (*pred)(mote_proc *p));
 void mote__proc_close_spawning(bool closed);
 /* Cancel the main process (mote_stop); -ESHUTDOWN if there is none. */
 int mote__proc_cancel_main(void);
-/* Every thread has stopped and processes are being freed: nothing is sent
- * to a process any more, and no reference is dropped. */
-bool mote__proc_reaping(void);
 
 /* stop.c: between main's return and the scheduler's stop (see there). */
 void mote__proc_shutdown(bool graceful, int64_t grace);
@@ -229,31 +183,5 @@ void mote__mon_end(mote_proc *p, mote__proc_ext *e, unsigned reason);
 /* The exit text of an ended process. */
 const char *mote__exit_text(mote_proc *p);
 void mote__mon_free_exit_msg(mote__msg *m);
-
-/* future.c */
-/* Store the result and wake the waiter; false if the consumer had dropped
- * the future (it is freed, and r with it is not delivered). */
-bool mote__future_complete(mote_future *f, mote_result r);
-void mote__future_init_stack(mote_future *f);
-mote_future *mote__future_new(uint32_t kind);
-/* 0 once f is done; -ETIMEDOUT, or -ECANCELED if the waiting process was
- * cancelled. */
-int mote__future_wait(mote_future *f, int64_t timeout);
-/* The consumer lets go of f (mote_future_drop, for any kind). */
-void mote__future_release(mote_future *f);
-void mote__futures_reap_all(void);
-
-/* waiter helpers (future.c) */
-void mote__waiter_init(mote__waiter *w);
-/* Arm for the next wait. False if the waiting process was cancelled: it
- * must not sleep (w->cancelled is then set). */
-bool mote__waiter_arm(mote__waiter *w);
-/* Sleep until woken or the deadline (absolute; < 0 forever) passes. */
-void mote__waiter_sleep(mote__waiter *w, int64_t deadline);
-void mote__waiter_wake(mote__waiter *w);
-/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). Returns
- * 0 (an event), -ETIMEDOUT or -ECANCELED. */
-int mote__waiter_wait(mote__waiter *w, int64_t timeout);
-void mote__waiter_done(mote__waiter *w);
 
 #endif

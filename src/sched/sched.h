@@ -1,5 +1,6 @@
 /*
- * sched.h -- tasks, workers, run queues, parking (layer above ctx/).
+ * sched.h -- tasks, workers, run queues, parking (layer above ctx/ and
+ * timer/). The files of sched/ share sched/internal.h.
  *
  * The scheduler knows tasks, not processes: a task is a schedulable entity
  * with a state word, a run-queue link and, while it runs or is suspended, a
@@ -40,6 +41,14 @@ enum {
 #define MOTE__SEQ_SHIFT 3
 #define MOTE__ST(w) ((unsigned)((w)&MOTE__ST_MASK))
 #define MOTE__SEQ(w) ((w) >> MOTE__SEQ_SHIFT)
+/* The state word with sequence number seq and state st, NOTIFIED clear. */
+#define MOTE__TASK_WORD(seq, st) (((uint64_t)(seq) << MOTE__SEQ_SHIFT) | (uint64_t)(st))
+
+/* Word w moved to state st: the same sequence number, NOTIFIED clear (a
+ * wake's NOTIFIED is consumed by every move but a wake's own). */
+static inline uint64_t mote__task_word(uint64_t w, unsigned st) {
+    return MOTE__TASK_WORD(MOTE__SEQ(w), st);
+}
 
 /* Task flags (set before the task is first scheduled, then read-only). */
 #define MOTE__TASK_MAIN 1u /* pinned to the main thread */
@@ -58,20 +67,22 @@ typedef struct mote__sched_hooks {
     /* Runs one turn of a task that had no stack, on a stack lent to it.
      * Returning ends the turn: the stack goes back to the worker. */
     void (*entry)(mote__task *t);
-    /* Called on the worker's own stack after t ended its turn with
-     * its turn (entry returned or mote__task_abandon) and its stack was taken back. t is RUNNING; the hook
-     * must move it on (mote__task_settle_idle, or free it). */
+    /* Called after t's turn ended (entry returned, or mote__task_abandon)
+     * and its stack was taken back, on the worker's loop stack (a lent
+     * one, not the thread's own). t is still RUNNING; the hook must move
+     * it on: mote__task_settle_idle, mote__task_requeue, or free it. */
     void (*settle)(mote__task *t);
     /* Async-signal-safe: write a short description of t (for the stack
      * overflow report) into buf. */
     void (*describe)(mote__task *t, char *buf, size_t len);
 } mote__sched_hooks;
 
+/* Resolved by the runtime (runtime.c): every field is final. */
 typedef struct mote__sched_config {
-    unsigned threads;
-    size_t stack_size;
-    unsigned backup_threads;    /* 0: MOTE_BACKUP_THREADS, else 4 x threads */
-    int64_t blocking_threshold; /* 0: MOTE_BLOCKING_THRESHOLD, else 100 us */
+    unsigned threads;           /* workers, each on a thread of its own */
+    size_t stack_size;          /* usable bytes per task stack, page-rounded */
+    unsigned backup_threads;    /* spare workers, and backup threads at most */
+    int64_t blocking_threshold; /* ns in a section before a worker is stalled */
 } mote__sched_config;
 
 /* Start worker threads. Returns 0 or -errno. */
@@ -82,8 +93,8 @@ void mote__sched_run_main(mote__task *main_task);
  * main thread's loop for good. */
 _Noreturn void mote__sched_main_exit(void);
 /* Stop and join every worker, free every cached stack. Tasks still queued
- * are handed to drop(t) one by one, on the calling thread. */
-void mote__sched_stop(void (*drop)(mote__task *t));
+ * are forgotten: their owner frees them. */
+void mote__sched_stop(void);
 unsigned mote__sched_threads(void);
 bool mote__sched_running(void);
 

@@ -10,7 +10,7 @@
  *
  * Known weakness: one lock and one thread for all timers. Per-worker heaps
  * (Go) would scale better under heavy timeout churn; a single thread keeps
- * lateness low and the code small, which is what the issue measures.
+ * lateness low (bench/ sleep measures it) and the code small.
  */
 #ifndef MOTE_TIMER_H
 #define MOTE_TIMER_H

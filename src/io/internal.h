@@ -1,0 +1,138 @@
+/*
+ * io/internal.h -- what the files of io/ share, and what the runtime calls
+ * in them. Nothing here is public; every cross-file name of io/ is declared
+ * here once, so a prototype cannot drift from its definition.
+ *
+ *   netpoll.c  poll descriptors (one per descriptor number), the poller
+ *              backend's glue: registration, dispatching events, the
+ *              scheduler's netpoll operations and the poller threads
+ *   fd.c       mote_fd_wait and closing: waiting on a poll descriptor
+ *   active.c   active descriptors: readiness sent to a process as a call
+ *   socket.c, resolve.c, stream.c, file.c, stdio.c: the I/O types on top
+ */
+#ifndef MOTE_IO_INTERNAL_H
+#define MOTE_IO_INTERNAL_H
+
+#include "proc/proc.h"
+
+/* Descriptor numbers a poll descriptor can exist for: a two-level table
+ * of DIR_SIZE chunks of DIR_SIZE entries. */
+#define MOTE__PD_DIR_BITS 10
+#define MOTE__PD_DIR_SIZE (1u << MOTE__PD_DIR_BITS)
+#define MOTE__PD_MAX_FD (MOTE__PD_DIR_SIZE * MOTE__PD_DIR_SIZE)
+
+/* Poller threads at most (MOTE_NETPOLL_THREADS). */
+#define MOTE__NETPOLL_THREADS_MAX 64
+
+/*
+ * A poll descriptor: registered once with the backend, edge-triggered, for
+ * both directions. Each direction has a single-waiter slot
+ * (proc/future.h), after Go's pollDesc:
+ *
+ *   0        nothing known
+ *   READY    readiness arrived with nobody waiting: the next wait consumes it
+ *   waiter*  a process or foreign thread waits
+ *   BUSY     the poller (or a close) is waking that waiter
+ *
+ * Readiness that arrives between a failed read() and the wait is kept by
+ * READY, so it is never lost; a waiter leaving spins past BUSY, so no wake
+ * ever touches a waiter that has returned. Closing bumps `gen` and wakes
+ * the waiters, which then return -EBADF.
+ */
+#define MOTE__PD_READY ((uintptr_t)2)
+
+/* Active mode (active.c): at most one call in flight. */
+enum { MOTE__A_OFF = 0, MOTE__A_IDLE, MOTE__A_PENDING };
+
+typedef struct mote__pdesc {
+    mote__slot slot[2]; /* read, write */
+    _Atomic uint32_t gen;
+    mote__spinlock lock; /* registration */
+    _Atomic bool registered; /* read outside the lock on the fast path */
+    /* Released before the descriptor goes to the backend, acquired by
+     * dispatch: the event's pointer travels through the kernel, which the
+     * thread sanitizer cannot see as synchronisation. */
+    _Atomic uint32_t published;
+    _Atomic bool rd_closed; /* an event said the read side is closed */
+    /* Active mode (see active.c). */
+    _Atomic uint32_t astate;
+    bool adone;       /* owner process only: the final call was made */
+    uint32_t agen;    /* gen at activation: a close changes gen */
+    int afd;
+    mote_proc *aproc; /* a reference, held while astate != A_OFF */
+    mote_active_fn afn;
+    void *aobj;       /* passed to afn (the mote_socket) */
+    /* Drops the reference aobj holds for us; at shutdown also closes it. */
+    void (*adrop)(void *aobj, bool shutdown);
+} mote__pdesc;
+
+/* Take READY if it is there. */
+static inline bool mote__pd_consume(mote__pdesc *pd, int d) {
+    uintptr_t exp = MOTE__PD_READY;
+    return atomic_compare_exchange_strong(&pd->slot[d], &exp, 0);
+}
+
+/* ---- netpoll.c ---- */
+
+/* The runtime, before the first descriptor is polled: how many poller
+ * threads to start (1..MOTE__NETPOLL_THREADS_MAX). */
+void mote__netpoll_configure(unsigned threads);
+/* At shutdown, after the workers stopped: join the poller threads, close
+ * the descriptors still active, free every poll descriptor. */
+void mote__netpoll_stop(void);
+/* fd's poll descriptor, or NULL (create: allocate it if missing). */
+mote__pdesc *mote__pd_get(int fd, bool create);
+/* fd's poll descriptor, registered, starting the poller if need be.
+ * Returns 0 or -errno (-EPERM: a regular file, -ESHUTDOWN). */
+int mote__pd_prepare(int fd, mote__pdesc **out);
+/* If pd is registered, register fd again: a plain close() may have let
+ * the number be reused by a new description that the backend never saw.
+ * A new registration forgets the old description's readiness. */
+void mote__pd_refresh(mote__pdesc *pd, int fd);
+/* Forget pd's registration with the backend (the descriptor is closing). */
+void mote__pd_unregister(mote__pdesc *pd, int fd);
+/* Readiness (or a close) for direction d: hand it to the waiter, or keep
+ * it as READY for the next one (if keep). */
+void mote__pd_signal(mote__pdesc *pd, int d, bool keep);
+
+/* ---- fd.c ---- */
+
+/* As mote_fd_wait; also returns -EBADF if *cancelled is (or becomes) set. */
+int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
+/* True once an event said fd's read side is closed (EOF or an error is
+ * waiting to be read): no further readiness edge will come for it. */
+bool mote__fd_read_closed(int fd);
+/* Wake every waiter on fd with -EBADF and forget its registration,
+ * without closing it. */
+void mote__fd_abort(int fd);
+
+/* ---- active.c ---- */
+
+/* Make fd active: read readiness sends p calls that hand the data to fn.
+ * obj is passed to fn; drop(obj, shutdown) lets go of it at the end. */
+int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj,
+                      void (*drop)(void *obj, bool shutdown));
+/* Read readiness (or a close) on an active descriptor: send its process a
+ * call unless one is in flight. */
+void mote__active_notify(mote__pdesc *pd);
+/* Shutdown: the process of an active descriptor is gone; let go of it. */
+void mote__active_abandon(mote__pdesc *pd);
+
+/* ---- addr.c ---- */
+
+/* a->len is one mote could have filled in for its family (within storage,
+ * at least the family's fixed part): checked before the kernel reads it. */
+bool mote__addr_len_ok(const mote_addr *a);
+
+/* ---- resolve.c ---- */
+
+/* Resolve host:port (port numeric) into up to max addresses. Returns how
+ * many (> 0) or an error: MOTE_EAI_* for resolver failures, -ETIMEDOUT. */
+int mote__resolve(const char *host, const char *port, mote_addr *out, int max, int64_t timeout);
+
+/* ---- stdio.c ---- */
+
+/* Runtime shutdown: close the private descriptors of the standard streams. */
+void mote__stdio_shutdown(void);
+
+#endif
