@@ -757,7 +757,9 @@ MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
  * and its queued messages are dropped: their futures resolve with
  * -ECANCELED, casts and data messages are freed. Messages sent to it later
  * are cancelled at once. An idle process (no message) ends at once, even
- * if handles to it remain. A handler that ignores -ECANCELED and never
+ * if handles to it remain. A mote_spawn_fn process cancelled before its
+ * fn started still runs fn (its waits refuse at once), so fn can release
+ * what its argument owns. A handler that ignores -ECANCELED and never
  * returns keeps p from ending (see mote_run on shutdown).
  *
  * Returns 0, -EINVAL (NULL), -ESHUTDOWN (no runtime).

@@ -54,16 +54,29 @@ static void proc_free(mote_proc *p) {
     mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
 
-/* A new process in the registry, or NULL: out of memory (*err -ENOMEM) or
- * shutting down (-ESHUTDOWN). The flag is read after the insertion, under
- * the shard lock, so the shutdown sweep (which sets it, then walks every
- * shard) either sees the process or the spawn is refused. */
-static mote_proc *proc_alloc(size_t size, int *err) {
+/* A new process with one reference and a copy of the size bytes at state
+ * (zeroes if NULL), in the registry; or NULL: out of memory (*err
+ * -ENOMEM) or shutting down (-ESHUTDOWN). It is complete before it is in
+ * the registry, where the shutdown sweep may cancel it at once; the flag
+ * is read after the insertion, under the shard lock, so the sweep (which
+ * sets it, then walks every shard) either sees the process or the spawn
+ * is refused. */
+static mote_proc *proc_alloc(size_t size, const void *state, mote_dtor_fn dtor, uint32_t flags,
+                             int *err) {
     *err = -ENOMEM;
     mote_proc *p = mote__alloc(sizeof(mote_proc) + size);
     if (!p)
         return NULL;
     memset(p, 0, sizeof *p);
+    if (size) {
+        if (state)
+            memcpy(p->state, state, size);
+        else
+            memset(p->state, 0, size);
+    }
+    p->dtor = dtor;
+    atomic_init(&p->refs, 1);
+    atomic_init(&p->flags, flags);
     p->task.aux = (uint32_t)size;
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
@@ -464,17 +477,9 @@ int mote_spawn(mote_proc **out, const void *state, size_t size, mote_dtor_fn dto
     if (!mote__sched_running())
         return -ESHUTDOWN;
     int err;
-    mote_proc *p = proc_alloc(size, &err);
+    mote_proc *p = proc_alloc(size, state, dtor, 0, &err);
     if (!p)
         return err;
-    if (size) {
-        if (state)
-            memcpy(p->state, state, size);
-        else
-            memset(p->state, 0, size);
-    }
-    p->dtor = dtor;
-    atomic_init(&p->refs, 1);
     *out = p;
     return 0;
 }
@@ -491,6 +496,7 @@ typedef struct {
 static mote_result spawn_fn_start(void *state, void *arg) {
     (void)state;
     spawn_fn_args *a = arg;
+    atomic_fetch_and(&mote__proc_self()->flags, ~MOTE__P_START);
     a->fn(a->size ? a->arg : NULL);
     mote_proc *self = mote__proc_self();
     if (!mote__cancel_pending(self))
@@ -514,14 +520,14 @@ int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size
     if (size)
         memcpy(a->arg, arg, size);
     int err;
-    mote_proc *p = proc_alloc(0, &err);
+    /* One reference: the caller's handle (released below if unwanted);
+     * sending adds the scheduled reference that keeps the process alive
+     * while fn runs. */
+    mote_proc *p = proc_alloc(0, NULL, NULL, MOTE__P_START, &err);
     if (!p) {
         msg_free(m);
         return err;
     }
-    /* The caller's handle (released below if unwanted); sending adds the
-     * scheduled reference that keeps the process alive while fn runs. */
-    atomic_init(&p->refs, 1);
     proc_send(p, m);
     if (out)
         *out = p;
@@ -621,9 +627,10 @@ void mote_msg_free(mote_msg *m) {
 
 /* Cancelled, and not yet dead: its turn must end it. Not the main
  * process: a cancel (mote_stop) only makes its waits fail; it ends when
- * main returns. */
+ * main returns. Not before a mote_spawn_fn process's fn has run. */
 static bool end_due(mote_proc *p) {
-    return (atomic_load(&p->flags) & (MOTE__P_CANCEL | MOTE__P_DEAD)) == MOTE__P_CANCEL &&
+    return (atomic_load(&p->flags) & (MOTE__P_CANCEL | MOTE__P_DEAD | MOTE__P_START)) ==
+               MOTE__P_CANCEL &&
            !(p->task.flags & MOTE__TASK_MAIN);
 }
 
@@ -728,12 +735,11 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
     main_args a = {fn, arg, result};
     mote__msg *m = msg_new(main_start, &a, sizeof a);
     int err = -ENOMEM;
-    mote_proc *p = m ? proc_alloc(0, &err) : NULL;
+    mote_proc *p = m ? proc_alloc(0, NULL, NULL, 0, &err) : NULL; /* its reference: the scheduled one */
     if (!p) {
         msg_free(m);
         return err;
     }
-    atomic_init(&p->refs, 1); /* the scheduled reference */
     atomic_store(&p->inbox, m);
     mote__spin_lock(&P.main_lock);
     P.main = p;

@@ -54,6 +54,9 @@ typedef struct mote__msg {
 #define MOTE__P_ENDED 4u     /* its end was reported to monitors and links */
 #define MOTE__P_CANCEL 8u    /* cancel requested (MOTE__P_WHY says by whom) */
 #define MOTE__P_TRAP 16u     /* traps exits: a linked end arrives as a message */
+#define MOTE__P_START 32u    /* mote_spawn_fn's fn has not started: it runs even if
+                              * cancelled (its waits refuse), so it can release
+                              * what its argument owns */
 #define MOTE__P_REASON_SHIFT 8  /* bits 8-9: MOTE_EXIT_* once ENDED */
 #define MOTE__P_WHY_SHIFT 12    /* bits 12-14: MOTE__CANCEL_* once CANCEL */
 #define MOTE__P_REASON(f) (((f) >> MOTE__P_REASON_SHIFT) & 3u)
