@@ -36,6 +36,7 @@
  * in one allocation (A watches B, B watches A) sharing one count.
  */
 #include "proc/proc.h"
+#include "base/alloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -148,8 +149,21 @@ bool mote_msg_exit(const mote_msg *m, mote_exit *out) {
 
 /* ---- Records and lists ---- */
 
+/* Records come from the slabs (one per monitor, made and freed often). A
+ * link's two records are one allocation. */
+static mote__mon *mon_alloc(size_t n) {
+    mote__mon *r = mote__alloc(n * sizeof *r);
+    if (r)
+        memset(r, 0, n * sizeof *r);
+    return r;
+}
+
+static void mon_free(mote__mon *b) {
+    mote__free(b, (b->kind == K_LINK ? 2 : 1) * sizeof *b);
+}
+
 static mote__mon *mon_new(uint32_t kind, uint32_t refs) {
-    mote__mon *r = calloc(1, sizeof *r);
+    mote__mon *r = mon_alloc(1);
     if (!r)
         return NULL;
     r->base = r;
@@ -161,7 +175,7 @@ static mote__mon *mon_new(uint32_t kind, uint32_t refs) {
 static void mon_unref(mote__mon *r) {
     mote__mon *b = r->base;
     if (atomic_fetch_sub(&b->refs, 1) == 1)
-        free(b);
+        mon_free(b);
 }
 
 static mote__mon **next_of(mote__mon *r, bool in) {
@@ -385,14 +399,15 @@ int mote_monitor_future(mote_proc *target, mote_future **out) {
     mote__mon *m = mon_new(K_FUT, 1);
     mote_future *f = m ? mote__future_new(MOTE__FUT_EXIT) : NULL;
     if (!f) {
-        free(m);
+        if (m)
+            mon_free(m);
         return -ENOMEM;
     }
     m->fut = f;
     m->target_id = target->id;
     int r = watch(target, m);
     if (r < 0) {
-        free(m);
+        mon_free(m);
         mote__future_release(f);
         return r;
     }
@@ -448,7 +463,7 @@ int mote_link(mote_proc *p) {
         return r;
     if (find_link(me, p->id))
         return 0;
-    mote__mon *h = calloc(2, sizeof *h);
+    mote__mon *h = mon_alloc(2);
     if (!h)
         return -ENOMEM;
     mote__mon *mine = &h[0], *theirs = &h[1]; /* self watches p; p watches self */

@@ -49,7 +49,7 @@ static void proc_free(mote_proc *p) {
     mote__proc_ext *e = mote__proc_ext_of(p);
     if (e) {
         free(e->exit_text);
-        free(e);
+        mote__free(e, sizeof *e);
     }
     mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
@@ -166,6 +166,16 @@ static void proc_destroy(mote_proc *p) {
     proc_free(p);
 }
 
+/* Blocks come from the slabs: every monitored process gets one. */
+static mote__proc_ext *ext_new(mote_proc *p) {
+    mote__proc_ext *e = mote__alloc(sizeof *e);
+    if (e) {
+        memset(e, 0, sizeof *e);
+        e->proc = p;
+    }
+    return e;
+}
+
 mote__proc_ext *mote__proc_ext_get(mote_proc *p, bool *closed) {
     *closed = false;
     uintptr_t w = atomic_load(&p->ext);
@@ -173,19 +183,15 @@ mote__proc_ext *mote__proc_ext_get(mote_proc *p, bool *closed) {
     for (;;) {
         if (w & MOTE__EXT_CLOSED) {
             *closed = true;
-            free(fresh);
+            mote__free(fresh, sizeof *fresh);
             return NULL;
         }
         if (w) {
-            free(fresh);
+            mote__free(fresh, sizeof *fresh);
             return (mote__proc_ext *)w;
         }
-        if (!fresh) {
-            fresh = calloc(1, sizeof *fresh);
-            if (!fresh)
-                return NULL;
-            fresh->proc = p;
-        }
+        if (!fresh && !(fresh = ext_new(p)))
+            return NULL;
         if (atomic_compare_exchange_weak(&p->ext, &w, (uintptr_t)fresh))
             return fresh;
     }
@@ -772,10 +778,8 @@ int mote_on_panic(mote_panic_fn fn, void *ctx) {
     if (!e) {
         /* No block could be made, or the process ended without one: keep
          * a block of its own (the closed bit stays). */
-        if (closed && (e = calloc(1, sizeof *e))) {
-            e->proc = p;
+        if (closed && (e = ext_new(p)))
             atomic_store(&p->ext, (uintptr_t)e | MOTE__EXT_CLOSED);
-        }
         if (!e)
             return -ENOMEM;
     }
