@@ -137,7 +137,7 @@ void mote__waiter_init(mote__waiter *w) {
  * two sees the other, so a cancel that races with the start of a wait is
  * never lost (docs/design.md, "Cancellation").
  */
-bool mote__waiter_arm(mote__waiter *w) {
+static inline bool waiter_arm(mote__waiter *w) {
     if (w->task) {
         atomic_store(&w->seq, mote__park_prepare());
         MOTE_STORE_LOAD_FENCE();
@@ -150,6 +150,10 @@ bool mote__waiter_arm(mote__waiter *w) {
     }
     MOTE_STORE_LOAD_FENCE(); /* then the caller looks for events */
     return true;
+}
+
+bool mote__waiter_arm(mote__waiter *w) {
+    return waiter_arm(w);
 }
 
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
@@ -213,7 +217,7 @@ static bool waiter_should_stop(mote__waiter *w) {
 int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
     if (timeout != 0) {
         int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
-        while (mote__waiter_arm(w) && !waiter_should_stop(w)) {
+        while (waiter_arm(w) && !waiter_should_stop(w)) {
             mote__waiter_sleep(w, deadline);
             if (waiter_should_stop(w))
                 break;

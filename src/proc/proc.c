@@ -158,9 +158,14 @@ void mote__proc_end(mote_proc *p, unsigned reason, bool dead) {
     }
 }
 
-/* Free a process nobody can reach any more: its normal end. */
+/* Free a process nobody can reach any more: its normal end. With no
+ * reference left nobody can monitor it any more, and whoever did is on its
+ * block: without one there is nobody to tell (the common case, cheap). */
 static void proc_destroy(mote_proc *p) {
-    mote__proc_end(p, MOTE_EXIT_NORMAL, false);
+    if (atomic_load_explicit(&p->ext, memory_order_relaxed))
+        mote__proc_end(p, MOTE_EXIT_NORMAL, false);
+    else
+        run_dtor(p);
     cancel_mailbox(p);
     preg_remove(p);
     proc_free(p);
@@ -437,8 +442,8 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
         return -EDEADLK;
     if (!self)
         return call_foreign(p, fn, arg, size, out);
-    if ((r = mote__cancel_check()) < 0)
-        return r;
+    if (MOTE_UNLIKELY(mote__cancel_pending(self)))
+        return mote__cancel_check();
     mote__msg *m = msg_alloc(fn, arg, size, MOTE__MSG_REPLY);
     if (!m)
         return -ENOMEM;
@@ -579,13 +584,12 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
-    int r = mote__cancel_check();
-    if (r < 0)
-        return r;
+    if (MOTE_UNLIKELY(mote__cancel_pending(p)))
+        return mote__cancel_check();
     mote__waiter w;
     mote__waiter_init(&w);
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
-    r = -ETIMEDOUT;
+    int r = -ETIMEDOUT;
     for (;;) {
         mote__msg *m = mote__mbox_pop(p);
         if (m) {
@@ -625,8 +629,11 @@ size_t mote_msg_size(const mote_msg *m) {
 }
 
 void mote_msg_free(mote_msg *m) {
-    if (m)
-        mote__msg_cancel((mote__msg *)(void *)m);
+    mote__msg *mm = (mote__msg *)(void *)m;
+    if (mm && (mm->kind & MOTE__MSG_EXIT))
+        mote__mon_free_exit_msg(mm);
+    else
+        msg_free(mm); /* a received message is data: no future */
 }
 
 /* ---- Scheduler hooks ---- */
@@ -651,35 +658,41 @@ static void end_cancelled(mote_proc *p) {
                    true);
 }
 
+/* Before each message (a cancelled process runs no more of them; the
+ * one popped is then cancelled by mote__msg_run), and at the end of the
+ * turn (a cancel that came while the process was idle, or during its last
+ * message). */
 static void proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
     unsigned budget = P.budget;
     mote__msg *m;
-    if (MOTE_UNLIKELY(end_due(p)))
-        end_cancelled(p);
     while (budget && (m = mote__mbox_pop(p))) {
+        if (MOTE_UNLIKELY(atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_CANCEL) &&
+            end_due(p))
+            end_cancelled(p);
         mote__msg_run(p, m);
         budget--;
-        if (MOTE_UNLIKELY(end_due(p)))
-            end_cancelled(p);
     }
+    if (MOTE_UNLIKELY(atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_CANCEL) &&
+        end_due(p))
+        end_cancelled(p);
 }
 
 static void proc_settle(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
-    /* Budget used up, or a cancel came after the last check: to the back
-     * of the queue. */
-    if (mote__mbox_nonempty(p) || end_due(p)) {
+    if (mote__mbox_nonempty(p)) { /* budget used up: to the back of the queue */
         mote__task_requeue(t);
         return;
     }
     mote__task_settle_idle(t);
     MOTE_STORE_LOAD_FENCE();
     /* Re-check after publishing IDLE: a sender or a canceller may have seen
-     * us RUNNING. Only the inbox: fifo was empty, and once IDLE the process
-     * may already run elsewhere, so its private fields are not ours to
-     * read. */
-    if ((atomic_load(&p->inbox) || end_due(p)) && mote__task_schedule(t))
+     * us RUNNING (a cancel that came since the end of the turn is found
+     * here too, and the next turn ends the process). Only the inbox: fifo
+     * was empty, and once IDLE the process may already run elsewhere, so
+     * its private fields are not ours to read. */
+    if ((atomic_load(&p->inbox) || ((atomic_load(&p->flags) & MOTE__P_CANCEL) && end_due(p))) &&
+        mote__task_schedule(t))
         return; /* keeps the scheduled reference */
     if (atomic_fetch_sub(&p->refs, 1) == 1)
         proc_destroy(p);
