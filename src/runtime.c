@@ -169,6 +169,8 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     mote__sched_stop();
     mote__stdio_shutdown();
     mote__netpoll_stop();
+    mote__signal_shutdown(); /* before the processes are freed: waits live on their stacks */
+    mote__child_shutdown();
     mote__timer_stop();
     mote__proc_reap_all();
     mote__futures_reap_all();

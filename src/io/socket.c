@@ -88,6 +88,11 @@ int mote_socket_adopt(mote_socket **out, int fd) {
         return mote__errno();
     if (!S_ISSOCK(st.st_mode))
         return -ENOTSOCK; /* a regular file cannot even be waited on */
+    return mote__socket_wrap(out, fd);
+}
+
+int mote__socket_wrap(mote_socket **out, int fd) {
+    *out = NULL;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return mote__errno();
@@ -119,6 +124,13 @@ int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
     if (r < 0)
         sock_unref(s);
     return r;
+}
+
+/* Runtime shutdown: close and free s whatever calls it counts in flight
+ * (their processes are gone with the runtime). */
+void mote__socket_discard(mote_socket *s) {
+    close(s->fd);
+    free(s);
 }
 
 int mote_socket_close(mote_socket *s) {

@@ -61,7 +61,7 @@ struct mote__mon {
     mote__mon *peer;    /* K_LINK: the other direction */
 };
 
-/* The data of an exit notice (a mote__msg of kind MOTE__MSG_EXIT). */
+/* The data of an exit notice (a mote__msg of kind MOTE_MSG_EXIT). */
 typedef struct exit_body {
     uint64_t proc_id, ref;
     int32_t reason;
@@ -115,7 +115,7 @@ static mote__msg *exit_msg(const exit_info *x, uint64_t ref, bool link, bool hea
     m->fn = NULL;
     m->fut = NULL;
     m->size = (uint32_t)size;
-    m->kind = MOTE__MSG_EXIT | (heap ? MOTE__MSG_HEAP : 0);
+    m->kind = MOTE_MSG_EXIT | (heap ? MOTE__MSG_HEAP : 0);
     exit_body *b = (exit_body *)(void *)m->data;
     b->proc_id = x->id;
     b->ref = ref;
@@ -134,7 +134,7 @@ void mote__mon_free_exit_msg(mote__msg *m) {
 
 bool mote_msg_exit(const mote_msg *m, mote_exit *out) {
     const mote__msg *mm = (const mote__msg *)(const void *)m;
-    if (!mm || !(mm->kind & MOTE__MSG_EXIT))
+    if (!mm || !mote__msg_is_exit(mm))
         return false;
     if (out) {
         const exit_body *b = (const exit_body *)(const void *)mm->data;
@@ -416,7 +416,7 @@ int mote_monitor_future(mote_proc *target, mote_future **out) {
 }
 
 static bool is_notice(const mote__msg *m, const void *ctx) {
-    return (m->kind & MOTE__MSG_EXIT) && !((const exit_body *)(const void *)m->data)->link &&
+    return mote__msg_is_exit(m) && !((const exit_body *)(const void *)m->data)->link &&
            ((const exit_body *)(const void *)m->data)->ref == *(const uint64_t *)ctx;
 }
 

@@ -263,7 +263,7 @@ static void msg_finish(mote__msg *m, mote_result r) {
 }
 
 void mote__msg_cancel(mote__msg *m) {
-    if (m->kind & MOTE__MSG_EXIT)
+    if (mote__msg_is_exit(m))
         mote__mon_free_exit_msg(m);
     else
         msg_finish(m, mote_error(-ECANCELED));
@@ -466,15 +466,20 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
     return 0;
 }
 
-int mote_send(mote_proc *p, const void *data, size_t size) {
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size) {
     int r = check_send(p, data, size);
     if (r < 0)
         return r;
     mote__msg *m = msg_new(NULL, data, size);
     if (!m)
         return -ENOMEM;
+    m->kind = kind;
     proc_send(p, m);
     return 0;
+}
+
+int mote_send(mote_proc *p, const void *data, size_t size) {
+    return mote__send_kind(p, MOTE_MSG_DATA, data, size);
 }
 
 /* ---- Spawning ---- */
@@ -620,17 +625,21 @@ int mote_receive(mote_msg **out, int64_t timeout) {
 /* An exit notice has no data of its own: mote_msg_exit reads it. */
 const void *mote_msg_data(const mote_msg *m) {
     const mote__msg *mm = (const mote__msg *)(const void *)m;
-    return mm && !(mm->kind & MOTE__MSG_EXIT) ? mm->data : NULL;
+    return mm && !mote__msg_is_exit(mm) ? mm->data : NULL;
 }
 
 size_t mote_msg_size(const mote_msg *m) {
     const mote__msg *mm = (const mote__msg *)(const void *)m;
-    return mm && !(mm->kind & MOTE__MSG_EXIT) ? mm->size : 0;
+    return mm && !mote__msg_is_exit(mm) ? mm->size : 0;
+}
+
+int mote_msg_kind(const mote_msg *m) {
+    return m ? (int)MOTE__MSG_KIND(((const mote__msg *)(const void *)m)->kind) : -EINVAL;
 }
 
 void mote_msg_free(mote_msg *m) {
     mote__msg *mm = (mote__msg *)(void *)m;
-    if (mm && (mm->kind & MOTE__MSG_EXIT))
+    if (mm && mote__msg_is_exit(mm))
         mote__mon_free_exit_msg(mm);
     else
         msg_free(mm); /* a received message is data: no future */

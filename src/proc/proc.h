@@ -34,16 +34,21 @@ typedef struct mote__msg {
     mote_msg_fn fn;   /* NULL: data message (mote_send) or an exit notice */
     mote_future *fut; /* result goes here; NULL for casts */
     uint32_t size;
-    uint32_t kind;    /* MOTE__MSG_* */
+    uint32_t kind;    /* low byte: mote_msg_kind's MOTE_MSG_*; above: MOTE__MSG_* */
     _Alignas(16) unsigned char data[];
 } mote__msg;
 
-/* Message kinds. */
-#define MOTE__MSG_REPLY 1u /* a process's mote_call: its reply future follows the
-                            * argument bytes, and whoever of caller and callee
-                            * finishes second frees the message (see proc.c) */
-#define MOTE__MSG_EXIT 2u  /* an exit notice (monitor.c) */
-#define MOTE__MSG_HEAP 4u  /* from malloc: a foreign thread's notice outlives the runtime */
+/* The kind mote_msg_kind reports (MOTE_MSG_DATA, _SIGNAL, _EXIT). */
+#define MOTE__MSG_KIND(k) ((k) & 0xffu)
+/* How a message is kept, above the kind: */
+#define MOTE__MSG_REPLY 0x100u /* a process's mote_call: its reply future follows
+                                * the argument bytes, and whoever of caller and
+                                * callee finishes second frees the message */
+#define MOTE__MSG_HEAP 0x200u  /* from malloc: a foreign thread's exit notice
+                                * outlives the runtime */
+static inline bool mote__msg_is_exit(const mote__msg *m) {
+    return MOTE__MSG_KIND(m->kind) == MOTE_MSG_EXIT;
+}
 
 /*
  * Process flags (one atomic word, so a canceller's store and a waiter's
@@ -57,6 +62,8 @@ typedef struct mote__msg {
 #define MOTE__P_START 32u    /* mote_spawn_fn's fn has not started: it runs even if
                               * cancelled (its waits refuse), so it can release
                               * what its argument owns */
+#define MOTE__P_DAEMON 64u   /* a runtime service (the signal dispatcher): the
+                              * grace after mote_stop does not wait for it */
 #define MOTE__P_REASON_SHIFT 8  /* bits 8-9: MOTE_EXIT_* once ENDED */
 #define MOTE__P_WHY_SHIFT 12    /* bits 12-14: MOTE__CANCEL_* once CANCEL */
 #define MOTE__P_REASON(f) (((f) >> MOTE__P_REASON_SHIFT) & 3u)
@@ -164,6 +171,12 @@ bool mote__proc_all(bool (*pred)(mote_proc *p));
 void mote__proc_close_spawning(bool closed);
 /* Cancel the main process (mote_stop); -ESHUTDOWN if there is none. */
 int mote__proc_cancel_main(void);
+/* Mark the calling process a runtime service (MOTE__P_DAEMON). */
+static inline void mote__proc_daemon(void) {
+    mote_proc *p = mote__proc_self();
+    if (p)
+        atomic_fetch_or(&p->flags, MOTE__P_DAEMON);
+}
 
 /* stop.c: between main's return and the scheduler's stop (see there). */
 void mote__proc_shutdown(bool graceful, int64_t grace);
@@ -186,5 +199,7 @@ void mote__mon_end(mote_proc *p, mote__proc_ext *e, unsigned reason);
 /* The exit text of an ended process. */
 const char *mote__exit_text(mote_proc *p);
 void mote__mon_free_exit_msg(mote__msg *m);
+/* mote_send with a kind other than MOTE_MSG_DATA (mote_msg_kind). */
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size);
 
 #endif

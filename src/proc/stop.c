@@ -21,7 +21,7 @@
 #include <time.h>
 
 static bool ended_or_idle(mote_proc *p) {
-    return (atomic_load(&p->flags) & MOTE__P_ENDED) ||
+    return (atomic_load(&p->flags) & (MOTE__P_ENDED | MOTE__P_DAEMON)) ||
            MOTE__ST(atomic_load(&p->task.state)) == MOTE__IDLE;
 }
 
