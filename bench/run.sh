@@ -57,6 +57,11 @@ read4k_ratio file_read >=0.9
 idle_cpu   idle_cpu   <1
 child_true child_true -
 child_true_par child_true -
+monitor_exit monitor_exit -
+monitor_base monitor_exit -
+cancel_read_p50 cancel_read -
+cancel_read_p99 cancel_read <=50
+cancel_read_max cancel_read -
 "
 
 declare -A BUILT  # impl -> 1 once it built

@@ -168,9 +168,13 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
     return r < 0 ? r : 0;
 }
 
-/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. */
+/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. A
+ * cancelled caller does no I/O at all (a loop on a socket that always has
+ * data would otherwise never see its cancel). */
 #define SOCK_IO(s, ev, deadline, call)                                                             \
     do {                                                                                           \
+        if ((r = mote__cancel_check()) < 0)                                                        \
+            break;                                                                                 \
         for (;;) {                                                                                 \
             if (atomic_load(&(s)->closed)) {                                                       \
                 r = -EBADF;                                                                        \
@@ -351,6 +355,10 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
+    if ((r = mote__cancel_check()) < 0) {
+        sock_unref(s);
+        return (int)r;
+    }
     if (connect(s->fd, (const struct sockaddr *)a->storage, a->len) == 0) {
         sock_unref(s);
         return 0;
@@ -367,7 +375,8 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
             r = -ETIMEDOUT;
             break;
         }
-        mote_sleep(left < pause ? left : pause);
+        if ((r = mote_sleep(left < pause ? left : pause)) < 0)
+            break; /* cancelled */
         pause = pause * 2 < MOTE_MSEC(50) ? pause * 2 : MOTE_MSEC(50);
         if (atomic_load(&s->closed))
             r = -EBADF;
@@ -511,7 +520,9 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
     if (pl == 0 || pl > 5 || port[pl] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
         return -EINVAL;
     mote_addr cand[8];
-    int n = mote__resolve(host, colon + 1, cand, 8, timeout);
+    int n = mote__cancel_check();
+    if (n == 0)
+        n = mote__resolve(host, colon + 1, cand, 8, timeout);
     int r = n < 0 ? n : -ECONNREFUSED;
     for (int i = 0; i < n; i++) {
         r = connect_one(out, &cand[i], deadline);
