@@ -76,6 +76,11 @@ million_sleep_blocked million -
 million_sleep_total   million <1xgo
 child_true child_true -
 child_true_par child_true -
+monitor_exit monitor_exit -
+monitor_base monitor_exit -
+cancel_read_p50 cancel_read -
+cancel_read_p99 cancel_read <=50
+cancel_read_max cancel_read -
 "
 
 declare -A BUILT  # impl -> 1 once it built

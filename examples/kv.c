@@ -355,7 +355,8 @@ static int start_shards(uint32_t n) {
 static void sweeper(void *arg) {
     (void)arg;
     for (;;) {
-        mote_sleep(MOTE_MSEC(100));
+        if (mote_sleep(MOTE_MSEC(100)) == -ECANCELED)
+            return; /* the runtime stops */
         for (uint32_t i = 0; i < nshards; i++)
             mote_cast(shards[i], sweep, NULL, 0);
     }

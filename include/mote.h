@@ -119,6 +119,10 @@ MOTE_API const char *mote_strerror(int err);
  *                                 default 1. They wait in the poller only
  *                                 while no worker does: the last idle
  *                                 worker sleeps in the poller itself.
+ *   stop_grace   MOTE_STOP_GRACE  nanoseconds processes get to end by
+ *                                 themselves after mote_stop, and again
+ *                                 to unwind once cancelled at shutdown
+ *                                 (see mote_stop); default 5 s
  * A value set in the struct wins over the environment.
  *
  * The poller backend is the environment's choice only, MOTE_POLLER:
@@ -138,6 +142,7 @@ typedef struct mote_config {
     unsigned backup_threads;
     int64_t blocking_threshold;
     unsigned netpoll_threads;
+    int64_t stop_grace;
 } mote_config;
 
 typedef int (*mote_main_fn)(void *arg);
@@ -145,14 +150,22 @@ typedef int (*mote_main_fn)(void *arg);
 /*
  * Start the runtime, run main(arg) as the main process on the calling
  * (main) thread, and shut down when it returns, even if other processes are
- * still running or hold messages: every thread is joined, the state
- * destructor of every remaining process runs, and everything the runtime
- * allocated is freed. Pending messages are discarded without running.
+ * still running or hold messages: every remaining process is cancelled
+ * (reason MOTE_EXIT_SHUTDOWN: its waits return -ECANCELED, so it unwinds
+ * through its own code and releases what it holds; see "Cancellation"),
+ * then every thread is joined, the state destructor of every process has
+ * run, and everything the runtime allocated is freed. Messages still
+ * queued are cancelled without running. A process still running
+ * stop_grace after its cancel (it ignores -ECANCELED) is abandoned: its
+ * stack is discarded like a panicking process's, and whatever its frames
+ * owned leaks; one that never calls into mote at all keeps its worker
+ * thread, and mote_run does not return.
  *
- * Returns main's return value, or a negative errno if the runtime could not
- * start (-EINVAL for a bad config, -EBUSY if a runtime is already running,
- * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
- * mote_run may be called again after it returns. cfg may be NULL.
+ * Returns main's return value (or mote_stop's status, if mote_stop came
+ * first), or a negative errno if the runtime could not start (-EINVAL for
+ * a bad config, -EBUSY if a runtime is already running, -ENOMEM, -EAGAIN
+ * for thread creation). Only one runtime runs at a time; mote_run may be
+ * called again after it returns. cfg may be NULL.
  *
  * Out of memory, calls that allocate return -ENOMEM, and calls that would
  * suspend a process return -ENOMEM instead (see "Waiting without memory").
@@ -161,6 +174,25 @@ typedef int (*mote_main_fn)(void *arg);
  * prints "mote: no stack left ..." to stderr and calls abort().
  */
 MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
+
+/*
+ * Ask the running runtime to stop, from any process or thread (a signal
+ * handling thread, say); mote_run then returns status. Idempotent: only
+ * the first call (or main returning first) decides the status. The order:
+ *
+ *   1. The main process is cancelled (reason MOTE_EXIT_SHUTDOWN): its waits
+ *      return -ECANCELED, so it returns. It may first tell other processes
+ *      to finish (casts and sends do not wait).
+ *   2. Once main has returned, the other processes get stop_grace (default
+ *      5 s) to end by themselves; the grace ends early when every one has
+ *      ended or is idle (runs no message and waits for nothing).
+ *   3. Every process left is cancelled and unwinds (as when main returns
+ *      without mote_stop, which skips steps 1 and 2); after a further
+ *      stop_grace, those still running are abandoned (see mote_run).
+ *
+ * Returns 0, or -ESHUTDOWN if no runtime is running.
+ */
+MOTE_API int mote_stop(int status);
 
 /* Number of worker threads of the running runtime, 0 if none runs. */
 MOTE_API unsigned mote_threads(void);
@@ -215,8 +247,9 @@ static inline mote_result mote_error(int err) {
  */
 typedef mote_result (*mote_msg_fn)(void *state, void *arg);
 
-/* Destructor for a process's state: runs exactly once, when the process is
- * freed (last handle dropped and mailbox drained, or runtime shutdown). */
+/* Destructor for a process's state: runs exactly once, when the process
+ * ends (last handle dropped and mailbox drained, a cancel, a panic with a
+ * handler, or runtime shutdown). */
 typedef void (*mote_dtor_fn)(void *state);
 
 /*
@@ -230,9 +263,10 @@ MOTE_API int mote_spawn(mote_proc **out, const void *state, size_t size, mote_dt
 /*
  * Erlang-style: spawn a process that runs fn(arg), where arg points to a copy
  * of the size bytes at arg (NULL if size is 0). The process holds a stack
- * while fn runs. When fn returns, the process keeps serving call messages
- * until its last handle is dropped. out may be NULL to drop the handle at
- * once (the process still runs to the end of fn).
+ * while fn runs. fn returning ends the process for its monitors and links
+ * (reason MOTE_EXIT_NORMAL); it still runs call messages sent to it
+ * afterwards, until its last handle is dropped. out may be NULL to drop
+ * the handle at once (the process still runs to the end of fn).
  */
 typedef void (*mote_proc_fn)(void *arg);
 MOTE_API int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size);
@@ -293,13 +327,19 @@ MOTE_API int mote_async(mote_proc *p, mote_msg_fn fn, const void *arg, size_t si
 /*
  * Send fn(state, arg) to p and wait for its result. Suspends only the
  * calling process (a foreign thread blocks). Returns 0 with the result in
- * *out (out may be NULL), or -EDEADLK if p is the caller itself.
+ * *out (out may be NULL), -EDEADLK if p is the caller itself, or
+ * -ECANCELED if the caller was cancelled (the message may still run; its
+ * result is dropped). If p ends before running the message (a panic, a
+ * cancel, or p had ended already), mote_call returns 0 with out->err ==
+ * -ECANCELED.
  */
 MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out);
 
 /*
- * If the receiver ends (panics) or the runtime shuts down before a message
- * runs, its future resolves with err == -ECANCELED.
+ * If the receiver ends (panics, is cancelled) or the runtime shuts down
+ * before a message runs, its future resolves with err == -ECANCELED; so
+ * does every message sent to a process that has been cancelled or has
+ * panicked (at once: a cast is dropped).
  *
  * Waiting without memory: a process that waits holds a stack, and the
  * worker it leaves needs another to carry on. When none can be had (memory
@@ -312,7 +352,8 @@ MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t siz
  */
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
- * *out (out may be NULL). */
+ * *out (out may be NULL), or -ECANCELED if the caller was cancelled (f is
+ * then consumed too: dropped as by mote_future_drop). */
 MOTE_API int mote_await(mote_future *f, mote_result *out);
 
 /*
@@ -320,6 +361,7 @@ MOTE_API int mote_await(mote_future *f, mote_result *out);
  * On timeout f is NOT consumed: it stays valid and may be awaited or polled
  * again, or dropped with mote_future_drop (a result that arrives after the
  * drop is discarded; a pointer in it is not freed by the runtime).
+ * -ECANCELED as for mote_await.
  */
 MOTE_API int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
 
@@ -327,7 +369,8 @@ MOTE_API int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
  * Wait until one or more of the n futures in futs are ready. The ready ones
  * are moved to ready[] (at most cap of them), removed from futs (the
  * remaining ones keep their relative order) and *n is updated. Returns the
- * number moved (> 0), -ETIMEDOUT, or -EINVAL (n == 0, cap == 0, NULL).
+ * number moved (> 0), -ETIMEDOUT, -EINVAL (n == 0, cap == 0, NULL), or
+ * -ECANCELED if the caller was cancelled (futs is left as it was).
  * Ready futures are still futures: take their results with mote_await,
  * which then does not wait. A waiting poller is woken once per future that
  * becomes ready, never to rescan.
@@ -349,26 +392,32 @@ MOTE_API int mote_send(mote_proc *p, const void *data, size_t size);
  * Take the next message from the calling process's mailbox, waiting up to
  * timeout. Call messages (mote_cast/async/call) met on the way are run in
  * order first, in this process. Returns 0 and a message in *out, which the
- * caller frees with mote_msg_free; -ETIMEDOUT; -EPERM outside a process.
+ * caller frees with mote_msg_free; -ETIMEDOUT; -EPERM outside a process;
+ * -ECANCELED if the caller was cancelled. A message may be an exit notice
+ * from a monitor or link: mote_msg_exit tells (its data is NULL, size 0).
  */
 MOTE_API int mote_receive(mote_msg **out, int64_t timeout);
 MOTE_API const void *mote_msg_data(const mote_msg *m);
 MOTE_API size_t mote_msg_size(const mote_msg *m);
 MOTE_API void mote_msg_free(mote_msg *m);
 
-/* What sent m: MOTE_MSG_DATA (mote_send) or MOTE_MSG_SIGNAL (a signal
- * watch: the data is a mote_signal_msg, see "Signals"). -EINVAL for NULL. */
+/* What sent m: MOTE_MSG_DATA (mote_send), MOTE_MSG_SIGNAL (a signal
+ * watch: the data is a mote_signal_msg, see "Signals") or MOTE_MSG_EXIT (a
+ * monitor or a link: read it with mote_msg_exit; its data is NULL and its
+ * size 0). -EINVAL for NULL. */
 #define MOTE_MSG_DATA 0
 #define MOTE_MSG_SIGNAL 1
+#define MOTE_MSG_EXIT 2
 MOTE_API int mote_msg_kind(const mote_msg *m);
 
 /* ---- Timers ------------------------------------------------------------- */
 
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
- * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps forever: nothing wakes
- * the process, which stays suspended until the runtime shuts down (a
- * foreign thread never returns). Returns 0, or -ENOMEM at once if no stack
- * can be had for the wait (see "Waiting without memory" above). */
+ * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps until the process is
+ * cancelled (shutdown cancels every process; a foreign thread never
+ * returns). Returns 0, -ECANCELED if the caller was cancelled, or -ENOMEM
+ * at once if no stack can be had for the wait (see "Waiting without
+ * memory" above). */
 MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds: await it, or
@@ -390,7 +439,7 @@ MOTE_API int mote_timer(mote_future **out, int64_t ns);
  * mote_fd_close while waiting), -EPERM (a regular file: it cannot be polled),
  * -EBUSY (another process already waits on fd in that direction: one waiter
  * per direction), -EINVAL (events empty or with other bits), -ESHUTDOWN (no
- * runtime running).
+ * runtime running), -ECANCELED (the caller was cancelled).
  */
 MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
 
@@ -413,7 +462,10 @@ MOTE_API int mote_fd_close(int fd);
  * SIGPIPE never fires. Several processes may use one socket at once (one
  * reading, one writing; a second process that would wait in the same
  * direction gets -EBUSY); mote_socket_close wakes any process waiting on it
- * with -EBADF, and the handle must not be used after close returns.
+ * with -EBADF, and the handle must not be used after close returns. Every
+ * call that can wait (read, write, accept, connect, send, receive, and
+ * their exact/all forms) returns -ECANCELED once the caller is cancelled,
+ * without doing its work; close, shutdown and the address calls still work.
  * With MOTE_POLLER=uring, accept, read and write (with a timeout other
  * than 0) are io_uring operations: a timeout or a close cancels the
  * operation in the kernel before the call returns, so nothing is written
@@ -521,7 +573,9 @@ MOTE_API int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn f
  * opened write-only refuses reads). Timeouts apply where the object can
  * wait (sockets, pipes); files ignore them. A user type fills in the
  * vtable (an operation it lacks may be NULL); its operations are only
- * called with len > 0 and a valid buf.
+ * called with len > 0 and a valid buf. Once the calling process is
+ * cancelled, every stream, reader and writer call below that moves data
+ * returns -ECANCELED without calling the stream.
  */
 typedef struct mote_stream_vt {
     int64_t (*read)(void *obj, void *buf, size_t len, int64_t timeout);
@@ -665,6 +719,8 @@ typedef struct mote_file_info {
  * completions instead: the process parks until its data is there, and its
  * worker runs the others. Every descriptor is close-on-exec. Errors are
  * negative errno: -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
+ * These calls do not wait in mote's sense, so a cancelled process may
+ * still use them (a file's stream refuses, as every stream does).
  */
 MOTE_API int mote_file_open(mote_file **out, const char *path, int flags);
 MOTE_API int mote_file_close(mote_file *f);
@@ -1036,6 +1092,203 @@ MOTE_API int64_t mote_metrics_prometheus(char *buf, size_t len);
  */
 MOTE_API int mote_trace_start(const char *path);
 MOTE_API int mote_trace_stop(void);
+
+/* ---- Cancellation ----------------------------------------------------------- */
+
+/*
+ * Cancel process p (any thread holding a handle; idempotent; the first
+ * cancel decides the reason). From then on every call p makes that can
+ * wait returns -ECANCELED at once, without waiting and without doing its
+ * work, and so does the one it is in now: mote_await(_for), mote_call,
+ * mote_receive, mote_sleep, mote_poll, mote_fd_wait, and every socket,
+ * stream, reader and writer call that moves data. A blocking section in
+ * progress is not interrupted: the process sees -ECANCELED at its next
+ * wait. Calls that never wait (mote_cast, mote_send, mote_async,
+ * mote_spawn, closes, releases, mote_file_*) still work, so the process
+ * can let go of what it holds.
+ *
+ * Write handlers so that they return on -ECANCELED. When the message being
+ * run returns, p ends: its end is reported to its monitors and links
+ * (reason MOTE_EXIT_CANCELLED), its state destructor runs (exactly once),
+ * and its queued messages are dropped: their futures resolve with
+ * -ECANCELED, casts and data messages are freed. Messages sent to it later
+ * are cancelled at once. An idle process (no message) ends at once, even
+ * if handles to it remain. A mote_spawn_fn process cancelled before its
+ * fn started still runs fn (its waits refuse at once), so fn can release
+ * what its argument owns. A handler that ignores -ECANCELED and never
+ * returns keeps p from ending (see mote_run on shutdown).
+ *
+ * Returns 0, -EINVAL (NULL), -ESHUTDOWN (no runtime).
+ */
+MOTE_API int mote_cancel(mote_proc *p);
+
+/*
+ * Cancel p once ns nanoseconds have passed (ns <= 0: now). A later call
+ * replaces the deadline unless it has passed. The armed deadline holds a
+ * reference to p until p ends, so p lives at least that long (its last
+ * handle going does not end it before the deadline). Returns 0, -EINVAL,
+ * -ESHUTDOWN, -ENOMEM. A process that has ended is left alone (0).
+ */
+MOTE_API int mote_cancel_after(mote_proc *p, int64_t ns);
+
+/* True once the calling process has been cancelled (false outside a
+ * process): for long computations that make no waiting call. */
+MOTE_API bool mote_cancelled(void);
+
+/* ---- Monitors and links ------------------------------------------------------ */
+
+/*
+ * A process ends when its state process's last handle goes (mote_spawn;
+ * an idle process with live handles has NOT ended), when its fn returns
+ * (mote_spawn_fn), when it is cancelled, when it panics with a handler,
+ * or at runtime shutdown. Reasons:
+ */
+#define MOTE_EXIT_NORMAL 0    /* its destructor ran / its fn returned */
+#define MOTE_EXIT_PANIC 1     /* mote_panic (text: the panic message), or
+                               * a supervisor that gave up */
+#define MOTE_EXIT_CANCELLED 2 /* mote_cancel ("cancelled"), a deadline
+                               * ("deadline passed"), a link ("linked
+                               * process ended") */
+#define MOTE_EXIT_SHUTDOWN 3  /* the runtime stopped ("runtime shutdown") */
+
+/* An exit notice, as read by mote_msg_exit. */
+typedef struct mote_exit {
+    int reason;       /* MOTE_EXIT_* */
+    bool link;        /* from a link (the receiver traps exits), not a monitor */
+    uint64_t proc_id; /* mote_proc_id of the process that ended */
+    uint64_t ref;     /* the monitor's reference (0 for a link) */
+    const char *text; /* the reason in words (a panic: its message); valid
+                       * until the message is freed */
+} mote_exit;
+
+/*
+ * If m is an exit notice, fill *out (out may be NULL) and return true;
+ * false for any other message. Free the notice with mote_msg_free.
+ */
+MOTE_API bool mote_msg_exit(const mote_msg *m, mote_exit *out);
+
+/*
+ * Monitor target: when it ends, an exit notice carrying *ref arrives in the
+ * caller's mailbox (for mote_receive). If target has already ended, the
+ * notice is sent at once: there is no window in which an end is missed. A
+ * monitor keeps nothing alive: neither target (drop your handle, and a
+ * state process with no other handle ends normally, which the monitor
+ * reports) nor the caller. Monitoring a process twice gives two monitors.
+ * Returns 0, -EINVAL (NULL, or target is the caller), -EPERM (not in a
+ * process, or the caller has ended), -ENOMEM.
+ */
+MOTE_API int mote_monitor(mote_proc *target, uint64_t *ref);
+
+/*
+ * Remove the caller's monitor ref: afterwards no notice for it is in the
+ * mailbox or will arrive (one already delivered but not yet received is
+ * taken out). Returns 0; -ENOENT if there is no such monitor, it was
+ * already removed, or its notice was already received; -EPERM outside a
+ * process.
+ */
+MOTE_API int mote_demonitor(uint64_t ref);
+
+/*
+ * Monitor target from any thread (or a process that wants a future): *out
+ * resolves when target ends (at once if it has), with err == 0 and p a
+ * mote_msg * exit notice (read it with mote_msg_exit, free it with
+ * mote_msg_free), or err == -ENOMEM. To stop monitoring, drop the future;
+ * dropping a resolved one frees its notice. Returns 0, -EINVAL, -ENOMEM,
+ * -ESHUTDOWN.
+ */
+MOTE_API int mote_monitor_future(mote_proc *target, mote_future **out);
+
+/*
+ * Link the caller and p, both ways (Erlang's links). When either ends, the
+ * other is told:
+ *
+ *      A ---- link ---- B         B ends with reason R:
+ *
+ *      R abnormal (PANIC, CANCELLED, SHUTDOWN)
+ *        A traps exits?  no  -> A is cancelled ("linked process ended"),
+ *                               and in turn ends its own links that way
+ *                        yes -> A gets an exit notice (link == true)
+ *      R normal (NORMAL)
+ *        A traps exits?  no  -> nothing
+ *                        yes -> A gets an exit notice (link == true)
+ *
+ * Linking to a process that has already ended acts at once, as above.
+ * Linking twice is one link. Returns 0, -EINVAL (NULL, or p is the
+ * caller), -EPERM (not in a process, or the caller has ended), -ENOMEM.
+ */
+MOTE_API int mote_link(mote_proc *p);
+
+/* Remove the link between the caller and p (none: no error). A notice
+ * already delivered stays; a cancel already made stays. Returns 0,
+ * -EINVAL, -EPERM. */
+MOTE_API int mote_unlink(mote_proc *p);
+
+/* Whether the calling process traps exits (see mote_link). Off by
+ * default. Returns 0, or -EPERM outside a process. */
+MOTE_API int mote_trap_exits(bool on);
+
+/* ---- Supervisors -------------------------------------------------------------- */
+
+/*
+ * A supervisor is a process that starts children and restarts a child that
+ * ends abnormally (panic, cancel), Erlang style:
+ *
+ *   MOTE_SUP_ONE_FOR_ONE  only the child that ended is restarted
+ *   MOTE_SUP_ALL_FOR_ONE  the other children are cancelled (and waited
+ *                         for), then all are started again in order
+ *
+ * A child that ends normally is not restarted (mote_sup_child then says
+ * -ESRCH). Restart intensity: more than max_restarts restarts within
+ * period nanoseconds (defaults for 0: 3 in 5 s), and the supervisor gives
+ * up: it ends with reason MOTE_EXIT_PANIC (text "supervisor gave up: ..."),
+ * which reaches its monitors and links. Whenever the supervisor ends (it
+ * gives up, or mote_cancel stops it), its children are cancelled: it is
+ * linked to each and traps exits, so a child ending is a notice to it,
+ * and its end is a linked end to them.
+ *
+ * start(&child, arg) runs in the supervisor process; it spawns the child
+ * and hands over one reference to it (0), or returns a negative errno (a
+ * restart whose start fails counts as another restart). A panic without a
+ * handler ends the whole program, supervised or not: a child that may
+ * panic registers one (mote_on_panic; a handler that does nothing will
+ * do) before it can panic, e.g. first thing in its fn, or in the first
+ * message its start function sends it.
+ */
+#define MOTE_SUP_ONE_FOR_ONE 0
+#define MOTE_SUP_ALL_FOR_ONE 1
+
+typedef int (*mote_child_start_fn)(mote_proc **out, void *arg);
+
+typedef struct mote_child_spec {
+    mote_child_start_fn start;
+    void *arg;
+} mote_child_spec;
+
+typedef struct mote_sup_spec {
+    int strategy;                    /* MOTE_SUP_* */
+    unsigned max_restarts;           /* 0: 3 */
+    int64_t period;                  /* nanoseconds; 0: 5 s */
+    const mote_child_spec *children; /* copied */
+    size_t n;
+} mote_sup_spec;
+
+/*
+ * Start a supervisor and its children, in order; returns once they have
+ * started. *out gets a handle to the supervisor. Returns 0, -EINVAL (a bad
+ * spec), -ENOMEM, -ESHUTDOWN, -ECANCELED (the caller was cancelled), or the
+ * error of the first start function that failed (the children started
+ * before it are cancelled). Stop a supervisor with mote_cancel.
+ */
+MOTE_API int mote_sup_start(mote_proc **out, const mote_sup_spec *spec);
+
+/*
+ * A new reference to child i as it runs now (release it when done). A
+ * caller whose message to the child is cancelled (the child ended) and
+ * who asks again gets the restarted child. Returns 0, -EINVAL (NULL, i out
+ * of range), -ESRCH (child i ended normally: it is not restarted),
+ * -ECANCELED (the supervisor has ended, or the caller was cancelled).
+ */
+MOTE_API int mote_sup_child(mote_proc *sup, size_t i, mote_proc **out);
 
 #ifdef __cplusplus
 }

@@ -33,12 +33,14 @@
 #define DEFAULT_MAX_MAP_COUNT 65530 /* Linux's, when /proc cannot tell */
 #define STACK_MAPS_SHARE 2          /* stacks may map max_map_count / 2 VMAs */
 #define STACK_GUARDS_SHARE 8        /* guarded stacks: max_map_count / 8 (2 VMAs each) */
+#define DEFAULT_STOP_GRACE MOTE_SEC(5)
 
 /* Every setting of a runtime, final. */
 typedef struct rt_config {
     mote__sched_config sched; /* threads, stack_size, backup_threads, blocking_threshold */
     unsigned msg_budget;
     unsigned netpoll_threads;
+    int64_t stop_grace;
 } rt_config;
 
 void mote__dump_start(void); /* debug/dump.c */
@@ -48,6 +50,20 @@ void mote__dump_stop(void);
 void mote__symbols_release(void); /* debug/symbol.c */
 
 static _Atomic bool rt_busy;
+
+/* Who decided the stop, in the low byte: nobody yet, mote_stop (its
+ * status in the upper bits, set by the same CAS), or main returning. */
+enum { STOP_NONE, STOP_ASKED, STOP_MAIN };
+static _Atomic uint64_t rt_stop;
+
+int mote_stop(int status) {
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    uint64_t none = STOP_NONE, asked = (uint64_t)(uint32_t)status << 8 | STOP_ASKED;
+    if (atomic_compare_exchange_strong(&rt_stop, &none, asked))
+        mote__proc_cancel_main(); /* main is told first */
+    return 0;
+}
 
 /* CPUs in the affinity mask (or online), at least 1. */
 static unsigned default_threads(void) {
@@ -133,6 +149,10 @@ static int config_resolve(const mote_config *c, rt_config *out) {
     if (!out->netpoll_threads)
         out->netpoll_threads = DEFAULT_NETPOLL_THREADS;
 
+    if (c->stop_grace < 0)
+        return -EINVAL;
+    out->stop_grace = (int64_t)setting((size_t)c->stop_grace, "MOTE_STOP_GRACE", (size_t)DEFAULT_STOP_GRACE);
+
     /* MOTE_POLLER: a backend that is not built fails here, not at the
      * first descriptor wait. */
     if (!mote__poller_choose())
@@ -170,6 +190,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         goto out;
     mote__proc_set_budget(rc.msg_budget);
     mote__netpoll_configure(rc.netpoll_threads);
+    atomic_store(&rt_stop, STOP_NONE);
     r = mote__timer_start();
     if (r < 0)
         goto out;
@@ -185,7 +206,11 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     r = mote__proc_spawn_main(&mp, main, arg, &result);
     if (r == 0) {
         mote__sched_run_main(&mp->task);
-        r = result;
+        uint64_t stop = STOP_NONE;
+        bool asked = !atomic_compare_exchange_strong(&rt_stop, &stop, STOP_MAIN);
+        r = asked ? (int)(uint32_t)(stop >> 8) : result;
+        /* Processes end through their own code while everything runs. */
+        mote__proc_shutdown(asked, rc.stop_grace);
     }
     /* Order matters: workers stop first (a running process may still arm a
      * timer); then the timer thread (its wakes are ignored once the

@@ -141,7 +141,8 @@ typedef struct t_gate {
 static inline void t_gate_open(t_gate *g) { atomic_store(&g->open, 1); }
 
 /* Wait (suspending only the caller) until *v >= want; false after
- * T_PATIENCE, recorded as a failure. */
+ * T_PATIENCE, recorded as a failure, or at once if the caller is cancelled
+ * (a process stopped by shutdown must not wait on). */
 static inline bool t_wait_at_least(atomic_int *v, int want) {
     int64_t deadline = mote_now() + T_PATIENCE;
     while (atomic_load(v) < want) {
@@ -149,7 +150,8 @@ static inline bool t_wait_at_least(atomic_int *v, int want) {
             t_fail(__FILE__, __LINE__, "waited too long: %d < %d", atomic_load(v), want);
             return false;
         }
-        mote_sleep(MOTE_USEC(100));
+        if (mote_sleep(MOTE_USEC(100)) == -ECANCELED)
+            return false;
     }
     return true;
 }
@@ -559,6 +561,17 @@ static inline void t_echo_many_clients(const char *example, int n, int rounds, s
     free(jobs);
     free(th);
     cr_assert(err == NULL, "%s client: %s", example, err ? err : "");
+}
+
+/* Connect to listener l (in a process): *client, and its accepted peer
+ * *server. */
+static inline void t_connect_pair(mote_socket *l, mote_socket **client, mote_socket **server) {
+    mote_addr addr;
+    char where[64];
+    T_CHECK_EQ(mote_socket_local_addr(l, &addr), 0);
+    T_CHECK_EQ(mote_addr_format(&addr, where, sizeof where), 0);
+    T_CHECK_EQ(mote_tcp_connect(client, where, T_PATIENCE), 0);
+    T_CHECK_EQ(mote_socket_accept(l, server, NULL, T_PATIENCE), 0);
 }
 
 /* Open descriptors of this program (from /proc/self/fd). */

@@ -71,6 +71,12 @@ Test(guide, panic) {
            "a later call: cancelled\n");
 }
 
+Test(guide, supervise) {
+    expect("supervise", NULL, NULL, 0,
+           "sum of doubles of 1..10: 110, after 4 crashes\n"
+           "the supervisor ended: cancelled\n");
+}
+
 Test(guide, linecount) {
     char path[] = "/tmp/mote-guide-XXXXXX";
     int fd = mkstemp(path);

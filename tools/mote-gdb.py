@@ -52,11 +52,13 @@ def processes():
 
 
 def proc_name(p):
-    ext = p["ext"]
-    if int(ext) == 0:
+    # p->ext is a word: the block's address, bit 0 set once p ended.
+    addr = int(p["ext"]) & ~1
+    if addr == 0:
         return ""
     try:
-        return ext["name"].string(errors="replace")
+        ext_t = gdb.lookup_type("mote__proc_ext").pointer()
+        return gdb.Value(addr).cast(ext_t)["name"].string(errors="replace")
     except gdb.error:
         return ""
 

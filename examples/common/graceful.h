@@ -70,7 +70,10 @@ static inline void graceful_stopper(void *arg) {
     for (;;) {
         mote_msg *m;
         bool knocking = atomic_load(&G.signals) > 0 && !atomic_load(&G.ended);
-        if (mote_receive(&m, knocking ? MOTE_MSEC(100) : MOTE_FOREVER) < 0) {
+        int r = mote_receive(&m, knocking ? MOTE_MSEC(100) : MOTE_FOREVER);
+        if (r == -ECANCELED)
+            return; /* the runtime stops */
+        if (r < 0) {
             if (knocking)
                 graceful_knock();
             continue;

@@ -80,8 +80,11 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         return -EBADF;
     if (!events || (events & ~(MOTE_READABLE | MOTE_WRITABLE)))
         return -EINVAL;
+    int r = mote__cancel_check();
+    if (r < 0)
+        return r;
     mote__pdesc *pd;
-    int r = mote__pd_prepare(fd, &pd);
+    r = mote__pd_prepare(fd, &pd);
     if (r < 0)
         return r; /* -EPERM: regular files are always "ready"; use a blocking section */
     uint32_t gen = atomic_load(&pd->gen);
@@ -117,15 +120,16 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
     }
     MOTE_STORE_LOAD_FENCE(); /* enlisted; now look for a close */
     bool gone = atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled));
+    int waited = 0;
     if (!mask && !gone)
-        mote__waiter_wait(&w, timeout);
+        waited = mote__waiter_wait(&w, timeout);
     for (int d = 0; d < 2; d++)
         if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
             mask |= bits[d];
     mote__waiter_done(&w);
     if (atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled)))
         return -EBADF; /* closed while we waited */
-    return mask ? mask : w.err ? w.err : -ETIMEDOUT;
+    return mask ? mask : waited < 0 && waited != -ETIMEDOUT ? waited : -ETIMEDOUT;
 }
 
 /* Sockets close the descriptor only when no call is in flight, so its

@@ -84,12 +84,12 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
         free(r);
         return -e;
     }
-    mote__waiter_wait(&w, timeout);
+    int waited = mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
     /* Leave: after this the helper never touches our waiter. */
     mote__slot_leave(&r->waiter, &w);
     bool done = atomic_load(&w.events) > 0;
-    int n = w.err ? w.err : -ETIMEDOUT;
+    int n = waited < 0 && waited != -ETIMEDOUT ? waited : -ETIMEDOUT;
     if (done) {
         n = r->err;
         if (n == 0) {

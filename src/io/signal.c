@@ -154,9 +154,12 @@ static void deliver(int s, uint32_t n) {
 
 static void dispatcher(void *arg) {
     (void)arg;
+    mote__proc_daemon(); /* mote_stop's grace does not wait for it */
     int efd = atomic_load(&S.efd);
     for (;;) {
         int r = mote_fd_wait(efd, MOTE_READABLE, MOTE_FOREVER);
+        if (r == -ECANCELED)
+            return; /* the runtime stops */
         if (r < 0 && r != -EINTR)
             mote_sleep(MOTE_MSEC(10)); /* cannot wait (-ENOMEM, ...): poll the counts */
         uint64_t v;

@@ -181,9 +181,13 @@ static int64_t sock_uring(mote_socket *s, void *buf, size_t len, int64_t timeout
     return r == -EAGAIN ? -ENOTSUP : r;
 }
 
-/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. */
+/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. A
+ * cancelled caller does no I/O at all (a loop on a socket that always has
+ * data would otherwise never see its cancel). */
 #define SOCK_IO(s, ev, deadline, call)                                                             \
     do {                                                                                           \
+        if ((r = mote__cancel_check()) < 0)                                                        \
+            break;                                                                                 \
         for (;;) {                                                                                 \
             if (atomic_load(&(s)->closed)) {                                                       \
                 r = -EBADF;                                                                        \
@@ -373,6 +377,10 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
+    if ((r = mote__cancel_check()) < 0) {
+        sock_unref(s);
+        return (int)r;
+    }
     if (connect(s->fd, (const struct sockaddr *)a->storage, a->len) == 0) {
         sock_unref(s);
         return 0;
@@ -389,7 +397,8 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
             r = -ETIMEDOUT;
             break;
         }
-        mote_sleep(left < pause ? left : pause);
+        if ((r = mote_sleep(left < pause ? left : pause)) < 0)
+            break; /* cancelled */
         pause = pause * 2 < MOTE_MSEC(50) ? pause * 2 : MOTE_MSEC(50);
         if (atomic_load(&s->closed))
             r = -EBADF;
@@ -533,7 +542,9 @@ int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
     if (pl == 0 || pl > 5 || port[pl] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
         return -EINVAL;
     mote_addr cand[8];
-    int n = mote__resolve(host, colon + 1, cand, 8, timeout);
+    int n = mote__cancel_check();
+    if (n == 0)
+        n = mote__resolve(host, colon + 1, cand, 8, timeout);
     int r = n < 0 ? n : -ECONNREFUSED;
     for (int i = 0; i < n; i++) {
         r = connect_one(out, &cand[i], deadline);

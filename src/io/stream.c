@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/base.h"
+#include "io/internal.h"
 
 #define STREAM_DEFAULT_CAP 8192
 
@@ -55,6 +55,9 @@ int64_t mote_stream_read(mote_stream s, void *buf, size_t len, int64_t timeout) 
         return -EINVAL;
     if (len == 0)
         return 0;
+    int c = mote__cancel_check(); /* every stream, a user's type too */
+    if (c < 0)
+        return c;
     if (len > INT64_MAX)
         len = INT64_MAX;
     int64_t r = s.vt->read(s.obj, buf, len, timeout);
@@ -68,6 +71,9 @@ int64_t mote_stream_write(mote_stream s, const void *buf, size_t len, int64_t ti
         return -EINVAL;
     if (len == 0)
         return 0;
+    int c = mote__cancel_check();
+    if (c < 0)
+        return c;
     if (len > INT64_MAX)
         len = INT64_MAX;
     int64_t r = s.vt->write(s.obj, buf, len, timeout);
@@ -192,6 +198,9 @@ int64_t mote_reader_read(mote_reader *rd, void *buf, size_t len, int64_t timeout
     sbuf *r = &rd->b;
     if (len == 0)
         return 0;
+    int c = mote__cancel_check(); /* buffered bytes too: see mote.h */
+    if (c < 0)
+        return c;
     if (r->start == r->end) {
         /* Nothing buffered: a big read goes straight to the caller. */
         if (len >= r->cap)
@@ -215,6 +224,9 @@ int64_t mote_reader_read_until(mote_reader *rd, int delim, const char **out, int
         return -EINVAL;
     sbuf *r = &rd->b;
     *out = NULL;
+    int c = mote__cancel_check();
+    if (c < 0)
+        return c;
     int64_t deadline = deadline_of(timeout);
     size_t scanned = 0; /* bytes after start known to hold no delimiter */
     for (;;) {
@@ -305,6 +317,9 @@ static int writer_flush_until(sbuf *w, int64_t deadline) {
 int mote_writer_flush(mote_writer *w, int64_t timeout) {
     if (!w)
         return -EINVAL;
+    int c = mote__cancel_check();
+    if (c < 0)
+        return c;
     return writer_flush_until(&w->b, deadline_of(timeout));
 }
 
@@ -330,12 +345,18 @@ int mote_writer_write(mote_writer *w, const void *buf, size_t len, int64_t timeo
         return -EINVAL;
     if (len == 0)
         return 0;
+    int c = mote__cancel_check();
+    if (c < 0)
+        return c;
     return writer_put(&w->b, buf, len, deadline_of(timeout));
 }
 
 int mote_writer_printf(mote_writer *wr, int64_t timeout, const char *fmt, ...) {
     if (!wr || !fmt)
         return -EINVAL;
+    int c = mote__cancel_check();
+    if (c < 0)
+        return c;
     sbuf *w = &wr->b;
     int64_t deadline = deadline_of(timeout);
     /* The buffer has one byte beyond cap, so free + 1 bytes of room. */

@@ -14,7 +14,7 @@
  * mote_poll costs O(n) per call (register, then unregister and collect) and
  * O(1) per completion while it waits.
  */
-#include "proc/future.h"
+#include "proc/proc.h" /* a wait reads its process's cancel flag */
 #include "base/alloc.h"
 
 #include <errno.h>
@@ -66,6 +66,10 @@ mote_future *mote__future_new(uint32_t kind) {
 static void future_free(mote_future *f) {
     if (f->kind == MOTE__FUT_STACK)
         return;
+    if (f->kind == MOTE__FUT_MSG) {
+        mote__msg_free(f->owner);
+        return;
+    }
     if (f->foreign) {
         free(f);
         return;
@@ -90,6 +94,8 @@ void mote__futures_reap_all(void) {
         mote__spin_unlock(&freg[i].lock);
         while (f) {
             mote_future *next = f->reg_next;
+            if (f->kind == MOTE__FUT_EXIT && f->w == MOTE__FW_DONE)
+                mote__mon_free_exit_msg(f->res.p);
             mote__free(f, sizeof *f);
             f = next;
         }
@@ -120,18 +126,37 @@ void mote__waiter_init(mote__waiter *w) {
     atomic_init(&w->timed_out, false);
     w->timer_armed = false;
     w->err = 0;
+    w->cancelled = false;
     w->timer.slot = 0;
     w->timer.fire = waiter_timer_fire;
     w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
-void mote__waiter_arm(mote__waiter *w) {
+/*
+ * A process's wait publishes its new park sequence (park_prepare's CAS on
+ * the state word), then loads its cancel flag; mote__proc_cancel stores
+ * the flag, then loads the state word and wakes that sequence. One of the
+ * two sees the other, so a cancel that races with the start of a wait is
+ * never lost (docs/design.md, "Cancellation").
+ */
+static inline bool waiter_arm(mote__waiter *w) {
     MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
-    if (w->task)
+    if (w->task) {
         atomic_store(&w->seq, mote__park_prepare());
-    else
+        MOTE_STORE_LOAD_FENCE();
+        if (mote__cancel_pending((mote_proc *)w->task)) {
+            w->cancelled = true;
+            return false;
+        }
+    } else {
         atomic_store(&w->futex, 0);
+    }
     MOTE_STORE_LOAD_FENCE(); /* then the caller looks for events */
+    return true;
+}
+
+bool mote__waiter_arm(mote__waiter *w) {
+    return waiter_arm(w);
 }
 
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
@@ -199,34 +224,39 @@ static bool waiter_should_stop(mote__waiter *w) {
     return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out) || w->err;
 }
 
-/* Sleep on w until an event, the deadline, or (timeout == 0) at once. */
-void mote__waiter_wait(mote__waiter *w, int64_t timeout) {
-    if (timeout == 0)
-        return;
-    int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
-    for (;;) {
-        mote__waiter_arm(w);
-        if (waiter_should_stop(w))
-            break;
-        mote__waiter_sleep(w, deadline);
-        if (waiter_should_stop(w))
-            break;
+/* Sleep on w until an event, the deadline, a cancel, or (timeout == 0)
+ * not at all. */
+int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
+    if (timeout != 0) {
+        int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+        while (waiter_arm(w) && !waiter_should_stop(w)) {
+            mote__waiter_sleep(w, deadline);
+            if (waiter_should_stop(w))
+                break;
+        }
     }
+    if (atomic_load(&w->events) > 0)
+        return 0;
+    return w->cancelled ? -ECANCELED : w->err ? w->err : -ETIMEDOUT;
 }
 
 /* ---- Futures ---- */
 
-void mote__future_complete(mote_future *f, mote_result r) {
-    f->res = r;
+bool mote__future_complete(mote_future *f, mote_result r) {
+    /* The word first: a dropped future's memory may be a message the
+     * consumer left to us, but never a stack frame (mote_call from a
+     * process replies into its message, not onto its stack). */
     uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
     MOTE_ASSERT_MSG(w != MOTE__FW_BUSY && w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
-        return;
+        return false;
     }
+    f->res = r;
     if (mote__slot_holds_waiter(w))
         mote__waiter_notify((mote__waiter *)w);
     atomic_store(&f->w, MOTE__FW_DONE);
+    return true;
 }
 
 static void spin_until_done(mote_future *f) {
@@ -273,11 +303,9 @@ int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64
         spin_until_done(f);
         return 0;
     }
-    mote__waiter_wait(&w, timeout);
+    r = mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
-    if (future_unregister(f, &w))
-        return 0;
-    return w.err ? w.err : -ETIMEDOUT;
+    return future_unregister(f, &w) ? 0 : r < 0 ? r : -ETIMEDOUT;
 }
 
 bool mote_future_ready(const mote_future *f) {
@@ -287,11 +315,17 @@ bool mote_future_ready(const mote_future *f) {
 int mote_await_for(mote_future *f, int64_t timeout, mote_result *out) {
     if (!f)
         return -EINVAL;
-    int r = mote__future_wait(f, timeout);
+    int r = mote__cancel_check();
+    if (r == 0)
+        r = mote__future_wait(f, timeout);
+    if (r == -ECANCELED)
+        mote__future_release(f); /* consumed: a cancelled process cannot use it */
     if (r < 0)
         return r;
     if (out)
         *out = f->res;
+    else if (f->kind == MOTE__FUT_EXIT)
+        mote__mon_free_exit_msg(f->res.p); /* nobody takes the notice */
     future_free(f);
     return 0;
 }
@@ -301,8 +335,12 @@ int mote_await(mote_future *f, mote_result *out) {
 }
 
 void mote_future_drop(mote_future *f) {
-    if (!f || f->kind == MOTE__FUT_STACK)
+    if (!f || f->kind == MOTE__FUT_STACK || f->kind == MOTE__FUT_MSG)
         return;
+    mote__future_release(f);
+}
+
+void mote__future_release(mote_future *f) {
     if (f->kind == MOTE__FUT_TIMER && mote__timer_cancel(&f->timer)) {
         future_free(f); /* will never fire */
         return;
@@ -313,6 +351,8 @@ void mote_future_drop(mote_future *f) {
             if (atomic_compare_exchange_weak(&f->w, &s, MOTE__FW_DROPPED))
                 return; /* the producer frees it */
         } else if (s == MOTE__FW_DONE) {
+            if (f->kind == MOTE__FUT_EXIT)
+                mote__mon_free_exit_msg(f->res.p); /* a notice nobody took */
             future_free(f);
             return;
         } else if (s == MOTE__FW_BUSY) {
@@ -330,13 +370,21 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
     for (size_t i = 0; i < count; i++)
         if (!futs[i])
             return -EINVAL;
+    int r = mote__cancel_check();
+    if (r < 0)
+        return r;
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, MOTE__WAIT_POLL, count > INT32_MAX ? INT32_MAX : (int32_t)count, 0);
     for (size_t i = 0; i < count; i++)
         future_register(futs[i], &w);
-    mote__waiter_wait(&w, timeout);
+    r = mote__waiter_wait(&w, timeout);
     mote__waiter_done(&w);
+    if (r == -ECANCELED) { /* every future stays the caller's, ready or not */
+        for (size_t i = 0; i < count; i++)
+            future_unregister(futs[i], &w);
+        return r;
+    }
     size_t k = 0, keep = 0;
     for (size_t i = 0; i < count; i++) {
         mote_future *f = futs[i];
@@ -377,6 +425,9 @@ int mote_timer(mote_future **out, int64_t ns) {
 }
 
 int mote_sleep(int64_t ns) {
+    int r = mote__cancel_check();
+    if (r < 0)
+        return r;
     if (ns == 0) {
         mote__yield();
         return 0;
@@ -394,8 +445,8 @@ int mote_sleep(int64_t ns) {
         return 0;
     }
     /* ns < 0 waits forever: no timer is armed and no source has the
-     * waiter, so only shutdown (which discards the stack) ends it. */
-    mote__waiter_wait(&w, ns);
+     * waiter, so only a cancel (shutdown cancels every process) ends it. */
+    r = mote__waiter_wait(&w, ns);
     mote__waiter_done(&w);
-    return w.err;
+    return r == -ECANCELED || r == -ENOMEM ? r : 0;
 }

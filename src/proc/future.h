@@ -48,6 +48,7 @@ typedef struct mote__waiter {
     _Atomic bool timed_out;
     bool timer_armed;
     int err; /* -ENOMEM: the wait could not start (no stack to park on, no timer room) */
+    bool cancelled; /* the waiting process was cancelled: the wait ended */
     mote__timer timer;
     mote__wait_note note; /* the stack header points here while it parks */
 } mote__waiter;
@@ -61,8 +62,11 @@ static inline void mote__waiter_note(mote__waiter *w, uint32_t kind, int32_t arg
 }
 /* Arm w for the next sleep (a new park sequence, or a cleared futex
  * word). The caller then re-checks its condition, and sleeps only if it
- * still does not hold: a wake after the arm is never lost. */
-void mote__waiter_arm(mote__waiter *w);
+ * still does not hold: a wake after the arm is never lost. False if the
+ * waiting process was cancelled: it must not sleep (w->cancelled is then
+ * set); the arm and mote__proc_cancel form a Dekker pair, so a cancel
+ * racing with the start of a wait is never lost (cancel.c). */
+bool mote__waiter_arm(mote__waiter *w);
 /* Sleep until woken or the deadline (absolute; < 0 forever) passes. If it
  * cannot (no stack for the worker to carry on with, no room for the timer)
  * it returns at once with w->err set to -ENOMEM. */
@@ -73,9 +77,10 @@ void mote__waiter_wake(mote__waiter *w);
  * before the waiter's park sequence is read, so a waiter that armed and
  * then looked at the count either sees it or is woken. */
 void mote__waiter_notify(mote__waiter *w);
-/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all), or a
- * failure to wait (w->err). */
-void mote__waiter_wait(mote__waiter *w, int64_t timeout);
+/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all), a
+ * cancel, or a failure to wait. Returns 0 (an event), -ETIMEDOUT,
+ * -ECANCELED or -ENOMEM (w->err). */
+int mote__waiter_wait(mote__waiter *w, int64_t timeout);
 void mote__waiter_done(mote__waiter *w);
 
 /* ---- Single-waiter slots ---- */
@@ -138,23 +143,40 @@ static inline bool mote__slot_leave(mote__slot *slot, mote__waiter *w) {
 #define MOTE__FW_DONE ((uintptr_t)2)
 #define MOTE__FW_DROPPED ((uintptr_t)3)
 
-enum { MOTE__FUT_STACK = 0, MOTE__FUT_HEAP = 1, MOTE__FUT_TIMER = 2 };
+enum {
+    MOTE__FUT_STACK = 0,
+    MOTE__FUT_HEAP = 1,
+    MOTE__FUT_TIMER = 2,
+    MOTE__FUT_MSG = 3,  /* inside a process's mote_call message (owner; proc.c) */
+    MOTE__FUT_EXIT = 4, /* a monitor's: its result holds an exit notice (res.p) */
+};
 
 struct mote_future {
     mote__slot w;
     mote_result res;
     uint16_t kind;
     bool foreign; /* made by a foreign thread: it owns it, even past shutdown */
-    struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
-    mote__timer timer;                       /* MOTE__FUT_TIMER */
+    union {
+        struct {
+            struct mote_future *reg_prev, *reg_next; /* heap futures: registry */
+        };
+        void *owner; /* MOTE__FUT_MSG: the mote__msg it is part of */
+    };
+    mote__timer timer; /* MOTE__FUT_TIMER */
 };
 
-void mote__future_complete(mote_future *f, mote_result r);
+/* Store the result and wake the waiter; false if the consumer had dropped
+ * the future (it is freed, and r with it is not delivered). */
+bool mote__future_complete(mote_future *f, mote_result r);
 void mote__future_init_stack(mote_future *f);
 mote_future *mote__future_new(uint32_t kind);
+/* 0 once f is done; -ETIMEDOUT, or -ECANCELED if the waiting process was
+ * cancelled. */
 int mote__future_wait(mote_future *f, int64_t timeout);
 /* The same, saying what for (MOTE__WAIT_CALL and the callee's id). */
 int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj);
+/* The consumer lets go of f (mote_future_drop, for any kind). */
+void mote__future_release(mote_future *f);
 void mote__futures_reap_all(void);
 
 #endif
