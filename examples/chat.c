@@ -4,6 +4,10 @@
  *
  *   chat [port]      default 7001 (0: any free port); prints "listening on ADDR"
  *
+ * SIGINT or SIGTERM stops it with mote_stop: main's accept is cancelled,
+ * main cancels the room, the room cancels its clients, and whatever is
+ * left after a second (stop_grace) is cancelled by the runtime.
+ *
  * Each client sends its name as its first line, then lines of text, which
  * everyone else in the room gets as "name: text". The room announces
  * "* name joined" and "* name left".
@@ -29,10 +33,12 @@
 #include <mote.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/cli.h"
 #include "common/serve.h"
 
 #define NAME_MAX_LEN 32
@@ -162,7 +168,7 @@ static void room_main(void *arg) {
     (void)arg;
     room r = {0};
     mote_msg *m;
-    while (mote_receive(&m, MOTE_FOREVER) == 0) {
+    while (mote_receive(&m, MOTE_FOREVER) == 0) { /* -ECANCELED: we stop */
         mote_exit x;
         const room_msg *rm = mote_msg_data(m);
         if (mote_msg_exit(m, &x))
@@ -173,9 +179,10 @@ static void room_main(void *arg) {
             say(&r, rm);
         mote_msg_free(m);
     }
-    /* Cancelled (the runtime stops; the clients are cancelled too, and let
-     * go of their side): let everyone go. */
+    /* Cancelled: the server stops. Stop the clients too (each lets go of
+     * its side of its connection), and let go of ours. */
     for (size_t i = 0; i < r.n; i++) {
+        mote_cancel(r.m[i].proc);
         conn_release(r.m[i].conn);
         mote_proc_release(r.m[i].proc);
     }
@@ -236,8 +243,13 @@ static void client_main(void *arg) {
     /* From here the room writes the socket; we read it. */
     bool panics = panic_command_enabled();
     while (n >= 0 && (n = mote_reader_read_line(rd, &line, MOTE_FOREVER)) >= 0) {
-        if (panics && strcmp(line, "/panic") == 0)
+        if (panics && strcmp(line, "/panic") == 0) {
+            /* A panic abandons this stack: let go of what only it holds
+             * (the room lets go of the connection for us). */
+            mote_reader_free(rd);
+            mote_proc_release(a.room);
             mote_panic("asked to by its client");
+        }
         size_t size = sizeof(room_msg) + (size_t)n + 1;
         room_msg *l = calloc(1, size);
         if (!l)
@@ -253,6 +265,27 @@ static void client_main(void *arg) {
     mote_proc_release(a.room);
 }
 
+/* ---- Stopping on SIGINT / SIGTERM ---- */
+
+static void stopper(void *arg) {
+    (void)arg;
+    mote_proc *self = mote_self();
+    if (mote_signal_watch(self, SIGINT) < 0 || mote_signal_watch(self, SIGTERM) < 0)
+        return;
+    mote_msg *m;
+    while (mote_receive(&m, MOTE_FOREVER) == 0) {
+        bool stop = mote_msg_kind(m) == MOTE_MSG_SIGNAL;
+        mote_msg_free(m);
+        if (stop) {
+            fprintf(stderr, "chat: stopping\n");
+            mote_stop(0); /* main is told first; then the rest */
+            break;
+        }
+    }
+    mote_signal_unwatch(self, SIGINT);
+    mote_signal_unwatch(self, SIGTERM);
+}
+
 /* ---- Main: the accept loop ---- */
 
 static int chat(void *arg) {
@@ -266,7 +299,8 @@ static int chat(void *arg) {
         return 1;
     }
     mote_proc *room;
-    if ((r = mote_spawn_fn(&room, room_main, NULL, 0)) < 0) {
+    if ((r = mote_spawn_fn(&room, room_main, NULL, 0)) < 0 ||
+        (r = mote_spawn_fn(NULL, stopper, NULL, 0)) < 0) {
         fprintf(stderr, "chat: %s\n", mote_strerror(r));
         return 1;
     }
@@ -289,21 +323,19 @@ static int chat(void *arg) {
         }
     }
     mote_socket_close(l);
+    mote_cancel(room); /* told to stop: the room stops its clients */
     mote_proc_release(room);
     return r == -ECANCELED ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
-    if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
-        fprintf(argc == 2 ? stdout : stderr, "usage: chat [port]   (default 7001; 0: any free port)\n");
-        return argc == 2 ? 0 : 2;
-    }
-    const char *port = argc == 2 ? argv[1] : "7001";
-    char *end;
-    long p = strtol(port, &end, 10);
-    if (*port == '\0' || *end != '\0' || p < 0 || p > 65535) {
-        fprintf(stderr, "chat: bad port '%s'\nusage: chat [port]\n", port);
-        return 2;
-    }
-    return mote_run(NULL, chat, (void *)port);
+    const char *port;
+    int r = cli_one_arg(argc, argv, "7001", cli_port_ok, "[port]   (default 7001; 0: any free port)",
+                        &port);
+    if (r)
+        return r;
+    /* After mote_stop, what is still running a second after main returned
+     * (a client still at its name) is cancelled. */
+    mote_config cfg = {.stop_grace = MOTE_SEC(1)};
+    return mote_run(&cfg, chat, (void *)port);
 }

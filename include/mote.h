@@ -1162,8 +1162,9 @@ typedef struct mote_exit {
 } mote_exit;
 
 /*
- * If m is an exit notice, fill *out (out may be NULL) and return true;
- * false for any other message. Free the notice with mote_msg_free.
+ * If m is an exit notice (mote_msg_kind(m) == MOTE_MSG_EXIT), fill *out
+ * (out may be NULL) and return true; false for any other message. Free
+ * the notice with mote_msg_free.
  */
 MOTE_API bool mote_msg_exit(const mote_msg *m, mote_exit *out);
 

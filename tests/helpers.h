@@ -404,7 +404,9 @@ static inline void t_knock(const char *addr) {
 
 /* Stop it with SIGTERM (the examples then stop gracefully); its stderr
  * must hold no sanitizer report. */
-static inline void t_server_stop(t_server *s) {
+/* Stop it with SIGTERM; returns its wait status. Its stderr must hold no
+ * sanitizer report. */
+static inline int t_server_stop_status(t_server *s) {
     kill(s->pid, SIGTERM);
     int st;
 #ifdef T_TSAN
@@ -422,7 +424,10 @@ static inline void t_server_stop(t_server *s) {
     unlink(s->errpath);
     cr_assert(!strstr(text, "Sanitizer"), "server reported:\n%s", text);
     free(text);
+    return st;
 }
+
+static inline void t_server_stop(t_server *s) { (void)t_server_stop_status(s); }
 
 /* Fork; the child runs fn(arg) with stdout and stderr captured, then exits 0
  * if fn returns. The parent waits and fills *c. */

@@ -108,8 +108,18 @@ Test(chat, clients_lines_leaving_and_panics) {
     expect_quiet(&d);
     close(a.fd);
     expect_line(&d, "* alice left");
+
+    /* SIGTERM: mote_stop; the room cancels its clients, whose connections
+     * end; the server exits 0. */
+    client e;
+    join(&e, srv.addr, "eve", 2);
+    expect_line(&d, "* eve joined");
+    int st = t_server_stop_status(&srv);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "chat ended with status 0x%x", st);
+    cr_assert(!next_line(&d, line, sizeof line), "dave's connection should end, got \"%s\"", line);
+    cr_assert(!next_line(&e, line, sizeof line), "eve's connection should end, got \"%s\"", line);
     close(d.fd);
-    t_server_stop(&srv);
+    close(e.fd);
 }
 
 Test(chat, usage) {
@@ -118,12 +128,12 @@ Test(chat, usage) {
     char *help[] = {exe, "--help", NULL}, *h[] = {exe, "-h", NULL}, *bad[] = {exe, "x", NULL};
     t_child ch;
     t_child_exec(&ch, help);
-    T_ASSERT_EXITED(&ch, 0);
-    T_ASSERT_CONTAINS(ch.out, "usage: chat [port]");
+    T_ASSERT_EXITED(&ch, 2);
+    T_ASSERT_CONTAINS(ch.err, "usage: chat [port]");
     t_child_free(&ch);
     t_child_exec(&ch, h);
-    T_ASSERT_EXITED(&ch, 0);
-    T_ASSERT_CONTAINS(ch.out, "usage: chat [port]");
+    T_ASSERT_EXITED(&ch, 2);
+    T_ASSERT_CONTAINS(ch.err, "usage: chat [port]");
     t_child_free(&ch);
     t_child_exec(&ch, bad);
     T_ASSERT_EXITED(&ch, 2);

@@ -363,6 +363,9 @@ __attribute__((constructor)) static void child_scenario(void) {
 Test(stop, every_kind_of_wait_under_valgrind) {
     if (access("/usr/bin/valgrind", X_OK) != 0)
         cr_skip_test("valgrind is not installed");
+#ifdef __clang__
+    cr_skip_test("valgrind 3.19 cannot read clang's DWARF 5 (the gcc build runs this)");
+#endif
     char self[512];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     cr_assert(n > 0);
