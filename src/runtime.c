@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -117,6 +118,16 @@ static int config_resolve(const mote_config *c, rt_config *out) {
     return 0;
 }
 
+/* For a failed assertion (MOTE_ASSERT): what runs on this thread. */
+static void describe_thread(char *buf, size_t len) {
+    mote_proc *p = mote__proc_self();
+    if (p)
+        snprintf(buf, len, "  in process %llu\n", (unsigned long long)p->id);
+    else
+        snprintf(buf, len, "  outside any process (%s)\n",
+                 mote__on_runtime_thread() ? "a worker between processes" : "not a worker thread");
+}
+
 int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     if (!main)
         return -EINVAL;
@@ -129,6 +140,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
 
     /* A write to a closed socket or pipe must return EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    mote__assert_where = describe_thread;
 
     rt_config rc;
     int r = config_resolve(&c, &rc);

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <execinfo.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -106,4 +108,26 @@ size_t mote__env_size(const char *name, size_t def) {
     if (*end != '\0')
         return def;
     return (size_t)x;
+}
+
+static void assert_backtrace(void) {
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    mote__write_stderr("backtrace:\n");
+    backtrace_symbols_fd(frames, n, 2);
+}
+
+void (*mote__assert_where)(char *buf, size_t len);
+
+void mote__assert_fail(const char *file, int line, const char *cond, const char *msg) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "mote: assertion failed at %s:%d: %s%s%s\n", file, line, cond,
+             msg ? "\n  " : "", msg ? msg : "");
+    mote__write_stderr(buf);
+    if (mote__assert_where) {
+        mote__assert_where(buf, sizeof buf);
+        mote__write_stderr(buf);
+    }
+    assert_backtrace();
+    abort();
 }

@@ -25,6 +25,7 @@ static int pd_enlist(mote__pdesc *pd, int d, mote__waiter *w) {
             return 1;
         if (exp == MOTE__PD_READY && mote__pd_consume(pd, d))
             return 0;
+        MOTE_ASSERT_MSG(exp != (uintptr_t)w, "a waiter enters a slot once");
         if (mote__slot_holds_waiter(exp))
             return -EBUSY;
         mote__cpu_relax(); /* BUSY: a wake in flight for the last waiter */

@@ -70,6 +70,7 @@ void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
             mote__cpu_relax(); /* a wake in flight, or a waiter just came */
             continue;
         }
+        MOTE_ASSERT_MSG(old == 0 || old == MOTE__PD_READY, "a descriptor slot: 0, READY, BUSY or a waiter");
         if (!keep || old == MOTE__PD_READY ||
             atomic_compare_exchange_weak(&pd->slot[d], &old, MOTE__PD_READY))
             return;

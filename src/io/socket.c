@@ -49,7 +49,9 @@ static int sock_new(mote_socket **out, int fd) {
 }
 
 static void sock_unref(mote_socket *s) {
-    if (atomic_fetch_sub(&s->refs, 1) == 1) {
+    uint32_t held = atomic_fetch_sub(&s->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a socket released more often than referenced");
+    if (held == 1) {
         mote__fd_abort(s->fd);
         close(s->fd);
         free(s);
@@ -62,7 +64,8 @@ static int sock_enter(mote_socket *s) {
         return -EINVAL;
     if (atomic_load(&s->closed))
         return -EBADF;
-    atomic_fetch_add(&s->refs, 1);
+    uint32_t held = atomic_fetch_add(&s->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a call enters a socket its caller holds");
     return 0;
 }
 

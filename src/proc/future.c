@@ -125,6 +125,7 @@ void mote__waiter_init(mote__waiter *w) {
 }
 
 void mote__waiter_arm(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->task)
         atomic_store(&w->seq, mote__park_prepare());
     else
@@ -185,6 +186,7 @@ void mote__waiter_notify(mote__waiter *w) {
 }
 
 void mote__waiter_done(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->timer_armed)
         mote__timer_cancel(&w->timer);
 }
@@ -214,6 +216,7 @@ void mote__waiter_wait(mote__waiter *w, int64_t timeout) {
 void mote__future_complete(mote_future *f, mote_result r) {
     f->res = r;
     uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
+    MOTE_ASSERT_MSG(w != MOTE__FW_BUSY && w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
         return;

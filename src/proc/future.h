@@ -100,6 +100,7 @@ static inline bool mote__slot_wake(mote__slot *slot, uintptr_t after) {
     uintptr_t v = atomic_load(slot);
     while (mote__slot_holds_waiter(v)) {
         if (atomic_compare_exchange_weak(slot, &v, MOTE__SLOT_BUSY)) {
+            MOTE_ASSERT(v % _Alignof(mote__waiter) == 0);
             mote__waiter_notify((mote__waiter *)v);
             atomic_store(slot, after);
             return true;
@@ -117,6 +118,7 @@ static inline bool mote__slot_leave(mote__slot *slot, mote__waiter *w) {
         return false;
     while (atomic_load(slot) == MOTE__SLOT_BUSY)
         mote__cpu_relax();
+    MOTE_ASSERT_MSG(atomic_load(slot) != (uintptr_t)w, "a waiter is registered only during its wait");
     return true;
 }
 

@@ -87,6 +87,9 @@ static void cancel_mailbox(mote_proc *p) {
 
 /* Free a process nobody can reach any more. */
 static void proc_destroy(mote_proc *p) {
+    MOTE_ASSERT(atomic_load(&p->refs) == 0);
+    MOTE_ASSERT_MSG(MOTE__ST(atomic_load(&p->task.state)) == MOTE__IDLE,
+                    "the last reference went while the process was scheduled");
     mote__count(MOTE__CTR_FINISHED, 1);
     cancel_mailbox(p);
     run_dtor(p);
@@ -103,6 +106,7 @@ static void msg_free(mote__msg *m) {
 }
 
 static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
+    MOTE_ASSERT(size <= UINT32_MAX);
     mote__msg *m = mote__alloc(sizeof(mote__msg) + size);
     if (!m)
         return NULL;
@@ -158,6 +162,7 @@ uint32_t mote__mbox_length(mote_proc *p) {
 }
 
 void mote__msg_run(mote_proc *p, mote__msg *m) {
+    MOTE_ASSERT_MSG(p == mote__proc_self(), "a process runs its own messages");
     if (atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_PANICKED) {
         mote__msg_cancel(m);
         return;
@@ -180,7 +185,8 @@ void mote__msg_run(mote_proc *p, mote__msg *m) {
 static void proc_kick(mote_proc *p) {
     if (MOTE__ST(atomic_load(&p->task.state)) != MOTE__IDLE)
         return;
-    atomic_fetch_add(&p->refs, 1);
+    uint32_t held = atomic_fetch_add(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a sender holds a reference");
     if (!mote__task_schedule(&p->task))
         atomic_fetch_sub(&p->refs, 1);
 }
@@ -345,13 +351,19 @@ int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size
 }
 
 mote_proc *mote_proc_ref(mote_proc *p) {
-    if (p)
-        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    if (p) {
+        uint32_t held = atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        MOTE_ASSERT_MSG(held > 0, "a new reference comes from a live one");
+    }
     return p;
 }
 
 void mote_proc_release(mote_proc *p) {
-    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+    if (!p)
+        return;
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "released more often than referenced");
+    if (held == 1)
         proc_destroy(p);
 }
 
@@ -446,6 +458,7 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
+    MOTE_ASSERT_MSG(atomic_load(&p->recv_seq) == 0, "a receive waits only in its own turn");
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, MOTE__WAIT_RECEIVE, 0, 0);
@@ -498,6 +511,7 @@ static void warn_message(mote_proc *p, mote_msg_fn fn);
 
 static unsigned proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn starts with no message in flight");
     unsigned budget = P.budget;
     mote__msg *m;
     while (budget && (m = mbox_pop(p))) {
@@ -512,6 +526,7 @@ static unsigned proc_entry(mote__task *t) {
 
 static void proc_settle(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn ends with no message in flight");
     if (mote__mbox_nonempty(p)) { /* budget used up: to the back of the queue */
         mote__task_requeue(t);
         return;
@@ -523,7 +538,9 @@ static void proc_settle(mote__task *t) {
      * run elsewhere, so its private fields are not ours to read. */
     if (atomic_load(&p->inbox) && mote__task_schedule(t))
         return; /* keeps the scheduled reference */
-    if (atomic_fetch_sub(&p->refs, 1) == 1)
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "the scheduled reference is held until here");
+    if (held == 1)
         proc_destroy(p);
 }
 

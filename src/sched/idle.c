@@ -58,7 +58,8 @@ void mote__wakep_slow(void) {
         S.idle.list = iw->idle_next;
         iw->on_idle = false;
         iw->spinning = true; /* it inherits the spinning slot we took */
-        atomic_fetch_sub(&S.idle.nidle, 1);
+        int was_idle = atomic_fetch_sub(&S.idle.nidle, 1);
+        MOTE_ASSERT(was_idle > 0);
     }
     pthread_mutex_unlock(&S.idle.lock);
     if (iw)
@@ -90,7 +91,8 @@ static bool idle_unlist(worker *w) {
             pp = &(*pp)->idle_next;
         *pp = w->idle_next;
         w->on_idle = false;
-        atomic_fetch_sub(&S.idle.nidle, 1);
+        int was_idle = atomic_fetch_sub(&S.idle.nidle, 1);
+        MOTE_ASSERT(was_idle > 0);
         atomic_store(&w->sleep, 0);
     }
     pthread_mutex_unlock(&S.idle.lock);
@@ -107,6 +109,7 @@ static bool idle_enter(worker *w) {
         atomic_fetch_sub(&S.idle.nspinning, 1);
     }
     pthread_mutex_lock(&S.idle.lock);
+    MOTE_ASSERT_MSG(!w->on_idle, "a worker is on the idle list at most once");
     atomic_store(&w->sleep, 1);
     w->idle_next = S.idle.list;
     S.idle.list = w;
@@ -133,6 +136,7 @@ static const mote__netpoll_ops *token_take(worker *w) {
 }
 
 static void token_release(void) {
+    MOTE_ASSERT(atomic_load(&S.poll.owner) == TOKEN_WORKER);
     atomic_store(&S.poll.sleeper, NULL);
     atomic_store(&S.poll.owner, TOKEN_FREE);
 }
@@ -277,6 +281,7 @@ bool mote__netpoll_take(void) {
 }
 
 void mote__netpoll_give(void) {
+    MOTE_ASSERT(atomic_load(&S.poll.owner) == TOKEN_POLLER_THREAD);
     atomic_store(&S.poll.owner, TOKEN_FREE);
 }
 

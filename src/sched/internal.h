@@ -270,6 +270,7 @@ static inline void runq_push_mo(worker *w, mote__task *t, memory_order mo) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        MOTE_ASSERT_MSG(tl - h <= RUNQ_SIZE, "a ring holds at most RUNQ_SIZE tasks");
         if (tl - h < RUNQ_SIZE) {
             atomic_store_explicit(&w->buf[tl % RUNQ_SIZE], t, memory_order_relaxed);
             atomic_store_explicit(&w->tail, tl + 1, mo);
@@ -348,7 +349,9 @@ static inline void stop_spinning(worker *w) {
     if (!w->spinning)
         return;
     w->spinning = false;
-    if (atomic_fetch_sub(&S.idle.nspinning, 1) == 1)
+    int was = atomic_fetch_sub(&S.idle.nspinning, 1);
+    MOTE_ASSERT(was > 0);
+    if (was == 1)
         wakep();
 }
 
@@ -369,6 +372,7 @@ void mote__fault_handler_restore(void);
 /* A free stack: from w's own cache, else the shared one, else a new one
  * (NULL if out of memory). */
 static inline mote__stack *stack_get(worker *w) {
+    MOTE_ASSERT_MSG(!w->stacks == !w->nstacks, "the stack cache's count matches its list");
     mote__stack *s = w->stacks;
     if (MOTE_LIKELY(s && !w->is_main)) {
         w->stacks = s->next;
@@ -379,6 +383,7 @@ static inline mote__stack *stack_get(worker *w) {
 }
 
 static inline void stack_put(worker *w, mote__stack *s) {
+    MOTE_ASSERT(s && w->nstacks <= LOCAL_STACK_CACHE);
     if (MOTE_LIKELY(w->nstacks < LOCAL_STACK_CACHE && !w->is_main)) {
         s->next = w->stacks;
         w->stacks = s;

@@ -95,6 +95,7 @@ bool mote__spare_retire(worker *w) {
         if (atomic_compare_exchange_weak(&S.mon.nactive, &act, act - 1))
             break;
     }
+    MOTE_ASSERT_MSG(act - 1 >= (int)S.cfg.threads, "at least `threads` workers stay active");
     stop_spinning(w);
     mote__task *batch[RUNQ_SIZE + 1];
     size_t n = mote__runq_drain(w, batch);
@@ -183,9 +184,11 @@ static bool spare_activate(void) {
     backup_thread *b = backup_get();
     if (!b)
         return false;
+    MOTE_ASSERT_MSG(!atomic_load(&b->spare), "a pooled backup thread runs no spare");
     w->spinning = false;
     atomic_store(&w->active, true);
-    atomic_fetch_add(&S.mon.nactive, 1);
+    int was_active = atomic_fetch_add(&S.mon.nactive, 1);
+    MOTE_ASSERT(was_active >= (int)S.cfg.threads);
     unsigned idx = (unsigned)(w - S.spares) + 1, hw = atomic_load(&S.mon.spare_hw);
     while (hw < idx && !atomic_compare_exchange_weak(&S.mon.spare_hw, &hw, idx))
         ;

@@ -30,6 +30,7 @@ mote__stack *mote__stack_get_slow(worker *w) {
         return mote__stack_new(S.cfg.stack_size > MAIN_STACK_MIN ? S.cfg.stack_size : MAIN_STACK_MIN);
     pthread_mutex_lock(&S.stacks.lock);
     mote__stack *s = S.stacks.list;
+    MOTE_ASSERT_MSG(!s == !S.stacks.n, "the shared cache's count matches its list");
     if (s) {
         S.stacks.list = s->next;
         S.stacks.n--;

@@ -39,8 +39,10 @@ static void enqueue(mote__task *t, bool next);
 /* The worker left t's stack after a park: RUNNING -> PARKED, unless a wake
  * came first (NOTIFIED): then it runs again. */
 static void finish_park(worker *w, mote__task *t) {
+    MOTE_ASSERT_MSG(w->current != t, "a task parks only once its worker left its stack");
     uint64_t old = atomic_load(&t->state);
     for (;;) {
+        MOTE_ASSERT_MSG(MOTE__ST(old) == MOTE__RUNNING, "only a running task parks");
         if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
             atomic_store(&t->state, mote__task_word(old, MOTE__QUEUED));
             ctr_add(w, MOTE__CTR_WAKEUPS, 1);
@@ -55,12 +57,14 @@ static void finish_park(worker *w, mote__task *t) {
 /* QUEUED -> RUNNING by the worker that took it. */
 static void set_running(mote__task *t) {
     uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    MOTE_ASSERT_MSG(MOTE__ST(st) == MOTE__QUEUED, "a task runs only once taken from a queue");
     atomic_store_explicit(&t->state, mote__task_word(st, MOTE__RUNNING), memory_order_release);
 }
 
 /* RUNNING -> QUEUED by the task's own worker (no waker acts on QUEUED). */
 static void mark_queued(mote__task *t, memory_order mo) {
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    MOTE_ASSERT(MOTE__ST(s) == MOTE__RUNNING);
     atomic_store_explicit(&t->state, mote__task_word(s, MOTE__QUEUED), mo);
 }
 
@@ -170,6 +174,7 @@ static void worker_loop(void *arg) {
             mote__ctx_switch(&s->ctx, &w->ctx);
             abort();
         }
+        MOTE_ASSERT_MSG(!w->current, "a worker runs one task at a time");
         set_running(t);
         mon_mark(w, MON_RUN);
         ctr_add(w, MOTE__CTR_TURNS, 1);
@@ -201,6 +206,8 @@ static void enqueue(mote__task *t, bool next) {
 
 /* Queue t from the thread whose worker is w (NULL: not a worker). */
 static void enqueue_on(worker *w, mote__task *t, bool next) {
+    MOTE_ASSERT_MSG(MOTE__ST(atomic_load_explicit(&t->state, memory_order_relaxed)) == MOTE__QUEUED,
+                    "only a QUEUED task goes into a queue");
     if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
         return; /* shutting down: nothing runs any more */
     if (MOTE_UNLIKELY(t->flags & MOTE__TASK_MAIN)) {
@@ -253,12 +260,15 @@ void mote__task_requeue(mote__task *t) {
 
 void mote__task_settle_idle(mote__task *t) {
     uint64_t s = atomic_load(&t->state);
+    MOTE_ASSERT(MOTE__ST(s) == MOTE__RUNNING);
     atomic_store(&t->state, mote__task_word(s, MOTE__IDLE));
 }
 
 uint64_t mote__park_prepare(void) {
     mote__task *t = mote__task_current();
+    MOTE_ASSERT_MSG(t != NULL, "only a task parks");
     uint64_t old = atomic_load(&t->state), neu;
+    MOTE_ASSERT(MOTE__ST(old) == MOTE__RUNNING);
     do {
         neu = MOTE__TASK_WORD(MOTE__SEQ(old) + 1, MOTE__RUNNING);
     } while (!atomic_compare_exchange_weak(&t->state, &old, neu));
@@ -268,6 +278,7 @@ uint64_t mote__park_prepare(void) {
 static void switch_out(int reason) {
     worker *w = cur_worker();
     mote__task *t = w->current;
+    MOTE_ASSERT(t && t->stack);
     if (reason == MOTE__SW_PARK)
         ctr_add(w, MOTE__CTR_PARKS, 1);
     TRACE_TASK(MOTE__TR_STOP, t,
@@ -304,6 +315,7 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
         switch (MOTE__ST(old)) {
         case MOTE__PARKED:
             if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__QUEUED))) {
+                MOTE_ASSERT_MSG(t->stack, "a parked task keeps its stack");
                 worker *w = cur_worker(); /* the waker's, if any */
                 if (w)
                     ctr_add(w, MOTE__CTR_WAKEUPS, 1);
@@ -425,6 +437,7 @@ static void main_task_entry(void *arg) {
 /* The main thread runs only the main task, from its own stack. */
 static void run_main_task(worker *w, mote__task *t) {
     uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    MOTE_ASSERT(MOTE__ST(st) == MOTE__QUEUED && (t->flags & MOTE__TASK_MAIN));
     atomic_store(&t->state, mote__task_word(st, MOTE__RUNNING));
     if (!t->stack) {
         t->stack = stack_get(w);
