@@ -153,6 +153,13 @@ static int every_thread_main(void *arg) {
         seen_poller |= !strcmp(name, "mote-poller");
         seen_timer |= !strcmp(name, "mote-timer");
         seen_monitor |= !strcmp(name, "mote-monitor");
+        /* A backup thread the monitor has just created runs with the
+         * monitor's name and mask (everything blocked) until its first
+         * steps: look again a moment later before calling it wrong. */
+        if (blocks_usr1(e->d_name) && mote_thread) {
+            usleep(50 * 1000);
+            thread_name(e->d_name, name, sizeof name);
+        }
         if (blocks_usr1(e->d_name)) {
             if (mote_thread)
                 t_fail(__FILE__, __LINE__, "%s (%s) blocks SIGUSR1", name, e->d_name);
