@@ -124,6 +124,16 @@ MOTE_API const char *mote_strerror(int err);
  *                                 to unwind once cancelled at shutdown
  *                                 (see mote_stop); default 5 s
  * A value set in the struct wins over the environment.
+ *
+ * The poller backend is the environment's choice only, MOTE_POLLER:
+ *   epoll   the default on Linux: sockets read and write when ready, files
+ *           use blocking sections
+ *   uring   io_uring (Linux 5.19+, a build with liburing): sockets' accept,
+ *           read and write and files' read and write are io_uring
+ *           completions, submitted in batches, one per scheduler round;
+ *           where the kernel refuses io_uring, epoll, silently
+ *   kqueue  the default elsewhere
+ * A name not built in makes mote_run return -EINVAL.
  */
 typedef struct mote_config {
     unsigned threads;
@@ -157,10 +167,11 @@ typedef int (*mote_main_fn)(void *arg);
  * for thread creation). Only one runtime runs at a time; mote_run may be
  * called again after it returns. cfg may be NULL.
  *
- * Out of memory, calls that allocate return -ENOMEM. Only where the
- * runtime cannot go on without memory (a stack for a process that must
- * run or resume, room in a run queue) does it print "mote: out of memory
- * for ..." to stderr and abort() (SIGABRT, exit status 134 from a shell).
+ * Out of memory, calls that allocate return -ENOMEM, and calls that would
+ * suspend a process return -ENOMEM instead (see "Waiting without memory").
+ * The runtime aborts only where nobody could be told: when a process that
+ * panicked with a handler leaves its worker no stack to carry on with, it
+ * prints "mote: no stack left ..." to stderr and calls abort().
  */
 MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
 
@@ -271,6 +282,19 @@ MOTE_API void mote_proc_release(mote_proc *p);
 /* A unique, never reused id for p (for logs). */
 MOTE_API uint64_t mote_proc_id(const mote_proc *p);
 
+/*
+ * A name for p, shown wherever p is (panics, mote_dump, traces, warnings,
+ * the gdb commands). The bytes are copied, cut to MOTE_NAME_MAX - 1 (not
+ * inside a UTF-8 character); NULL or "" removes the name. Any thread, any
+ * time. Returns 0, -EINVAL (p NULL) or -ENOMEM.
+ */
+#define MOTE_NAME_MAX 32
+MOTE_API int mote_proc_set_name(mote_proc *p, const char *name);
+
+/* Copy p's name into buf (NUL-terminated, cut to len - 1 bytes). Returns
+ * the length copied (0: no name) or -EINVAL. */
+MOTE_API int mote_proc_name(const mote_proc *p, char *buf, size_t len);
+
 /* The calling process, borrowed (take mote_proc_ref to keep it), or NULL
  * when called outside any process (a foreign thread). */
 MOTE_API mote_proc *mote_self(void);
@@ -316,6 +340,15 @@ MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t siz
  * before a message runs, its future resolves with err == -ECANCELED; so
  * does every message sent to a process that has been cancelled or has
  * panicked (at once: a cast is dropped).
+ *
+ * Waiting without memory: a process that waits holds a stack, and the
+ * worker it leaves needs another to carry on. When none can be had (memory
+ * or the process's mappings are used up: see vm.max_map_count in the
+ * README), every call that would suspend the process returns -ENOMEM
+ * instead of waiting: mote_await, mote_await_for and mote_poll (the
+ * futures stay valid, as on -ETIMEDOUT), mote_call (before it sends
+ * anything), mote_receive, mote_sleep, mote_fd_wait and the socket calls.
+ * Spawning and sending return -ENOMEM when memory runs out. Nothing aborts.
  */
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
@@ -382,7 +415,9 @@ MOTE_API int mote_msg_kind(const mote_msg *m);
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
  * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps until the process is
  * cancelled (shutdown cancels every process; a foreign thread never
- * returns). Returns 0, or -ECANCELED if the caller was cancelled. */
+ * returns). Returns 0, -ECANCELED if the caller was cancelled, or -ENOMEM
+ * at once if no stack can be had for the wait (see "Waiting without
+ * memory" above). */
 MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds: await it, or
@@ -431,6 +466,12 @@ MOTE_API int mote_fd_close(int fd);
  * call that can wait (read, write, accept, connect, send, receive, and
  * their exact/all forms) returns -ECANCELED once the caller is cancelled,
  * without doing its work; close, shutdown and the address calls still work.
+ * With MOTE_POLLER=uring, accept, read and write (with a timeout other
+ * than 0) are io_uring operations: a timeout or a close cancels the
+ * operation in the kernel before the call returns, so nothing is written
+ * into the buffer afterwards (what the operation read or accepted before
+ * the cancel is returned, not lost), and processes waiting in the same
+ * direction each have an operation of their own instead of -EBUSY.
  */
 typedef struct mote_socket mote_socket;
 
@@ -674,10 +715,12 @@ typedef struct mote_file_info {
 
 /*
  * Files run every call in a blocking section (regular files cannot be
- * polled). Every descriptor is close-on-exec. Errors are negative errno:
- * -ENOENT, -EISDIR, -EBADF (reading a write-only file), ... These calls do
- * not wait in mote's sense, so a cancelled process may still use them (a
- * file's stream refuses, as every stream does).
+ * polled); with MOTE_POLLER=uring, reads and writes are io_uring
+ * completions instead: the process parks until its data is there, and its
+ * worker runs the others. Every descriptor is close-on-exec. Errors are
+ * negative errno: -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
+ * These calls do not wait in mote's sense, so a cancelled process may
+ * still use them (a file's stream refuses, as every stream does).
  */
 MOTE_API int mote_file_open(mote_file **out, const char *path, int flags);
 MOTE_API int mote_file_close(mote_file *f);
@@ -933,6 +976,122 @@ typedef void (*mote_panic_fn)(const char *msg, void *ctx);
 /* Register (or with fn NULL, remove) the calling process's panic handler.
  * -EPERM outside a process. */
 MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
+
+/* ---- Seeing inside a running program --------------------------------------- */
+
+/*
+ * Write a dump of the running program to fd: every worker (idle, running
+ * which process and for how long, in a blocking section) and every
+ * process: id, name, state (idle; runnable; running on which worker;
+ * suspended in what: receive, await of which future, a call to which
+ * process, an fd wait on which fd and direction, a sleep, with the time
+ * left), mailbox length and age, and for a suspended process a symbolised
+ * backtrace of where it waits (function, file:line with libdw).
+ *
+ * Nothing is stopped: processes keep running while the dump reads racy
+ * snapshots; a process that resumes while its stack is read is shown
+ * without a backtrace. A running process's stack is not read. From a
+ * process, the call runs as a blocking section. Returns 0, -EBADF,
+ * -ENOMEM, -ESHUTDOWN.
+ */
+MOTE_API int mote_dump(int fd);
+
+/*
+ * Print a dump to stderr whenever signal sig arrives (Go prints one on
+ * SIGQUIT; here the program then carries on). sig 0 turns it off; the
+ * signal's previous disposition comes back then and at shutdown. The
+ * handler only wakes a thread of the runtime, which prints. Also set by
+ * the environment: MOTE_DUMP_SIGNAL=1 (or QUIT) for SIGQUIT, USR1, USR2
+ * or a number. Returns 0, -EINVAL (a signal that cannot be used: KILL,
+ * STOP, SEGV, BUS, FPE, ILL, PIPE), -ESHUTDOWN.
+ */
+MOTE_API int mote_dump_on_signal(int sig);
+
+/*
+ * Counters of the running runtime, cheap enough to be always on: each
+ * worker counts on a cache line of its own without locked instructions,
+ * and a read sums them (so a read costs a pass over the workers). Counts
+ * start at zero with each mote_run. Fields marked "now" are gauges; the
+ * others only grow.
+ *
+ * ABI: set size to sizeof(mote_metrics) before the call. The library
+ * fills at most size bytes (a program built against an older header gets
+ * the fields it knows) and sets version; fields a newer header adds stay
+ * as the caller left them (zero them first).
+ */
+#define MOTE_METRICS_VERSION 1
+typedef struct mote_metrics {
+    uint32_t size;    /* in: sizeof(mote_metrics) */
+    uint32_t version; /* out: the library's MOTE_METRICS_VERSION */
+    /* processes and messages */
+    uint64_t procs_live; /* now */
+    uint64_t procs_spawned;
+    uint64_t procs_finished;
+    uint64_t msgs_sent;
+    uint64_t msgs_run; /* run, or taken by mote_receive */
+    /* scheduling */
+    uint64_t turns;         /* a process started or resumed on a worker */
+    uint64_t parks;         /* a process suspended */
+    uint64_t wakeups;       /* a suspended process made runnable */
+    uint64_t steals;        /* a worker took work from another */
+    uint64_t worker_sleeps; /* a worker went idle */
+    uint64_t busy_ns;       /* time workers were not idle, all summed */
+    uint64_t workers;       /* now */
+    /* the poller */
+    uint64_t poll_waits;  /* waits that could block */
+    uint64_t poll_events; /* readiness events */
+    /* blocking work */
+    uint64_t blocking_sections;
+    uint64_t handoffs;              /* backup workers started for stalled workers */
+    uint64_t backup_threads;        /* now: started (they stay, pooled) */
+    uint64_t backup_workers_active; /* now */
+    /* timers and stacks */
+    uint64_t timers_armed;
+    uint64_t timers_fired;
+    uint64_t stacks_mapped; /* now */
+    uint64_t stacks_cached; /* now: mapped and free */
+} mote_metrics;
+
+/* Fill *out (see above). Returns 0, -EINVAL (out NULL, or out->size < 8),
+ * -ESHUTDOWN. Any thread. */
+MOTE_API int mote_metrics_get(mote_metrics *out);
+
+/* Busy nanoseconds of each worker (threads of them), then one entry for
+ * all backup workers together, into busy_ns[0..n). Returns how many
+ * entries there are (threads + 1), or -EINVAL, -ESHUTDOWN. */
+MOTE_API int mote_metrics_workers(uint64_t *busy_ns, size_t n);
+
+/*
+ * The counters in the Prometheus text format (version 0.0.4): a HELP and
+ * a TYPE line per metric, names starting with "mote_", counters ending in
+ * "_total", busy time in seconds per worker. Written to buf as snprintf
+ * does: at most len bytes with a NUL; returns the length of the whole
+ * text (without the NUL), so a result >= len means it was cut (buf NULL
+ * with len 0 asks for the length). -EINVAL, -ESHUTDOWN.
+ * examples/metrics_http.c serves it at /metrics.
+ */
+MOTE_API int64_t mote_metrics_prometheus(char *buf, size_t len);
+
+/*
+ * Trace the scheduler into a file that the Perfetto UI (ui.perfetto.dev)
+ * or chrome://tracing opens (Chrome's trace event JSON): one track per
+ * thread; a slice per turn of a process, named after it, saying how the
+ * turn ended (done, yielded, suspended in receive, ...); slices for
+ * blocking sections, waits in the poller and idle workers; spawns,
+ * steals and hand-offs to backup workers as instant events; and an arrow
+ * from every wake-up (or message to an idle process) to the turn it
+ * caused. Also started by the environment: MOTE_TRACE=path.
+ *
+ * Each thread keeps the last MOTE_TRACE_EVENTS events (default 262144) in
+ * a ring of its own; the file is written at mote_trace_stop, or when the
+ * runtime shuts down. Off, a trace point costs one load and one branch.
+ *
+ * mote_trace_start: 0, -EINVAL (path NULL or ""), -EBUSY (a trace runs),
+ * -ESHUTDOWN, or the error opening path. mote_trace_stop: 0, -EINVAL (no
+ * trace runs), -EIO (writing failed).
+ */
+MOTE_API int mote_trace_start(const char *path);
+MOTE_API int mote_trace_stop(void);
 
 /* ---- Cancellation ----------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -28,6 +29,10 @@
 #define MIN_BLOCKING_THRESHOLD MOTE_USEC(1)
 #define MAX_BLOCKING_THRESHOLD MOTE_SEC(10)
 #define DEFAULT_NETPOLL_THREADS 1
+#define MAX_WARN_BLOCKING_MS 3600000 /* an hour: more is surely a mistake */
+#define DEFAULT_MAX_MAP_COUNT 65530 /* Linux's, when /proc cannot tell */
+#define STACK_MAPS_SHARE 2          /* stacks may map max_map_count / 2 VMAs */
+#define STACK_GUARDS_SHARE 8        /* guarded stacks: max_map_count / 8 (2 VMAs each) */
 #define DEFAULT_STOP_GRACE MOTE_SEC(5)
 
 /* Every setting of a runtime, final. */
@@ -37,6 +42,12 @@ typedef struct rt_config {
     unsigned netpoll_threads;
     int64_t stop_grace;
 } rt_config;
+
+void mote__dump_start(void); /* debug/dump.c */
+void mote__trace_start_env(void); /* debug/trace.c */
+void mote__trace_shutdown(void);
+void mote__dump_stop(void);
+void mote__symbols_release(void); /* debug/symbol.c */
 
 static _Atomic bool rt_busy;
 
@@ -66,6 +77,19 @@ static unsigned default_threads(void) {
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* vm.max_map_count: the VMAs a process may have. */
+static size_t max_map_count(void) {
+    size_t n = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f) {
+        unsigned long v;
+        if (fscanf(f, "%lu", &v) == 1)
+            n = v;
+        fclose(f);
+    }
+    return n ? n : DEFAULT_MAX_MAP_COUNT;
+}
+
 /* A setting: the caller's value, else the environment's, else def. */
 static size_t setting(size_t given, const char *env, size_t def) {
     return given ? given : mote__env_size(env, def);
@@ -89,6 +113,12 @@ static int config_resolve(const mote_config *c, rt_config *out) {
     size_t page = mote__page_size();
     s->stack_size = (stack + page - 1) & ~(page - 1);
 
+    /* Stack mappings (sched/stack.c): internal knobs, for tests and for
+     * a program that maps a lot itself. */
+    size_t maps = max_map_count();
+    s->stack_maps = (unsigned)mote__env_size("MOTE_STACK_MAPS", maps / STACK_MAPS_SHARE);
+    s->stack_guards = (unsigned)mote__env_size("MOTE_STACK_GUARDS", maps / STACK_GUARDS_SHARE);
+
     size_t backups = setting(c->backup_threads, "MOTE_BACKUP_THREADS",
                              BACKUP_THREADS_PER_THREAD * (size_t)s->threads);
     if (backups > MAX_BACKUP_THREADS)
@@ -101,6 +131,12 @@ static int config_resolve(const mote_config *c, rt_config *out) {
                                              (size_t)DEFAULT_BLOCKING_THRESHOLD);
     if (s->blocking_threshold < MIN_BLOCKING_THRESHOLD || s->blocking_threshold > MAX_BLOCKING_THRESHOLD)
         return -EINVAL;
+
+    /* MOTE_WARN_BLOCKING=ms: report sections and turns that long (debug). */
+    size_t warn_ms = mote__env_size("MOTE_WARN_BLOCKING", 0);
+    if (warn_ms > (size_t)MAX_WARN_BLOCKING_MS)
+        return -EINVAL;
+    s->warn_blocking = MOTE_MSEC((int64_t)warn_ms);
 
     out->msg_budget = (unsigned)setting(c->msg_budget, "MOTE_MSG_BUDGET", DEFAULT_MSG_BUDGET);
     if (!out->msg_budget)
@@ -124,6 +160,16 @@ static int config_resolve(const mote_config *c, rt_config *out) {
     return 0;
 }
 
+/* For a failed assertion (MOTE_ASSERT): what runs on this thread. */
+static void describe_thread(char *buf, size_t len) {
+    mote_proc *p = mote__proc_self();
+    if (p)
+        snprintf(buf, len, "  in process %llu\n", (unsigned long long)p->id);
+    else
+        snprintf(buf, len, "  outside any process (%s)\n",
+                 mote__on_runtime_thread() ? "a worker between processes" : "not a worker thread");
+}
+
 int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     if (!main)
         return -EINVAL;
@@ -136,6 +182,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
 
     /* A write to a closed socket or pipe must return EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    mote__assert_where = describe_thread;
 
     rt_config rc;
     int r = config_resolve(&c, &rc);
@@ -152,6 +199,8 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         mote__timer_stop();
         goto out;
     }
+    mote__dump_start();
+    mote__trace_start_env();
     int result = 0;
     mote_proc *mp;
     r = mote__proc_spawn_main(&mp, main, arg, &result);
@@ -166,15 +215,19 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     /* Order matters: workers stop first (a running process may still arm a
      * timer); then the timer thread (its wakes are ignored once the
      * scheduler stops); only then are processes, stacks and futures freed. */
+    mote__dump_stop(); /* first: a dump reads the workers and processes */
     mote__sched_stop();
     mote__stdio_shutdown();
     mote__netpoll_stop();
     mote__signal_shutdown(); /* before the processes are freed: waits live on their stacks */
     mote__child_shutdown();
     mote__timer_stop();
+    mote__trace_shutdown(); /* every thread that traces has stopped */
     mote__proc_reap_all();
+    mote__sched_free_stacks();
     mote__futures_reap_all();
     mote__alloc_release_all();
+    mote__symbols_release();
 out:
     atomic_store(&rt_busy, false);
     return r;

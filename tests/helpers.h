@@ -593,4 +593,15 @@ static inline int t_count_fds(void) {
 #define T_ASSERT_CONTAINS(text, needle)                                                            \
     cr_assert(strstr((text), (needle)) != NULL, "expected to find \"%s\" in:\n%s", (needle), (text))
 
+/* ---- A small deterministic random source (Marsaglia's xorshift32) ------- */
+
+/* The next number of the sequence in *state (which must not start at 0). */
+static inline uint32_t t_rand(uint32_t *state) {
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
 #endif /* MOTE_TEST_HELPERS_H */

@@ -276,3 +276,19 @@ HTTP_TEST(curl_keepalive) {
     cr_assert_eq(pclose(p), 0, "curl failed: %s", buf);
     cr_assert_str_eq(buf, "Hello, World!|1Hello, World!|0");
 }
+
+/* "Expect: 100-continue": the client waits for the interim response before
+ * sending the body; a body that would be refused gets the refusal instead,
+ * and an HTTP/1.0 client never gets a 1xx. */
+HTTP_TEST(expect_continue) {
+    int fd = dial();
+    const char head[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\nEXPECT: 100-Continue\r\n\r\n";
+    send_all(fd, head, sizeof head - 1);
+    expect_exactly(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+    send_all(fd, "hello", 5);
+    expect_exactly(fd, OK);
+    close(fd);
+    EXPECT_AND_CLOSE("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n", TOO_LARGE);
+    EXPECT_AND_CLOSE("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", OK_CLOSE);
+    EXPECT_AND_CLOSE("GET / HTTP/1.1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", OK_CLOSE);
+}

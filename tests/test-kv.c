@@ -161,6 +161,44 @@ KV_TEST(expiry) {
     cli("GET k", "(nil)\n");
 }
 
+/* Keys nobody touches again are removed by the periodic sweep: DBSIZE,
+ * which counts expired keys until something removes them, drops to the
+ * keys without a TTL. */
+KV_TEST(sweep_removes_expired_keys) {
+    char *cmds = malloc(300 * 40);
+    cr_assert(cmds);
+    size_t len = 0;
+    for (int i = 0; i < 300; i++)
+        len += (size_t)sprintf(cmds + len, "SET sweep:%d v PX %d\r\n", i, 50 + i % 100);
+    len += (size_t)sprintf(cmds + len, "SET stays v\r\nMSET a 1 b 2\r\n");
+    int fd = t_dial(srv.addr);
+    cr_assert(fd >= 0);
+    cr_assert(t_xfer(fd, cmds, len, true));
+    char want[302 * 5];
+    memset(want, 0, sizeof want);
+    cr_assert(t_xfer(fd, want, 302 * 5, false)); /* 302 times "+OK\r\n" */
+    for (int i = 0; i < 302; i++)
+        cr_assert(memcmp(want + 5 * i, "+OK\r\n", 5) == 0);
+    close(fd);
+    free(cmds);
+    cli_between("DBSIZE", 3, 303);
+    /* The sweep runs every 100 ms; give it until the hang guard. */
+    int64_t deadline = mote_now() + MOTE_SEC(20);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "redis-cli -p %s DBSIZE", port());
+    for (;;) {
+        int st;
+        char *got = run(cmd, &st);
+        bool done = strcmp(got, "3\n") == 0;
+        free(got);
+        if (done)
+            break;
+        cr_assert(mote_now() < deadline, "expired keys were never swept");
+        usleep(100 * 1000);
+    }
+    cli("GET stays", "\"v\"\n");
+}
+
 KV_TEST(redis_benchmark_starts_cleanly) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "redis-benchmark -p %s -t set,get -n 2000 -c 4 -P 4 --csv 2>&1", port());

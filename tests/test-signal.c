@@ -149,7 +149,7 @@ static int every_thread_main(void *arg) {
         char name[32];
         thread_name(e->d_name, name, sizeof name);
         bool mote_thread = strncmp(name, "mote-", 5) == 0;
-        seen_worker |= !strcmp(name, "mote-worker");
+        seen_worker |= !strncmp(name, "mote-worker", 11); /* "mote-worker-N" */
         seen_poller |= !strcmp(name, "mote-poller");
         seen_timer |= !strcmp(name, "mote-timer");
         seen_monitor |= !strcmp(name, "mote-monitor");

@@ -7,20 +7,23 @@
  * than HTTP_RESPONSE_MAX bytes free, or when the response ends the
  * connection, so http_parser_execute returns at the end of that request and
  * the caller can write out[] before feeding the rest. Hence, whenever a
- * response is added (a handler's or an error), out[] has room for it.
+ * response is added (a "100 Continue", then a handler's or an error),
+ * out[] has room for it.
  */
 #include "http.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 static http_conn *conn_of(http_parser *p) { return p->data; }
 
 static int on_message_begin(http_parser *p) {
     http_conn *c = conn_of(p);
     c->head_len = c->body_len = c->url_len = 0;
-    c->responded = false;
+    c->responded = c->in_value = c->expect_continue = false;
+    c->field_len = c->value_len = 0;
     return 0;
 }
 
@@ -46,16 +49,60 @@ static int on_url(http_parser *p, const char *at, size_t len) {
     return count_head(c, len);
 }
 
-static int on_header_data(http_parser *p, const char *at, size_t len) {
-    (void)at;
-    return count_head(conn_of(p), len);
+/* Append a piece to a small buffer; a text longer than it gets a length
+ * past cap, which matches nothing. */
+static void collect(char *buf, uint8_t *len, size_t cap, const char *at, size_t n) {
+    for (size_t i = 0; i < n && *len <= cap; i++, (*len)++)
+        if (*len < cap)
+            buf[*len] = at[i];
 }
 
-/* A declared body over the limit is refused before any of it is read. */
+static bool same_text(const char *a, size_t alen, const char *b) {
+    return alen == strlen(b) && strncasecmp(a, b, alen) == 0;
+}
+
+/* The header whose value just ended. */
+static void header_done(http_conn *c) {
+    if (c->in_value && c->field_is_expect && same_text(c->value, c->value_len, "100-continue"))
+        c->expect_continue = true;
+    c->in_value = false;
+    c->field_len = c->value_len = 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+    http_conn *c = conn_of(p);
+    if (c->in_value)
+        header_done(c);
+    collect(c->field, &c->field_len, sizeof c->field, at, len);
+    return count_head(c, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+    http_conn *c = conn_of(p);
+    if (!c->in_value) {
+        c->field_is_expect = same_text(c->field, c->field_len, "expect");
+        c->in_value = true;
+    }
+    if (c->field_is_expect) /* the one value looked at */
+        collect(c->value, &c->value_len, sizeof c->value, at, len);
+    return count_head(c, len);
+}
+
+static const char CONTINUE[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/* A declared body over the limit is refused before any of it is read; an
+ * accepted one that the client holds back until told is asked for. */
 static int on_headers_complete(http_parser *p) {
+    http_conn *c = conn_of(p);
     if (p->content_length != ULLONG_MAX && p->content_length > HTTP_BODY_MAX) {
-        conn_of(p)->fail = 413;
+        c->fail = 413;
         return -1;
+    }
+    header_done(c);
+    bool body = (p->flags & F_CHUNKED) || (p->content_length != ULLONG_MAX && p->content_length > 0);
+    if (c->expect_continue && body && p->http_major == 1 && p->http_minor >= 1) {
+        memcpy(c->out + c->out_len, CONTINUE, sizeof CONTINUE - 1); /* room: see on_message_complete */
+        c->out_len += sizeof CONTINUE - 1;
     }
     return 0;
 }
@@ -78,7 +125,7 @@ static int on_message_complete(http_parser *p) {
     c->handler(c->ctx, c, &r);
     if (!c->responded)
         http_conn_respond(c, 500, "text/plain", "Internal Server Error\n", 22);
-    if (c->closing || HTTP_OUT_CAP - c->out_len < HTTP_RESPONSE_MAX)
+    if (c->closing || HTTP_OUT_CAP - c->out_len < HTTP_RESPONSE_MAX + sizeof CONTINUE)
         http_parser_pause(p, 1);
     return 0;
 }
@@ -86,8 +133,8 @@ static int on_message_complete(http_parser *p) {
 static const http_parser_settings SETTINGS = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
-    .on_header_field = on_header_data,
-    .on_header_value = on_header_data,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,

@@ -15,7 +15,10 @@
  *     "Connection: close", and nothing after it is read;
  *   - a request that ends the connection (HTTP/1.0 without keep-alive,
  *     "Connection: close", an Upgrade) is answered with
- *     "Connection: close" and ends it.
+ *     "Connection: close" and ends it;
+ *   - an HTTP/1.1 request with a body and "Expect: 100-continue" gets
+ *     "100 Continue" as soon as its headers are accepted (a client then
+ *     sends the body without waiting; a refused body gets 413 instead).
  * Memory is bounded: out[] has a fixed size, and feeding stops (returning
  * fewer bytes than given) when it has no room for another response; the
  * caller writes out[] and feeds the rest.
@@ -26,6 +29,7 @@
 #include <http_parser.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
     HTTP_HEAD_MAX = 16384,    /* request line + headers, bytes */
@@ -57,6 +61,11 @@ struct http_conn {
     size_t body_len;  /* bytes of its body so far */
     int fail;         /* status to answer with when the parser stops: 413, 414, 431 */
     bool responded;   /* the handler answered the current request */
+    /* "Expect: 100-continue": the header in pieces (http-parser may split
+     * a name or a value across calls), matched when it is complete. */
+    bool in_value, field_is_expect, expect_continue;
+    uint8_t field_len, value_len;
+    char field[8], value[16];
     bool closing;     /* the last response ends the connection: write out[], then close */
     size_t url_len;
     char url[HTTP_URL_MAX + 1];

@@ -125,9 +125,11 @@ void mote__waiter_init(mote__waiter *w) {
     atomic_init(&w->events, 0);
     atomic_init(&w->timed_out, false);
     w->timer_armed = false;
+    w->err = 0;
     w->cancelled = false;
     w->timer.slot = 0;
     w->timer.fire = waiter_timer_fire;
+    w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
 /*
@@ -138,6 +140,7 @@ void mote__waiter_init(mote__waiter *w) {
  * never lost (docs/design.md, "Cancellation").
  */
 static inline bool waiter_arm(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->task) {
         atomic_store(&w->seq, mote__park_prepare());
         MOTE_STORE_LOAD_FENCE();
@@ -162,11 +165,19 @@ void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
             w->timer.when = deadline;
             w->timer_armed = true;
             if (mote__timer_add(&w->timer) != 0) {
-                atomic_store(&w->timed_out, true); /* cannot time a wait: give up now */
+                w->timer_armed = false;
+                w->err = -ENOMEM; /* cannot time a wait: give up now */
                 return;
             }
         }
-        mote__park();
+        /* The stack points at the note while the task is parked on it;
+         * wiped after, so a park that says nothing never shows an old one. */
+        const mote__wait_note **note = &w->task->stack->wait;
+        w->note.until = deadline;
+        *note = &w->note;
+        if (mote__park() < 0)
+            w->err = -ENOMEM;
+        *note = NULL;
         return;
     }
     int64_t left = -1;
@@ -203,13 +214,14 @@ void mote__waiter_notify(mote__waiter *w) {
 }
 
 void mote__waiter_done(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->timer_armed)
         mote__timer_cancel(&w->timer);
 }
 
 /* True if the wait should stop. */
 static bool waiter_should_stop(mote__waiter *w) {
-    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out);
+    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out) || w->err;
 }
 
 /* Sleep on w until an event, the deadline, a cancel, or (timeout == 0)
@@ -225,7 +237,7 @@ int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
     }
     if (atomic_load(&w->events) > 0)
         return 0;
-    return w->cancelled ? -ECANCELED : -ETIMEDOUT;
+    return w->cancelled ? -ECANCELED : w->err ? w->err : -ETIMEDOUT;
 }
 
 /* ---- Futures ---- */
@@ -235,6 +247,7 @@ bool mote__future_complete(mote_future *f, mote_result r) {
      * consumer left to us, but never a stack frame (mote_call from a
      * process replies into its message, not onto its stack). */
     uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
+    MOTE_ASSERT_MSG(w != MOTE__FW_BUSY && w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
         return false;
@@ -269,6 +282,10 @@ static bool future_unregister(mote_future *f, mote__waiter *w) {
 }
 
 int mote__future_wait(mote_future *f, int64_t timeout) {
+    return mote__future_wait_for(f, timeout, MOTE__WAIT_AWAIT, (uintptr_t)f);
+}
+
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
     uintptr_t s = atomic_load(&f->w);
     if (s == MOTE__FW_DONE)
         return 0;
@@ -278,6 +295,7 @@ int mote__future_wait(mote_future *f, int64_t timeout) {
     }
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, kind, 0, obj);
     int r = future_register(f, &w);
     if (r < 0)
         return r;
@@ -357,6 +375,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
         return r;
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_POLL, count > INT32_MAX ? INT32_MAX : (int32_t)count, 0);
     for (size_t i = 0; i < count; i++)
         future_register(futs[i], &w);
     r = mote__waiter_wait(&w, timeout);
@@ -376,7 +395,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
             futs[keep++] = f;
     }
     *n = keep;
-    return k > 0 ? (int)k : -ETIMEDOUT;
+    return k > 0 ? (int)k : w.err ? w.err : -ETIMEDOUT;
 }
 
 /* ---- Timers as futures ---- */
@@ -415,6 +434,7 @@ int mote_sleep(int64_t ns) {
     }
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_SLEEP, 0, 0);
     if (!w.task || !mote__sched_running()) {
         if (ns < 0) /* forever: nothing ever wakes a plain thread's sleep */
             for (;;)
@@ -428,5 +448,5 @@ int mote_sleep(int64_t ns) {
      * waiter, so only a cancel (shutdown cancels every process) ends it. */
     r = mote__waiter_wait(&w, ns);
     mote__waiter_done(&w);
-    return r == -ECANCELED ? r : 0;
+    return r == -ECANCELED || r == -ENOMEM ? r : 0;
 }

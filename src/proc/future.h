@@ -14,6 +14,28 @@
 
 /* ---- Waiters ---- */
 
+/* What a suspended process waits for (mote__wait_note.kind; see ctx.h),
+ * for dumps and debuggers. arg and obj by kind:
+ *   RECEIVE  -                 -
+ *   AWAIT    -                 the future's address
+ *   CALL     -                 the callee's process id
+ *   POLL     number of futures -
+ *   SLEEP    -                 -
+ *   FD       the descriptor    MOTE_READABLE | MOTE_WRITABLE
+ *   RESOLVE  -                 -  (a host name lookup)
+ *   OTHER    -                 -  (a wait that did not say)          */
+enum mote__wait_kind {
+    MOTE__WAIT_NONE = 0,
+    MOTE__WAIT_RECEIVE,
+    MOTE__WAIT_AWAIT,
+    MOTE__WAIT_CALL,
+    MOTE__WAIT_POLL,
+    MOTE__WAIT_SLEEP,
+    MOTE__WAIT_FD,
+    MOTE__WAIT_RESOLVE,
+    MOTE__WAIT_OTHER,
+};
+
 /* A waiter: what a waiting process or foreign thread registers with the
  * sources that may wake it (futures, timers). Lives on the waiter's stack
  * for the duration of one wait; every source is unregistered (and any
@@ -25,11 +47,19 @@ typedef struct mote__waiter {
     _Atomic uint32_t events; /* futures that completed while registered */
     _Atomic bool timed_out;
     bool timer_armed;
+    int err; /* -ENOMEM: the wait could not start (no stack to park on, no timer room) */
     bool cancelled; /* the waiting process was cancelled: the wait ended */
     mote__timer timer;
+    mote__wait_note note; /* the stack header points here while it parks */
 } mote__waiter;
 
 void mote__waiter_init(mote__waiter *w);
+/* Say what w waits for (after mote__waiter_init; see MOTE__WAIT_*). */
+static inline void mote__waiter_note(mote__waiter *w, uint32_t kind, int32_t arg, uint64_t obj) {
+    w->note.kind = kind;
+    w->note.arg = arg;
+    w->note.obj = obj;
+}
 /* Arm w for the next sleep (a new park sequence, or a cleared futex
  * word). The caller then re-checks its condition, and sleeps only if it
  * still does not hold: a wake after the arm is never lost. False if the
@@ -37,7 +67,9 @@ void mote__waiter_init(mote__waiter *w);
  * set); the arm and mote__proc_cancel form a Dekker pair, so a cancel
  * racing with the start of a wait is never lost (cancel.c). */
 bool mote__waiter_arm(mote__waiter *w);
-/* Sleep until woken or the deadline (absolute; < 0 forever) passes. */
+/* Sleep until woken or the deadline (absolute; < 0 forever) passes. If it
+ * cannot (no stack for the worker to carry on with, no room for the timer)
+ * it returns at once with w->err set to -ENOMEM. */
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline);
 /* Wake w without an event (its timer). */
 void mote__waiter_wake(mote__waiter *w);
@@ -45,8 +77,9 @@ void mote__waiter_wake(mote__waiter *w);
  * before the waiter's park sequence is read, so a waiter that armed and
  * then looked at the count either sees it or is woken. */
 void mote__waiter_notify(mote__waiter *w);
-/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all) or a
- * cancel. Returns 0 (an event), -ETIMEDOUT or -ECANCELED. */
+/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all), a
+ * cancel, or a failure to wait. Returns 0 (an event), -ETIMEDOUT,
+ * -ECANCELED or -ENOMEM (w->err). */
 int mote__waiter_wait(mote__waiter *w, int64_t timeout);
 void mote__waiter_done(mote__waiter *w);
 
@@ -76,6 +109,7 @@ static inline bool mote__slot_wake(mote__slot *slot, uintptr_t after) {
     uintptr_t v = atomic_load(slot);
     while (mote__slot_holds_waiter(v)) {
         if (atomic_compare_exchange_weak(slot, &v, MOTE__SLOT_BUSY)) {
+            MOTE_ASSERT(v % _Alignof(mote__waiter) == 0);
             mote__waiter_notify((mote__waiter *)v);
             atomic_store(slot, after);
             return true;
@@ -93,6 +127,7 @@ static inline bool mote__slot_leave(mote__slot *slot, mote__waiter *w) {
         return false;
     while (atomic_load(slot) == MOTE__SLOT_BUSY)
         mote__cpu_relax();
+    MOTE_ASSERT_MSG(atomic_load(slot) != (uintptr_t)w, "a waiter is registered only during its wait");
     return true;
 }
 
@@ -138,6 +173,8 @@ mote_future *mote__future_new(uint32_t kind);
 /* 0 once f is done; -ETIMEDOUT, or -ECANCELED if the waiting process was
  * cancelled. */
 int mote__future_wait(mote_future *f, int64_t timeout);
+/* The same, saying what for (MOTE__WAIT_CALL and the callee's id). */
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj);
 /* The consumer lets go of f (mote_future_drop, for any kind). */
 void mote__future_release(mote_future *f);
 void mote__futures_reap_all(void);

@@ -6,8 +6,9 @@
  */
 #include "proc/proc.h"
 #include "base/alloc.h"
+#include "debug/symbol.h"
+#include "debug/trace.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 static struct {
     unsigned budget; /* messages per turn: set by the runtime before it starts */
     _Atomic uint64_t next_id;
+    _Atomic uint64_t first_id; /* the main process's: ids count the spawns of a run */
     _Atomic bool closed;   /* shutting down: spawning is refused */
     _Atomic bool reaping;  /* every thread stopped: processes are being freed */
     mote__spinlock main_lock;
@@ -52,6 +54,7 @@ static void proc_free(mote_proc *p) {
         mote__free(e, sizeof *e);
     }
     mote__free(p, sizeof(mote_proc) + p->task.aux);
+    mote__task_room_drop(); /* taken in proc_new */
 }
 
 /* A new process with one reference and a copy of the size bytes at state
@@ -67,6 +70,10 @@ static mote_proc *proc_alloc(size_t size, const void *state, mote_dtor_fn dtor, 
     mote_proc *p = mote__alloc(sizeof(mote_proc) + size);
     if (!p)
         return NULL;
+    if (mote__task_room_take() < 0) { /* no room to queue it: -ENOMEM */
+        mote__free(p, sizeof(mote_proc) + size);
+        return NULL;
+    }
     memset(p, 0, sizeof *p);
     if (size) {
         if (state)
@@ -78,7 +85,9 @@ static mote_proc *proc_alloc(size_t size, const void *state, mote_dtor_fn dtor, 
     atomic_init(&p->refs, 1);
     atomic_init(&p->flags, flags);
     p->task.aux = (uint32_t)size;
+    p->born_ms = mote__coarse_ms();
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
+    MOTE_TRACE(MOTE__TR_SPAWN, (uintptr_t)&p->task, p->id);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
     mote__spin_lock(&P.reg[s].lock);
     p->reg_next = P.reg[s].head;
@@ -162,6 +171,10 @@ void mote__proc_end(mote_proc *p, unsigned reason, bool dead) {
  * reference left nobody can monitor it any more, and whoever did is on its
  * block: without one there is nobody to tell (the common case, cheap). */
 static void proc_destroy(mote_proc *p) {
+    MOTE_ASSERT(atomic_load(&p->refs) == 0);
+    MOTE_ASSERT_MSG(MOTE__ST(atomic_load(&p->task.state)) == MOTE__IDLE,
+                    "the last reference went while the process was scheduled");
+    mote__count(MOTE__CTR_FINISHED, 1);
     if (atomic_load_explicit(&p->ext, memory_order_relaxed))
         mote__proc_end(p, MOTE_EXIT_NORMAL, false);
     else
@@ -202,6 +215,28 @@ mote__proc_ext *mote__proc_ext_get(mote_proc *p, bool *closed) {
     }
 }
 
+/*
+ * p's block even once p has ended (names, a panic handler): made if need
+ * be, keeping the closed bit, so whatever needs the end reported
+ * (monitors, deadlines: mote__proc_ext_get) still sees an ended process.
+ * NULL only if memory ran out.
+ */
+static mote__proc_ext *ext_any(mote_proc *p) {
+    uintptr_t w = atomic_load(&p->ext);
+    mote__proc_ext *fresh = NULL;
+    for (;;) {
+        mote__proc_ext *e = (mote__proc_ext *)(w & ~MOTE__EXT_CLOSED);
+        if (e) {
+            mote__free(fresh, sizeof *fresh);
+            return e;
+        }
+        if (!fresh && !(fresh = ext_new(p)))
+            return NULL;
+        if (atomic_compare_exchange_weak(&p->ext, &w, (uintptr_t)fresh | (w & MOTE__EXT_CLOSED)))
+            return fresh;
+    }
+}
+
 bool mote__proc_ref_live(mote_proc *p) {
     uint32_t r = atomic_load(&p->refs);
     do
@@ -230,6 +265,7 @@ void mote__msg_free(mote__msg *m) {
 }
 
 static mote__msg *msg_alloc(mote_msg_fn fn, const void *arg, size_t size, uint32_t kind) {
+    MOTE_ASSERT(size <= UINT32_MAX);
     mote__msg *m = mote__alloc(msg_bytes(kind, size));
     if (!m)
         return NULL;
@@ -269,15 +305,17 @@ void mote__msg_cancel(mote__msg *m) {
         msg_finish(m, mote_error(-ECANCELED));
 }
 
-mote__msg *mote__mbox_pop(mote_proc *p) {
+/* Inlined where messages are run (a turn pops many). */
+static inline mote__msg *mbox_pop(mote_proc *p) {
     mote__msg *m = p->fifo;
+    uint32_t n = atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
     if (!m) {
-        m = atomic_exchange(&p->inbox, NULL);
+        m = MOTE__MBOX_MSG(atomic_exchange(&p->inbox, 0));
         if (!m)
             return NULL;
         /* The inbox is newest-first: reverse it into send order. */
         mote__msg *rev = NULL;
-        while (m) {
+        for (n = 0; m; n++) {
             mote__msg *next = m->next;
             m->next = rev;
             rev = m;
@@ -286,19 +324,31 @@ mote__msg *mote__mbox_pop(mote_proc *p) {
         m = rev;
     }
     p->fifo = m->next;
+    atomic_store_explicit(&p->fifo_len, n - 1, memory_order_relaxed);
     return m;
+}
+
+mote__msg *mote__mbox_pop(mote_proc *p) {
+    return mbox_pop(p);
 }
 
 bool mote__mbox_nonempty(mote_proc *p) {
     return p->fifo || atomic_load(&p->inbox);
 }
 
+uint32_t mote__mbox_length(mote_proc *p) {
+    uint32_t in = MOTE__MBOX_COUNT(atomic_load_explicit(&p->inbox, memory_order_relaxed));
+    return in + atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
+}
+
 mote__msg *mote__mbox_take(mote_proc *p, bool (*match)(const mote__msg *m, const void *ctx),
                            const void *ctx) {
     /* Move the inbox behind the FIFO (everything in the FIFO is older), so
-     * the whole mailbox is in order in one private list. */
-    mote__msg *in = atomic_exchange(&p->inbox, NULL), *rev = NULL;
-    while (in) {
+     * the whole mailbox is in order in one private list; fifo_len counts
+     * what moved (the inbox word's count saturates, the walk does not). */
+    mote__msg *in = MOTE__MBOX_MSG(atomic_exchange(&p->inbox, 0)), *rev = NULL;
+    uint32_t n = atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
+    for (; in; n++) {
         mote__msg *next = in->next;
         in->next = rev;
         rev = in;
@@ -308,17 +358,21 @@ mote__msg *mote__mbox_take(mote_proc *p, bool (*match)(const mote__msg *m, const
     while (*pp)
         pp = &(*pp)->next;
     *pp = rev;
+    mote__msg *m = NULL;
     for (pp = &p->fifo; *pp; pp = &(*pp)->next)
         if (match(*pp, ctx)) {
-            mote__msg *m = *pp;
+            m = *pp;
             *pp = m->next;
             m->next = NULL;
-            return m;
+            n--;
+            break;
         }
-    return NULL;
+    atomic_store_explicit(&p->fifo_len, n, memory_order_relaxed);
+    return m;
 }
 
 void mote__msg_run(mote_proc *p, mote__msg *m) {
+    MOTE_ASSERT_MSG(p == mote__proc_self(), "a process runs its own messages");
     if (atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_DEAD) {
         mote__msg_cancel(m);
         return;
@@ -339,7 +393,8 @@ void mote__msg_run(mote_proc *p, mote__msg *m) {
 static void proc_kick(mote_proc *p) {
     if (MOTE__ST(atomic_load(&p->task.state)) != MOTE__IDLE)
         return;
-    atomic_fetch_add(&p->refs, 1);
+    uint32_t held = atomic_fetch_add(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a sender holds a reference");
     if (!mote__task_schedule(&p->task))
         atomic_fetch_sub(&p->refs, 1);
 }
@@ -356,10 +411,13 @@ void mote__proc_post(mote_proc *p, mote__msg *m) {
         mote__msg_cancel(m);
         return;
     }
-    mote__msg *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
-    do
-        m->next = head;
-    while (!atomic_compare_exchange_weak(&p->inbox, &head, m));
+    /* The push also counts the message (MOTE__MBOX_*). */
+    uintptr_t head = atomic_load_explicit(&p->inbox, memory_order_relaxed), neu;
+    do {
+        m->next = MOTE__MBOX_MSG(head);
+        uint32_t n = MOTE__MBOX_COUNT(head);
+        neu = (uintptr_t)m | (uintptr_t)(n + (n < 0xffff)) << MOTE__MBOX_SHIFT;
+    } while (!atomic_compare_exchange_weak(&p->inbox, &head, neu));
     MOTE_STORE_LOAD_FENCE();
     uint64_t rs = atomic_load(&p->recv_seq);
     if (rs)
@@ -420,7 +478,7 @@ static int call_foreign(mote_proc *p, mote_msg_fn fn, const void *arg, size_t si
     mote__future_init_stack(&f);
     m->fut = &f;
     proc_send(p, m);
-    mote__future_wait(&f, MOTE_FOREVER);
+    mote__future_wait_for(&f, MOTE_FOREVER, MOTE__WAIT_CALL, p->id);
     if (out)
         *out = f.res;
     return 0;
@@ -454,7 +512,7 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
     m->fut = f;
     self->call = m;
     proc_send(p, m);
-    r = mote__future_wait(f, MOTE_FOREVER);
+    r = mote__future_wait_for(f, MOTE_FOREVER, MOTE__WAIT_CALL, p->id);
     self->call = NULL;
     if (r < 0) {
         mote__future_release(f);
@@ -553,18 +611,79 @@ int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size
 }
 
 mote_proc *mote_proc_ref(mote_proc *p) {
-    if (p)
-        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    if (p) {
+        uint32_t held = atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        MOTE_ASSERT_MSG(held > 0, "a new reference comes from a live one");
+    }
     return p;
 }
 
 void mote_proc_release(mote_proc *p) {
-    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+    if (!p)
+        return;
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "released more often than referenced");
+    if (held == 1)
         proc_destroy(p);
 }
 
 uint64_t mote_proc_id(const mote_proc *p) {
     return p ? p->id : 0;
+}
+
+/* ---- Names ---- */
+
+/* Names are written and read under the registry lock of the process's
+ * shard, so a reader (a dump, another process) never sees half a name. */
+static mote__spinlock *name_lock(const mote_proc *p) {
+    return &P.reg[p->id % PREG_SHARDS].lock;
+}
+
+/* Any time, as mote.h promises: also once p has ended (a mote_spawn_fn
+ * process whose fn returned still serves calls and shows in dumps), so
+ * the block is made even then (ext_any); only memory can fail it. */
+int mote_proc_set_name(mote_proc *p, const char *name) {
+    if (!p)
+        return -EINVAL;
+    size_t len = name ? strlen(name) : 0;
+    mote__proc_ext *e = len ? ext_any(p) : mote__proc_ext_of(p);
+    if (!e)
+        return len ? -ENOMEM : 0;
+    if (len > MOTE_NAME_MAX - 1) { /* cut, but not inside a UTF-8 character */
+        len = MOTE_NAME_MAX - 1;
+        while (len && ((unsigned char)name[len] & 0xC0) == 0x80)
+            len--;
+    }
+    mote__spin_lock(name_lock(p));
+    if (len)
+        memcpy(e->name, name, len);
+    e->name[len] = '\0';
+    mote__spin_unlock(name_lock(p));
+    if (atomic_load_explicit(&mote__tracing, memory_order_relaxed)) {
+        char copy[MOTE_NAME_MAX];
+        snprintf(copy, sizeof copy, "%.*s", (int)len, name ? name : "");
+        mote__trace_name(p->id, copy);
+    }
+    return 0;
+}
+
+void mote__proc_name(const mote_proc *p, char *buf, size_t len) {
+    if (!len)
+        return;
+    buf[0] = '\0';
+    mote__proc_ext *e = mote__proc_ext_of((mote_proc *)p);
+    if (!e)
+        return;
+    mote__spin_lock(name_lock(p));
+    snprintf(buf, len, "%s", e->name);
+    mote__spin_unlock(name_lock(p));
+}
+
+int mote_proc_name(const mote_proc *p, char *buf, size_t len) {
+    if (!p || !buf || !len)
+        return -EINVAL;
+    mote__proc_name(p, buf, len);
+    return (int)strlen(buf);
 }
 
 mote_proc *mote_self(void) {
@@ -589,15 +708,18 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
+    MOTE_ASSERT_MSG(atomic_load(&p->recv_seq) == 0, "a receive waits only in its own turn");
     if (MOTE_UNLIKELY(mote__cancel_pending(p)))
         return mote__cancel_check();
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_RECEIVE, 0, 0);
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
     int r = -ETIMEDOUT;
     for (;;) {
-        mote__msg *m = mote__mbox_pop(p);
+        mote__msg *m = mbox_pop(p);
         if (m) {
+            mote__count(MOTE__CTR_MSGS_RUN, 1);
             if (m->fn) { /* a call: run it here, in order */
                 mote__msg_run(p, m);
                 continue;
@@ -608,6 +730,10 @@ int mote_receive(mote_msg **out, int64_t timeout) {
         }
         if (timeout == 0 || atomic_load(&w.timed_out))
             break;
+        if (w.err) { /* no stack to wait on */
+            r = w.err;
+            break;
+        }
         if (!mote__waiter_arm(&w)) {
             r = -ECANCELED;
             break;
@@ -647,6 +773,8 @@ void mote_msg_free(mote_msg *m) {
 
 /* ---- Scheduler hooks ---- */
 
+static void warn_message(mote_proc *p, mote_msg_fn fn);
+
 /* Cancelled, and not yet dead: its turn must end it. Not the main
  * process: a cancel (mote_stop) only makes its waits fail; it ends when
  * main returns. Not before a mote_spawn_fn process's fn has run. */
@@ -670,25 +798,31 @@ static void end_cancelled(mote_proc *p) {
 /* Before each message (a cancelled process runs no more of them; the
  * one popped is then cancelled by mote__msg_run), and at the end of the
  * turn (a cancel that came while the process was idle, or during its last
- * message). */
-static void proc_entry(mote__task *t) {
+ * message). Returns how many messages it ran (for the counters). */
+static unsigned proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn starts with no message in flight");
     unsigned budget = P.budget;
     mote__msg *m;
-    while (budget && (m = mote__mbox_pop(p))) {
+    while (budget && (m = mbox_pop(p))) {
         if (MOTE_UNLIKELY(atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_CANCEL) &&
             end_due(p))
             end_cancelled(p);
+        mote_msg_fn fn = m->fn; /* m is freed by the run */
         mote__msg_run(p, m);
         budget--;
+        if (MOTE_UNLIKELY(mote__warn_ns))
+            warn_message(p, fn);
     }
     if (MOTE_UNLIKELY(atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_CANCEL) &&
         end_due(p))
         end_cancelled(p);
+    return P.budget - budget;
 }
 
 static void proc_settle(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn ends with no message in flight");
     if (mote__mbox_nonempty(p)) { /* budget used up: to the back of the queue */
         mote__task_requeue(t);
         return;
@@ -703,7 +837,9 @@ static void proc_settle(mote__task *t) {
     if ((atomic_load(&p->inbox) || ((atomic_load(&p->flags) & MOTE__P_CANCEL) && end_due(p))) &&
         mote__task_schedule(t))
         return; /* keeps the scheduled reference */
-    if (atomic_fetch_sub(&p->refs, 1) == 1)
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "the scheduled reference is held until here");
+    if (held == 1)
         proc_destroy(p);
 }
 
@@ -724,12 +860,84 @@ static char *fmt_str(char *dst, const char *s) {
     return dst;
 }
 
+/* ---- MOTE_WARN_BLOCKING ---- */
+
+typedef struct warn_report {
+    mote_proc *p;
+    int64_t ns;
+    int kind;
+    mote_msg_fn fn;
+    void *pcs[48];
+    int n;
+} warn_report;
+
+static void warn_print(void *arg) {
+    warn_report *r = arg;
+    mote__out o;
+    mote__out_init(&o, 2);
+    char name[MOTE_NAME_MAX], fn[512] = "";
+    mote__proc_name(r->p, name, sizeof name);
+    mote__out_printf(&o, "mote: process %llu%s%s%s ", (unsigned long long)r->p->id, *name ? " (" : "", name,
+                     *name ? ")" : "");
+    double ms = (double)r->ns / 1e6, limit = (double)mote__warn_ns / 1e6;
+    switch (r->kind) {
+    case MOTE__WARN_SECTION:
+        mote__out_printf(&o, "spent %.1f ms in a blocking section (MOTE_WARN_BLOCKING=%.0f); it ended here:\n", ms,
+                         limit);
+        break;
+    case MOTE__WARN_MESSAGE:
+        mote__symbol_name((const void *)r->fn, fn, sizeof fn);
+        mote__out_printf(&o, "ran %.1f ms in one turn (MOTE_WARN_BLOCKING=%.0f), up to the end of message %s\n", ms,
+                         limit, fn);
+        break;
+    default:
+        mote__out_printf(&o, "ran %.1f ms in one turn (MOTE_WARN_BLOCKING=%.0f), until it %s here:\n", ms, limit,
+                         r->kind == MOTE__WARN_SUSPEND ? "suspended" : "yielded");
+    }
+    if (r->n)
+        mote__frames_print(&o, "  ", r->pcs, r->n, false);
+    mote__out_flush(&o);
+}
+
+/* Report once per process: the first report wins. Not inlined, and
+ * called not as a tail call: the backtrace leaves out exactly its own
+ * frame and its caller's. */
+static MOTE_NOINLINE void warn_report_once(mote_proc *p, int64_t ns, int kind, mote_msg_fn fn, bool backtrace) {
+    if (atomic_fetch_or(&p->flags, MOTE__P_WARNED) & MOTE__P_WARNED)
+        return;
+    warn_report r = {p, ns, kind, fn, {0}, 0};
+    if (backtrace) /* this stack, from the caller of the hook (proc_warn) on */
+        r.n = mote__backtrace_here(r.pcs, 48, 2);
+    /* Symbolising needs more stack than a process may have left. */
+    mote__run_on_thread(warn_print, &r);
+}
+
+static MOTE_NOINLINE void warn_message(mote_proc *p, mote_msg_fn fn) {
+    int64_t ns = mote__turn_elapsed();
+    if (ns >= mote__warn_ns && fn)
+        warn_report_once(p, ns, MOTE__WARN_MESSAGE, fn, false);
+}
+
+static MOTE_NOINLINE void proc_warn(mote__task *t, int64_t ns, int kind) {
+    warn_report_once((mote_proc *)t, ns, kind, NULL, true);
+    __asm__ __volatile__("" ::: "memory"); /* keeps this frame (no tail call) */
+}
+
 /* Async-signal-safe (called from the SIGSEGV handler). */
 static void proc_describe(mote__task *t, char *buf, size_t len) {
     (void)len; /* the text below is bounded well under 256 bytes */
     mote_proc *p = (mote_proc *)t;
     char *d = fmt_str(buf, "mote: process ");
     d = fmt_u64(d, p->id);
+    /* The name without its lock (this thread may hold it): at worst a
+     * name being changed shows mixed up. */
+    mote__proc_ext *e = mote__proc_ext_of(p);
+    if (e && e->name[0]) {
+        d = fmt_str(d, " (");
+        for (size_t i = 0; i < MOTE_NAME_MAX - 1 && e->name[i]; i++)
+            *d++ = e->name[i];
+        d = fmt_str(d, ")");
+    }
     d = fmt_str(d, " overflowed its stack (");
     d = fmt_u64(d, t->stack ? t->stack->ctx.size : 0);
     d = fmt_str(d, " bytes; set MOTE_STACK_SIZE for more); aborting\n");
@@ -737,6 +945,7 @@ static void proc_describe(mote__task *t, char *buf, size_t len) {
 }
 
 const mote__sched_hooks mote__proc_hooks = {
+    .warn = proc_warn,
     .entry = proc_entry,
     .settle = proc_settle,
     .describe = proc_describe,
@@ -768,7 +977,8 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
         msg_free(m);
         return err;
     }
-    atomic_store(&p->inbox, m);
+    atomic_store_explicit(&P.first_id, p->id, memory_order_relaxed);
+    atomic_store(&p->inbox, (uintptr_t)m | (uintptr_t)1 << MOTE__MBOX_SHIFT);
     mote__spin_lock(&P.main_lock);
     P.main = p;
     mote__spin_unlock(&P.main_lock);
@@ -793,18 +1003,11 @@ int mote_on_panic(mote_panic_fn fn, void *ctx) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
-    bool closed;
-    mote__proc_ext *e = mote__proc_ext_get(p, &closed);
-    if (!e && closed) /* ended (its fn returned), still serving calls */
-        e = mote__proc_ext_of(p);
-    if (!e) {
-        /* No block could be made, or the process ended without one: keep
-         * a block of its own (the closed bit stays). */
-        if (closed && (e = ext_new(p)))
-            atomic_store(&p->ext, (uintptr_t)e | MOTE__EXT_CLOSED);
-        if (!e)
-            return -ENOMEM;
-    }
+    /* Also once ended (a mote_spawn_fn process whose fn returned still
+     * serves calls). */
+    mote__proc_ext *e = ext_any(p);
+    if (!e)
+        return -ENOMEM;
     e->panic_fn = fn;
     e->panic_ctx = ctx;
     return 0;
@@ -818,6 +1021,37 @@ static void cancel_running(mote_proc *p) {
         mote__msg_cancel(m);
         m = outer;
     }
+}
+
+typedef struct panic_report {
+    mote_proc *p;
+    const char *msg;
+    void *pcs[64];
+    int n;
+} panic_report;
+
+static void panic_print(void *arg) {
+    panic_report *r = arg;
+    static mote__out o; /* not on a stack that may be small */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock); /* one report at a time; never unlocked: we exit */
+    mote__out_init(&o, 2);
+    if (r->p) {
+        char name[MOTE_NAME_MAX];
+        mote__proc_name(r->p, name, sizeof name);
+        mote__out_printf(&o, "mote: process %llu%s%s%s panicked: %s\n", (unsigned long long)r->p->id,
+                         *name ? " (" : "", name, *name ? ")" : "", r->msg);
+        if (r->p->cur) {
+            char fn[512];
+            mote__symbol_name((const void *)r->p->cur->fn, fn, sizeof fn);
+            mote__out_printf(&o, "  while running message %s\n", fn);
+        }
+    } else {
+        mote__out_printf(&o, "mote: panic outside any process: %s\n", r->msg);
+    }
+    mote__out_printf(&o, "backtrace (innermost call first):\n");
+    mote__frames_print(&o, "  ", r->pcs, r->n, false);
+    mote__out_flush(&o);
 }
 
 void mote_panic(const char *fmt, ...) {
@@ -840,21 +1074,63 @@ void mote_panic(const char *fmt, ...) {
         mote__proc_end(p, MOTE_EXIT_PANIC, true);
         mote__task_abandon();
     }
-    char head[1200];
-    if (p) {
-        const char *name = "?";
-        Dl_info info;
-        if (p->cur && dladdr((void *)p->cur->fn, &info) && info.dli_sname)
-            name = info.dli_sname;
-        snprintf(head, sizeof head, "mote: process %llu panicked: %s\n  while running message %s (%p)\n",
-                 (unsigned long long)p->id, msg, name, p->cur ? (void *)p->cur->fn : NULL);
-    } else {
-        snprintf(head, sizeof head, "mote: panic outside any process: %s\n", msg);
-    }
+    panic_report r = {p, msg, {0}, 0};
+    r.n = mote__backtrace_here(r.pcs, 64, 0);
     fflush(stdout);
-    mote__write_stderr(head);
-    mote__backtrace();
+    /* Symbolising needs more stack than a small process stack may have
+     * left: print from a thread of its own. */
+    mote__run_on_thread(panic_print, &r);
     _exit(101);
+}
+
+/* ---- Snapshots for dumps and counts ---- */
+
+uint64_t mote__procs_spawned(void) {
+    return atomic_load_explicit(&P.next_id, memory_order_relaxed) - atomic_load_explicit(&P.first_id, memory_order_relaxed);
+}
+
+int64_t mote__proc_snapshot(mote__proc_view **out, bool refs) {
+    size_t n = 0, cap = 256;
+    mote__proc_view *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    uint32_t now_ms = mote__coarse_ms();
+    for (int i = 0; i < PREG_SHARDS; i++) {
+        mote__spin_lock(&P.reg[i].lock);
+        for (mote_proc *p = P.reg[i].head; p; p = p->reg_next) {
+            if (n == cap) {
+                mote__proc_view *bigger = realloc(v, 2 * cap * sizeof *v);
+                if (!bigger) {
+                    mote__spin_unlock(&P.reg[i].lock);
+                    *out = v;
+                    return (int64_t)n; /* what fitted */
+                }
+                v = bigger;
+                cap *= 2;
+            }
+            mote__proc_view *x = &v[n++];
+            x->task = &p->task;
+            x->id = p->id;
+            x->state = atomic_load(&p->task.state);
+            x->mbox = mote__mbox_length(p);
+            x->age_ms = now_ms - p->born_ms;
+            mote__proc_ext *e = mote__proc_ext_of(p);
+            snprintf(x->name, sizeof x->name, "%s", e ? e->name : "");
+            /* A reference keeps a suspended process (and its place here)
+             * while the caller reads its stack; one whose count is already
+             * zero is being freed and is not revived. */
+            x->ref = NULL;
+            uint32_t r = atomic_load(&p->refs);
+            bool want = refs && MOTE__ST(x->state) == MOTE__PARKED;
+            while (want && r && !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
+                ;
+            if (want && r)
+                x->ref = p;
+        }
+        mote__spin_unlock(&P.reg[i].lock);
+    }
+    *out = v;
+    return (int64_t)n;
 }
 
 /* ---- Shutdown ---- */

@@ -29,6 +29,8 @@
 
 #include "proc/future.h"
 
+_Static_assert(sizeof(uintptr_t) == 8, "the mailbox word (MOTE__MBOX_*) needs 64-bit pointers");
+
 typedef struct mote__msg {
     struct mote__msg *next;
     mote_msg_fn fn;   /* NULL: data message (mote_send) or an exit notice */
@@ -64,6 +66,7 @@ static inline bool mote__msg_is_exit(const mote__msg *m) {
                               * what its argument owns */
 #define MOTE__P_DAEMON 64u   /* a runtime service (the signal dispatcher): the
                               * grace after mote_stop does not wait for it */
+#define MOTE__P_WARNED 128u   /* MOTE_WARN_BLOCKING reported it (once) */
 #define MOTE__P_REASON_SHIFT 8  /* bits 8-9: MOTE_EXIT_* once ENDED */
 #define MOTE__P_WHY_SHIFT 12    /* bits 12-14: MOTE__CANCEL_* once CANCEL */
 #define MOTE__P_REASON(f) (((f) >> MOTE__P_REASON_SHIFT) & 3u)
@@ -84,13 +87,16 @@ typedef struct mote__mon mote__mon;
 
 /*
  * What only some processes need, allocated on first use (by the process
- * itself or by anyone monitoring or linking it). p->ext holds its address
- * with bit 0 (MOTE__EXT_CLOSED) set once the process ended: a monitor that
- * finds the bit reports at once, and nobody installs a block after it.
+ * itself, by anyone monitoring or linking it, or by naming it). p->ext
+ * holds its address with bit 0 (MOTE__EXT_CLOSED) set once the process
+ * ended: a monitor that finds the bit reports at once. A block made after
+ * the end (a name, a panic handler) keeps the bit, so monitors and
+ * deadlines still see the end. Freed with the process.
  */
 typedef struct mote__proc_ext {
-    mote_panic_fn panic_fn;
+    mote_panic_fn panic_fn; /* the process's own */
     void *panic_ctx;
+    char name[MOTE_NAME_MAX]; /* written and read under the registry lock */
     mote_proc *proc;
     /* Monitor records (monitor.c): those watching this process (closed and
      * fired at its end) and those it watches through (closed at its end). */
@@ -107,9 +113,20 @@ typedef struct mote__proc_ext {
 } mote__proc_ext;
 #define MOTE__EXT_CLOSED ((uintptr_t)1)
 
+/* The inbox word: the newest message's address in the low 48 bits, and
+ * above them how many messages the list holds (saturating at 0xffff).
+ * Linux gives user space addresses below 2^47 on x86-64 and 2^48 on
+ * AArch64 unless a program asks mmap for more with a hint; malloc and
+ * mote's slabs never do. The CAS that pushes a
+ * message also counts it, so a dump can give a mailbox's length without
+ * walking a list it does not own, at no cost to senders. */
+#define MOTE__MBOX_SHIFT 48
+#define MOTE__MBOX_MSG(w) ((mote__msg *)((w) & (((uintptr_t)1 << MOTE__MBOX_SHIFT) - 1)))
+#define MOTE__MBOX_COUNT(w) ((uint32_t)((w) >> MOTE__MBOX_SHIFT))
+
 struct mote_proc {
     mote__task task; /* first: a task pointer is a process pointer */
-    _Atomic(mote__msg *) inbox;
+    _Atomic uintptr_t inbox; /* see MOTE__MBOX_* */
     mote__msg *fifo;
     _Atomic uint32_t refs;
     _Atomic uint32_t flags;
@@ -120,11 +137,16 @@ struct mote_proc {
     mote__msg *call; /* its mote_call in flight (freed at shutdown if abandoned) */
     _Atomic uintptr_t ext; /* mote__proc_ext *, | MOTE__EXT_CLOSED once ended */
     struct mote_proc *reg_prev, *reg_next;
+    /* For dumps (the header is 128 bytes, state 16-aligned after it). */
+    _Atomic uint32_t fifo_len; /* messages in fifo: written by the owner */
+    uint32_t born_ms;          /* mote__coarse_ms() at spawn */
     _Alignas(16) unsigned char state[];
 };
 
 /* proc.c */
 mote_proc *mote__proc_self(void);
+/* Copy p's name into buf (""  if none): for reports. */
+void mote__proc_name(const mote_proc *p, char *buf, size_t len);
 void mote__proc_reap_all(void);
 /* True while shutdown frees the remaining processes: their stacks are
  * discarded, so nothing they had started (a call in flight) will finish;
@@ -138,6 +160,9 @@ void mote__msg_free(mote__msg *m);
 mote__msg *mote__msg_new(mote_msg_fn fn, const void *arg, size_t size);
 mote__msg *mote__mbox_pop(mote_proc *p);
 bool mote__mbox_nonempty(mote_proc *p);
+/* Messages waiting in p's mailbox: exact when p is not running (a racy
+ * snapshot, for dumps). */
+uint32_t mote__mbox_length(mote_proc *p);
 /* Take the first message in p's mailbox that match(m, ctx) accepts (the
  * process itself only). NULL if none. */
 mote__msg *mote__mbox_take(mote_proc *p, bool (*match)(const mote__msg *m, const void *ctx),
@@ -150,8 +175,9 @@ void mote__proc_post(mote_proc *p, mote__msg *m);
 void mote__proc_kick(mote_proc *p);
 /* A new reference to p unless its last one is already gone. */
 bool mote__proc_ref_live(mote_proc *p);
-/* p's extension block, made if need be; NULL if p has ended (no block is
- * installed after that) or memory ran out (*closed tells which). */
+/* p's extension block, made if need be; NULL if p has ended (its end was
+ * reported: nothing that waits for it may use the block) or memory ran
+ * out (*closed tells which). */
 mote__proc_ext *mote__proc_ext_get(mote_proc *p, bool *closed);
 static inline mote__proc_ext *mote__proc_ext_of(mote_proc *p) {
     return (mote__proc_ext *)(atomic_load(&p->ext) & ~MOTE__EXT_CLOSED);
@@ -201,5 +227,25 @@ const char *mote__exit_text(mote_proc *p);
 void mote__mon_free_exit_msg(mote__msg *m);
 /* mote_send with a kind other than MOTE_MSG_DATA (mote_msg_kind). */
 int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size);
+
+/* A process as a dump sees it: a snapshot taken under the registry lock.
+ * ref: the process was suspended and is referenced for the caller, who
+ * looks at its stack and then releases it (mote_proc_release). */
+typedef struct mote__proc_view {
+    mote_proc *ref;
+    mote__task *task;
+    uint64_t id;
+    uint64_t state; /* the task's state word */
+    uint32_t mbox;  /* messages waiting */
+    uint32_t age_ms;
+    char name[MOTE_NAME_MAX];
+} mote__proc_view;
+/* Every process, in no order: a malloc'd array in *out, its length as the
+ * result (or -ENOMEM). Holds each registry shard's lock only while it
+ * copies that shard's views. With refs, suspended processes are
+ * referenced (view.ref); without, view.ref is NULL. */
+int64_t mote__proc_snapshot(mote__proc_view **out, bool refs);
+/* Processes spawned by this runtime (ids are handed out in order). */
+uint64_t mote__procs_spawned(void);
 
 #endif

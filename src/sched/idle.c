@@ -24,7 +24,6 @@
  * it last looked (S.poll.polled).
  */
 #include "sched/internal.h"
-#include "timer/timer.h"
 
 #include <errno.h>
 
@@ -58,7 +57,8 @@ void mote__wakep_slow(void) {
         S.idle.list = iw->idle_next;
         iw->on_idle = false;
         iw->spinning = true; /* it inherits the spinning slot we took */
-        atomic_fetch_sub(&S.idle.nidle, 1);
+        int was_idle = atomic_fetch_sub(&S.idle.nidle, 1);
+        MOTE_ASSERT(was_idle > 0);
     }
     pthread_mutex_unlock(&S.idle.lock);
     if (iw)
@@ -90,7 +90,8 @@ static bool idle_unlist(worker *w) {
             pp = &(*pp)->idle_next;
         *pp = w->idle_next;
         w->on_idle = false;
-        atomic_fetch_sub(&S.idle.nidle, 1);
+        int was_idle = atomic_fetch_sub(&S.idle.nidle, 1);
+        MOTE_ASSERT(was_idle > 0);
         atomic_store(&w->sleep, 0);
     }
     pthread_mutex_unlock(&S.idle.lock);
@@ -107,6 +108,7 @@ static bool idle_enter(worker *w) {
         atomic_fetch_sub(&S.idle.nspinning, 1);
     }
     pthread_mutex_lock(&S.idle.lock);
+    MOTE_ASSERT_MSG(!w->on_idle, "a worker is on the idle list at most once");
     atomic_store(&w->sleep, 1);
     w->idle_next = S.idle.list;
     S.idle.list = w;
@@ -133,6 +135,7 @@ static const mote__netpoll_ops *token_take(worker *w) {
 }
 
 static void token_release(void) {
+    MOTE_ASSERT(atomic_load(&S.poll.owner) == TOKEN_WORKER);
     atomic_store(&S.poll.sleeper, NULL);
     atomic_store(&S.poll.owner, TOKEN_FREE);
 }
@@ -140,16 +143,28 @@ static void token_release(void) {
 /* One idle worker at a time (the timer watcher) sleeps only until the next
  * timer and fires it itself: the woken task then runs here (it lands in
  * our runnext), one thread wake-up instead of the timer thread's two. */
-static bool timer_watch_take(void) {
+static bool timer_watch_take(worker *w) {
     int zero = 0;
-    return mote__timer_next() != INT64_MAX &&
-           atomic_compare_exchange_strong(&S.idle.timer_watcher, &zero, 1);
+    if (mote__timer_next() == INT64_MAX ||
+        !atomic_compare_exchange_strong(&S.idle.timer_watcher, &zero, 1))
+        return false;
+    atomic_store(&S.idle.watcher, w);
+    return true;
+}
+
+static void timer_watch_give(void) {
+    atomic_store(&S.idle.watcher, NULL);
+    atomic_store(&S.idle.watch_until, INT64_MAX);
+    atomic_store(&S.idle.timer_watcher, 0);
 }
 
 /* How long the timer watcher may sleep: -1 (no timer, or not watching),
- * 0 (a timer is due: fire it), or nanoseconds. */
+ * 0 (a timer is due: fire it), or nanoseconds. The watcher publishes
+ * until when, so that a timer armed earlier pokes it (timer_earliest). */
 static int64_t timer_timeout(bool watch) {
     int64_t next = watch ? mote__timer_next() : INT64_MAX;
+    if (watch)
+        atomic_store(&S.idle.watch_until, next);
     if (next == INT64_MAX)
         return -1;
     int64_t left = next - mote__now();
@@ -185,6 +200,9 @@ static void park_worker(worker *w) {
     mon_mark(w, MON_IDLE);
     if (!idle_enter(w))
         return;
+    ctr_add(w, MOTE__CTR_SLEEPS, 1);
+    mote__busy_mark(w, false);
+    MOTE_TRACE(MOTE__TR_IDLE, 0, 0);
     /* The token holder does not spin first: its work comes through the
      * poller, which a spin on the futex word would not look at (measured:
      * 6 % of an HTTP server's CPU went to that spin, and readiness waited
@@ -192,14 +210,16 @@ static void park_worker(worker *w) {
     const mote__netpoll_ops *np = token_take(w);
     if (!np)
         mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
-    bool watch = timer_watch_take();
+    bool watch = timer_watch_take(w);
     if (np) {
         sleep_in_poller(w, np, watch);
         token_release();
     }
     sleep_on_futex(w, watch);
+    mote__busy_mark(w, true);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
     if (watch)
-        atomic_store(&S.idle.timer_watcher, 0);
+        timer_watch_give();
     mote__monitor_kick();
 }
 
@@ -244,6 +264,8 @@ static bool may_spin(worker *w) {
 mote__task *mote__find_elsewhere(worker *w) {
     mote__task *t;
     if (may_spin(w) && (t = steal_work(w))) {
+        ctr_add(w, MOTE__CTR_STEALS, 1);
+        TRACE_TASK(MOTE__TR_STEAL, t, 0);
         stop_spinning(w);
         return t;
     }
@@ -252,9 +274,54 @@ mote__task *mote__find_elsewhere(worker *w) {
         note_polled();
     if (np && np->poll(0) > 0 && has_local_work(w))
         return NULL; /* readiness woke something here */
+    if (stack_chores_due() && mote__stack_chores(w)) {
+        fire_due_timers(); /* a batch takes a while: a timer may be due */
+        return NULL;       /* then look for work again */
+    }
     park_worker(w);
     return NULL;
 }
+
+/* ---- Timers, for the timer layer (mote__timer_set_hooks) ---- */
+
+/* The workers fire due timers on time: one sleeps until the next deadline
+ * (the timer watcher), or every active worker runs short turns and fires
+ * them at its next scheduling point (take_fair): none parked (not
+ * watching), stalled, or in a blocking section. */
+static bool timers_covered(void) {
+    if (atomic_load(&S.idle.timer_watcher))
+        return true;
+    if (atomic_load(&S.idle.nidle) || atomic_load(&S.mon.nstalled))
+        return false;
+    for (unsigned i = 0, ns = nscan(); i < ns; i++) {
+        worker *w = &S.w[i];
+        if (w->is_main || (w->spare && !atomic_load_explicit(&w->active, memory_order_relaxed)))
+            continue;
+        if ((atomic_load_explicit(&w->mon, memory_order_relaxed) & MON_ACTIVITY) == MON_BLOCK)
+            return false;
+    }
+    return true;
+}
+
+/* A timer became the earliest: a watcher sleeping past it wakes up to sleep
+ * less (Go's wakeNetPoller). A poke that slips in just before the watcher's
+ * wait is lost; the timer thread fires the timer then, a little late. */
+static void timer_earliest(int64_t when) {
+    atomic_thread_fence(memory_order_seq_cst); /* the new deadline, then the watcher */
+    worker *w = atomic_load(&S.idle.watcher);
+    if (!w || when >= atomic_load(&S.idle.watch_until))
+        return;
+    const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
+    if (np && atomic_load(&S.poll.sleeper) == w)
+        np->interrupt();
+    else
+        mote__futex_wake(&w->sleep, 1); /* its wait returns; w->sleep stays 1 */
+}
+
+const mote__timer_hooks mote__sched_timer_hooks = {
+    .covered = timers_covered,
+    .earliest = timer_earliest,
+};
 
 /* ---- The poll token, for the I/O layer ---- */
 
@@ -270,6 +337,7 @@ bool mote__netpoll_take(void) {
 }
 
 void mote__netpoll_give(void) {
+    MOTE_ASSERT(atomic_load(&S.poll.owner) == TOKEN_POLLER_THREAD);
     atomic_store(&S.poll.owner, TOKEN_FREE);
 }
 
@@ -278,4 +346,9 @@ void mote__netpoll_rewake(void) {
     const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
     if (bw && bw != cur_worker() && np && atomic_load(&bw->sleep) == 0)
         np->interrupt();
+}
+
+bool mote__sched_polls_when_idle(void) {
+    worker *w = cur_worker();
+    return w && !w->is_main;
 }

@@ -10,21 +10,28 @@
  *
  * The global queue takes overflow and what foreign threads, the timer
  * thread and the monitor make runnable: a growable ring of pointers under
- * a mutex, its size readable without the lock.
+ * a mutex, its size readable without the lock. It always has room for
+ * every task there is (a task is in one queue at a time): room is taken
+ * when a task is made (mote__task_room_take, which may fail with -ENOMEM)
+ * and the ring grows then, so queueing a task never needs memory. A
+ * worker takes room ROOM_BATCH at a time and keeps what its tasks give
+ * back, so the shared count moves once per batch.
  */
 #include "sched/internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #define GQ_INITIAL_CAP 1024u
+#define ROOM_BATCH 64u
 
-/* With the global queue's lock held: make room for n more. */
-static bool global_reserve(size_t n) {
-    size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
-    if (size + n <= S.gq.cap)
+/* With the global queue's lock held: make the ring hold want tasks. */
+static bool global_grow(size_t want) {
+    if (want <= S.gq.cap)
         return true;
+    size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
     size_t cap = S.gq.cap ? S.gq.cap : GQ_INITIAL_CAP;
-    while (cap < size + n)
+    while (cap < want)
         cap *= 2;
     mote__task **q = malloc(cap * sizeof *q);
     if (!q)
@@ -35,16 +42,64 @@ static bool global_reserve(size_t n) {
     S.gq.buf = q;
     S.gq.cap = cap;
     S.gq.head = 0;
+    atomic_store_explicit(&S.gq.room, cap, memory_order_release);
     return true;
+}
+
+/* Room for n more tasks: the shared count, and the ring grown to hold it. */
+static bool room_add(size_t n) {
+    size_t want = atomic_fetch_add(&S.gq.tasks, n) + n;
+    if (want <= atomic_load_explicit(&S.gq.room, memory_order_acquire))
+        return true;
+    pthread_mutex_lock(&S.gq.lock);
+    bool ok = global_grow(want);
+    pthread_mutex_unlock(&S.gq.lock);
+    if (!ok)
+        atomic_fetch_sub(&S.gq.tasks, n);
+    return ok;
+}
+
+int mote__task_room_take(void) {
+    worker *w = cur_worker();
+    if (MOTE_LIKELY(w && w->room)) {
+        w->room--;
+        return 0;
+    }
+    if (!room_add(w ? ROOM_BATCH : 1))
+        return -ENOMEM;
+    if (w)
+        w->room = ROOM_BATCH - 1;
+    return 0;
+}
+
+void mote__task_room_drop(void) {
+    if (!atomic_load_explicit(&S.running, memory_order_relaxed))
+        return; /* the shutdown reaper: the count starts afresh */
+    worker *w = cur_worker();
+    if (MOTE_LIKELY(w && w->room < 2 * ROOM_BATCH)) {
+        w->room++;
+        return;
+    }
+    atomic_fetch_sub(&S.gq.tasks, w ? ROOM_BATCH : 1);
+    if (w)
+        w->room -= ROOM_BATCH - 1;
 }
 
 void mote__global_push(mote__task **ts, size_t n) {
     pthread_mutex_lock(&S.gq.lock);
-    if (!global_reserve(n)) {
-        mote__write_stderr("mote: out of memory for the run queue\n");
-        abort();
+    /* A wake from the timer thread may race with the scheduler's stop,
+     * which frees the queue under this lock after setting stopping. */
+    if (MOTE_UNLIKELY(atomic_load(&S.stopping))) {
+        pthread_mutex_unlock(&S.gq.lock);
+        return;
     }
     size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
+    /* A runtime took room for every task, so the ring never grows here
+     * (test-runq pushes without taking room). */
+    if (MOTE_UNLIKELY(size + n > S.gq.cap) && !global_grow(size + n)) {
+        mote__write_stderr("mote: internal error: no room in the global run queue\n");
+        abort();
+    }
     for (size_t i = 0; i < n; i++)
         S.gq.buf[(S.gq.head + size + i) % S.gq.cap] = ts[i];
     atomic_store(&S.gq.size, size + n);
@@ -59,6 +114,9 @@ mote__task *mote__global_get_slow(worker *w, size_t max) {
         want = max;
     if (want > n)
         want = n;
+    /* The batch goes onto w's ring under our lock: it must fit, or the
+     * ring would overflow back into this queue (a self-deadlock). */
+    MOTE_ASSERT(want <= 1 || RUNQ_SIZE - (atomic_load(&w->tail) - atomic_load(&w->head)) >= want - 1);
     mote__task *t = NULL;
     if (want) {
         t = S.gq.buf[S.gq.head];
@@ -74,6 +132,7 @@ mote__task *mote__global_get_slow(worker *w, size_t max) {
 /* Owner: move half the ring plus t to the global queue. False if thieves
  * took some meanwhile (retry the fast path). */
 bool mote__runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
+    MOTE_ASSERT(tl - h == RUNQ_SIZE);
     uint32_t n = (tl - h) / 2;
     mote__task *batch[RUNQ_SIZE / 2 + 1];
     for (uint32_t i = 0; i < n; i++)
@@ -90,6 +149,7 @@ bool mote__runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
  * Returns one task to run, the rest are queued on w; with take_next, an
  * empty ring gives up its runnext instead. */
 mote__task *mote__runq_steal(worker *w, worker *v, bool take_next) {
+    MOTE_ASSERT_MSG(w != v, "only the owner pushes onto a ring");
     for (;;) {
         uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&v->tail, memory_order_acquire);

@@ -66,7 +66,8 @@ enum { MOTE__SW_PARK = 1, MOTE__SW_YIELD, MOTE__SW_DONE };
 typedef struct mote__sched_hooks {
     /* Runs one turn of a task that had no stack, on a stack lent to it.
      * Returning ends the turn: the stack goes back to the worker. */
-    void (*entry)(mote__task *t);
+    /* Returns how many messages it ran (for the counters). */
+    unsigned (*entry)(mote__task *t);
     /* Called after t's turn ended (entry returned, or mote__task_abandon)
      * and its stack was taken back, on the worker's loop stack (a lent
      * one, not the thread's own). t is still RUNNING; the hook must move
@@ -75,7 +76,20 @@ typedef struct mote__sched_hooks {
     /* Async-signal-safe: write a short description of t (for the stack
      * overflow report) into buf. */
     void (*describe)(mote__task *t, char *buf, size_t len);
+    /* warn_blocking: t, running on this thread, just ended a blocking
+     * section or a turn (suspending, or yielding) that lasted ns (kind:
+     * MOTE__WARN_*). The hook reports it, once per task. */
+    void (*warn)(mote__task *t, int64_t ns, int kind);
 } mote__sched_hooks;
+
+enum { MOTE__WARN_SECTION = 1, MOTE__WARN_SUSPEND, MOTE__WARN_YIELD, MOTE__WARN_MESSAGE };
+
+/* warn_blocking of the running scheduler (0: off): a trace point's
+ * branch for the layers above. */
+extern int64_t mote__warn_ns MOTE_HIDDEN;
+/* Nanoseconds since the calling task's turn began (only while
+ * warn_blocking is on; else 0). */
+int64_t mote__turn_elapsed(void);
 
 /* Resolved by the runtime (runtime.c): every field is final. */
 typedef struct mote__sched_config {
@@ -83,6 +97,9 @@ typedef struct mote__sched_config {
     size_t stack_size;          /* usable bytes per task stack, page-rounded */
     unsigned backup_threads;    /* spare workers, and backup threads at most */
     int64_t blocking_threshold; /* ns in a section before a worker is stalled */
+    int64_t warn_blocking;      /* ns: report longer sections and turns; 0 off */
+    unsigned stack_maps;        /* VMAs that stacks may map (guarded stacks, arenas) */
+    unsigned stack_guards;      /* guarded stacks at most; the others come from arenas */
 } mote__sched_config;
 
 /* Start worker threads. Returns 0 or -errno. */
@@ -92,9 +109,13 @@ void mote__sched_run_main(mote__task *main_task);
 /* Called by the main task's entry when main() returned: switch back to the
  * main thread's loop for good. */
 _Noreturn void mote__sched_main_exit(void);
-/* Stop and join every worker, free every cached stack. Tasks still queued
- * are forgotten: their owner frees them. */
+/* Stop and join every worker. Tasks still queued are forgotten: their
+ * owner frees them, and gives back their stacks with
+ * mote__task_discard_stack before mote__sched_free_stacks. */
 void mote__sched_stop(void);
+/* After mote__sched_stop and the last mote__task_discard_stack: free
+ * every stack and unmap the arenas. */
+void mote__sched_free_stacks(void);
 unsigned mote__sched_threads(void);
 bool mote__sched_running(void);
 
@@ -108,9 +129,15 @@ mote__task *mote__task_current(void);
 /* True if the calling thread is a worker or the main thread of mote. */
 bool mote__on_runtime_thread(void);
 
-/* Waiting. Only the current task may call these. */
+/* Waiting. Only the current task may call these. A park needs a stack for
+ * the worker to carry on with: mote__park returns -ENOMEM (without
+ * waiting) if none can be had, else 0 once woken. mote__park_reserve
+ * makes sure one is at hand: after it returns 0, parks of the current
+ * task cannot fail until it returns from the call that waits (the stack a
+ * resumed task's worker comes from goes back to that worker's cache). */
 uint64_t mote__park_prepare(void);
-void mote__park(void);
+int mote__park(void);
+int mote__park_reserve(void);
 /* Wake t if it is (about to be) parked with sequence seq. Any thread. */
 bool mote__task_wake(mote__task *t, uint64_t seq);
 
@@ -142,9 +169,14 @@ void mote__netpoll_give(void);
 /* A poll consumed a wake-up meant for the worker blocked in poll (if any,
  * and if that is not the caller): pass it on. */
 void mote__netpoll_rewake(void);
+/* True on a worker's thread (not the main thread's, not a foreign one):
+ * a worker polls whenever its queues run dry, before it parks, so I/O
+ * queued there for the next poll is submitted within the round. */
+bool mote__sched_polls_when_idle(void);
 
-/* Count a runtime call against the current turn's budget; yields when it
- * is used up, so a process that only sends cannot hog its worker. */
+/* A message was sent: count it (metrics), and against the current turn's
+ * budget; yields when that is used up, so a process that only sends
+ * cannot hog its worker. */
 void mote__sched_tick(void);
 
 /* End the current turn at once, abandoning whatever frames are on the
@@ -161,7 +193,71 @@ void mote__task_settle_idle(mote__task *t);
  * answer for a task that has more to do). */
 void mote__task_requeue(mote__task *t);
 
-/* Free the stack of a task that will never run again (shutdown only). */
+/* Give back the stack of a task that will never run again (shutdown
+ * only, between mote__sched_stop and mote__sched_free_stacks). */
 void mote__task_discard_stack(mote__task *t);
+
+/* Room in the run queues for one more task (every task fits in the global
+ * queue at once, so queueing one never needs memory): 0 or -ENOMEM. Call
+ * mote__task_room_drop when the task is freed. */
+int mote__task_room_take(void);
+void mote__task_room_drop(void);
+
+/* ---- For observers (mote_dump) ---- */
+
+enum { MOTE__WK_WORKER, MOTE__WK_MAIN, MOTE__WK_BACKUP };
+enum { MOTE__ACT_IDLE, MOTE__ACT_RUN, MOTE__ACT_BLOCK, MOTE__ACT_OFF };
+
+/* What one worker is doing, read racily from another thread. */
+typedef struct mote__worker_view {
+    unsigned id;
+    int kind;      /* MOTE__WK_* */
+    int activity;  /* MOTE__ACT_*: OFF for a spare no backup thread runs */
+    int64_t since; /* when the monitor first saw this turn or section; 0 unknown */
+    const mote__task *current;
+} mote__worker_view;
+
+/* Fill out[] with every worker, the main thread and every spare (at most
+ * max); returns how many there are. */
+unsigned mote__sched_workers(mote__worker_view *out, unsigned max);
+
+/* ---- Counters (metrics) ----
+ *
+ * Each worker counts on a cache line of its own with plain relaxed
+ * stores (no locked instruction: only its thread writes it); other
+ * threads (foreign, timer, poller, monitor) add to shared atomics. A
+ * reader sums them all, so counts are cheap enough to keep on always. */
+enum {
+    MOTE__CTR_FINISHED,    /* processes freed (spawns: proc.c counts ids) */
+    MOTE__CTR_MSGS_SENT,   /* messages */
+    MOTE__CTR_MSGS_RUN,
+    MOTE__CTR_TURNS,       /* a task started or resumed on a worker */
+    MOTE__CTR_PARKS,       /* a task suspended */
+    MOTE__CTR_WAKEUPS,     /* a suspended task made runnable */
+    MOTE__CTR_STEALS,      /* a worker took work from another */
+    MOTE__CTR_SLEEPS,      /* a worker went idle */
+    MOTE__CTR_POLL_WAITS,  /* waits in the poller that may block */
+    MOTE__CTR_POLL_EVENTS, /* readiness events it returned */
+    MOTE__CTR_SECTIONS,    /* blocking sections */
+    MOTE__CTR_HANDOFFS,    /* spare workers started for stalled ones */
+    MOTE__CTR_N
+};
+/* Count n events of kind c on the calling thread. Not inlined: it reads
+ * the thread's worker. */
+void mote__count(unsigned c, uint64_t n);
+
+typedef struct mote__sched_counts {
+    uint64_t n[MOTE__CTR_N];
+    unsigned workers;       /* threads */
+    uint64_t busy_ns;       /* of all workers and spares, not parked */
+    uint64_t backup_threads; /* started, alive */
+    uint64_t spares_active;
+    uint64_t stacks_cached;
+} mote__sched_counts;
+/* Sums of every counter. False if no runtime runs. */
+bool mote__sched_counts_get(mote__sched_counts *out);
+/* Busy nanoseconds of each of the `threads` workers, then one entry for
+ * all spare workers together; returns how many entries there are. */
+unsigned mote__sched_busy(uint64_t *busy_ns, unsigned max);
 
 #endif

@@ -7,6 +7,11 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+/* How long the timer thread leaves a due timer to the workers while the
+ * scheduler says they cover the timers (see timer.h): the thread is then
+ * only the fallback, for workers stuck in long turns. */
+#define COVERED_GRACE MOTE_MSEC(1)
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -16,7 +21,19 @@ static struct {
     pthread_t thread;
     int64_t sleeping_until; /* deadline the thread sleeps to; INT64_MAX if none */
     _Atomic int64_t next;   /* earliest deadline, for idle workers */
+    const mote__timer_hooks *_Atomic hooks; /* the scheduler's, or NULL */
+    uint64_t armed, fired;  /* counts (metrics), under the lock */
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
+
+void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
+    atomic_store(&T.hooks, hooks);
+}
+
+/* How long after its deadline the thread fires a timer now. */
+static int64_t thread_grace(void) {
+    const mote__timer_hooks *h = atomic_load_explicit(&T.hooks, memory_order_acquire);
+    return h && h->covered() ? COVERED_GRACE : 0;
+}
 
 static void heap_set(uint32_t i, mote__timer *t) {
     T.heap[i] = t;
@@ -79,6 +96,7 @@ static void fire_expired(int64_t now) {
     while (T.n > 0 && T.heap[0]->when <= now) {
         mote__timer *t = T.heap[0];
         heap_remove(t);
+        T.fired++;
         t->fire(t);
     }
     publish_next();
@@ -98,12 +116,13 @@ static void *timer_main(void *arg) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_mutex_lock(&T.lock);
     while (!T.stop) {
-        fire_expired(mote__now());
+        int64_t grace = thread_grace();
+        fire_expired(mote__now() - grace);
         if (T.n == 0) {
             T.sleeping_until = INT64_MAX;
             pthread_cond_wait(&T.cond, &T.lock);
         } else {
-            int64_t when = T.heap[0]->when;
+            int64_t when = T.heap[0]->when + grace;
             T.sleeping_until = when;
             struct timespec ts = {.tv_sec = when / 1000000000, .tv_nsec = when % 1000000000};
             pthread_cond_timedwait(&T.cond, &T.lock, &ts);
@@ -121,6 +140,7 @@ int mote__timer_start(void) {
     pthread_condattr_destroy(&ca);
     T.stop = false;
     T.n = 0;
+    T.armed = T.fired = 0;
     T.sleeping_until = INT64_MAX;
     int err = pthread_create(&T.thread, NULL, timer_main, NULL);
     if (err) {
@@ -159,15 +179,30 @@ int mote__timer_add(mote__timer *t) {
         T.cap = cap;
     }
     T.heap[T.n++] = t;
+    T.armed++;
     sift_up(T.n - 1);
     publish_next();
-    /* Wake the thread only if it sleeps past the new deadline. */
-    if (t->when < T.sleeping_until) {
-        T.sleeping_until = t->when;
+    bool earliest = T.heap[0] == t;
+    int64_t when = t->when; /* t may fire as soon as the lock is free */
+    /* Wake the thread only if it sleeps past the time it would fire the
+     * new timer at (its deadline, plus the grace while workers cover it). */
+    int64_t at = when + thread_grace();
+    if (at < T.sleeping_until) {
+        T.sleeping_until = at;
         pthread_cond_signal(&T.cond);
     }
     pthread_mutex_unlock(&T.lock);
+    const mote__timer_hooks *h = atomic_load_explicit(&T.hooks, memory_order_acquire);
+    if (earliest && h)
+        h->earliest(when);
     return 0;
+}
+
+void mote__timer_counts(uint64_t *armed, uint64_t *fired) {
+    pthread_mutex_lock(&T.lock);
+    *armed = T.armed;
+    *fired = T.fired;
+    pthread_mutex_unlock(&T.lock);
 }
 
 bool mote__timer_cancel(mote__timer *t) {
