@@ -980,6 +980,18 @@ MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
 /* ---- Seeing inside a running program --------------------------------------- */
 
 /*
+ * Besides the calls below (dumps, metrics, traces), the environment turns
+ * on: MOTE_DUMP_SIGNAL (a dump on a signal), MOTE_TRACE=path (a trace of
+ * the whole run), and MOTE_WARN_BLOCKING=ms: a blocking section or a turn
+ * (a process holding its worker without suspending) longer than that is
+ * reported on stderr when it ends, once per process, with the process's
+ * id and name, how long, and where (a backtrace, or the message handler).
+ * Panics and stack overflows print symbolised backtraces (function and,
+ * when mote was built with libdw, file:line). For gdb, see
+ * tools/mote-gdb.py (mote procs, mote bt).
+ */
+
+/*
  * Write a dump of the running program to fd: every worker (idle, running
  * which process and for how long, in a blocking section) and every
  * process: id, name, state (idle; runnable; running on which worker;

@@ -90,7 +90,10 @@ def proc_wait(p):
     except gdb.error:
         return ""
     if name == "call":
-        return "in call to process %d" % int(note["obj"])
+        callee = int(note["obj"])
+        names = [proc_name(q) for q in processes() if int(q["id"]) == callee]
+        label = " (%s)" % names[0] if names and names[0] else ""
+        return "in call to process %d%s" % (callee, label)
     if name == "fd wait":
         return "in fd wait (fd %d)" % int(note["arg"])
     return "in " + name if name else ""

@@ -125,8 +125,11 @@ static void proc_label(mote__out *o, const mote__proc_view *v) {
         mote__out_printf(o, "process %llu", (unsigned long long)v->id);
 }
 
+typedef struct prec prec;
+static const char *name_of(const prec *recs, int64_t n, uint64_t id);
+
 /* "in receive, 2.0 s left" and the like. */
-static void wait_text(mote__out *o, const mote__wait_note *n, int64_t now) {
+static void wait_text(mote__out *o, const mote__wait_note *n, int64_t now, const prec *recs, int64_t nrecs) {
     switch (n->kind) {
     case MOTE__WAIT_RECEIVE:
         mote__out_printf(o, "in receive");
@@ -134,9 +137,12 @@ static void wait_text(mote__out *o, const mote__wait_note *n, int64_t now) {
     case MOTE__WAIT_AWAIT:
         mote__out_printf(o, "in await of future 0x%llx", (unsigned long long)n->obj);
         break;
-    case MOTE__WAIT_CALL:
-        mote__out_printf(o, "in a call to process %llu", (unsigned long long)n->obj);
+    case MOTE__WAIT_CALL: {
+        const char *callee = name_of(recs, nrecs, n->obj);
+        mote__out_printf(o, "in a call to process %llu%s%s%s", (unsigned long long)n->obj, callee ? " (" : "",
+                         callee ? callee : "", callee ? ")" : "");
         break;
+    }
     case MOTE__WAIT_POLL:
         mote__out_printf(o, "in poll of %d futures", n->arg);
         break;
@@ -165,13 +171,26 @@ static void wait_text(mote__out *o, const mote__wait_note *n, int64_t now) {
 
 /* ---- The dump ---- */
 
-typedef struct prec {
+struct prec {
     mote__proc_view v;
     int worker; /* index in the worker views, -1 */
     mote__wait_note note;
     int nframes; /* or -errno */
     void *frames[DUMP_FRAMES];
-} prec;
+};
+
+/* The name of process id among recs, sorted by id (NULL: none). */
+static const char *name_of(const prec *recs, int64_t n, uint64_t id) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (recs[mid].v.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && recs[lo].v.id == id && recs[lo].v.name[0] ? recs[lo].v.name : NULL;
+}
 
 static int by_id(const void *a, const void *b) {
     uint64_t x = ((const prec *)a)->v.id, y = ((const prec *)b)->v.id;
@@ -272,12 +291,16 @@ static void dump_run(void *arg) {
             break;
         case MOTE__PARKED:
             mote__out_printf(o, ": suspended ");
-            wait_text(o, &r->note, now);
+            wait_text(o, &r->note, now, recs, n);
             break;
         }
         mote__out_printf(o, ", mailbox %u, age %s\n", r->v.mbox, dur(b2, sizeof b2, MOTE_MSEC(r->v.age_ms)));
-        if (r->nframes > 0)
-            mote__frames_print(o, "    ", r->frames, r->nframes, false);
+        if (r->nframes > 0) {
+            /* From the call into mote's API on: the frames above it are
+             * the runtime's own way of suspending. */
+            int first = mote__frames_first_public(r->frames, r->nframes);
+            mote__frames_print(o, "    ", r->frames + first, r->nframes - first, false);
+        }
         else if (r->nframes == -EAGAIN)
             mote__out_printf(o, "    (it resumed while its stack was read)\n");
         else if (r->nframes < 0)

@@ -357,6 +357,7 @@ void mote__frames_print(mote__out *o, const char *indent, void *const *pcs, int 
                 run++;
             mote__out_printf(o, "%s... %d more of the frame above\n", indent, run);
             i += run - 1;
+            line += run;
             continue;
         }
         /* A return address is the instruction after the call: look up the
@@ -370,6 +371,37 @@ void mote__frames_print(mote__out *o, const char *indent, void *const *pcs, int 
 #endif
     }
     pthread_mutex_unlock(&sym_lock);
+}
+
+/* The name of the function holding code address at (NULL: unknown). With
+ * sym_lock held. */
+static const char *function_at(uintptr_t at) {
+#ifdef MOTE_HAVE_LIBDW
+    Dwfl_Module *m = module_of(at);
+    if (m) {
+        GElf_Off off;
+        GElf_Sym sym;
+        const char *s = dwfl_module_addrinfo(m, at, &off, &sym, NULL, NULL, NULL);
+        if (s)
+            return s;
+    }
+#endif
+    Dl_info info;
+    return dladdr((void *)at, &info) ? info.dli_sname : NULL;
+}
+
+int mote__frames_first_public(void *const *pcs, int n) {
+    int first = 0;
+    pthread_mutex_lock(&sym_lock);
+    for (int i = 0; i < n; i++) {
+        const char *name = function_at((uintptr_t)pcs[i] - 1);
+        if (name && !strncmp(name, "mote_", 5) && name[5] != '_') {
+            first = i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sym_lock);
+    return first;
 }
 
 void mote__symbol_name(const void *pc, char *buf, size_t len) {

@@ -60,6 +60,12 @@ void mote__fault_backtrace(const void *ucontext, uintptr_t lo, uintptr_t hi);
  */
 void mote__frames_print(mote__out *o, const char *indent, void *const *pcs, int n, bool first_exact);
 
+/* The first frame that is a call to mote's public API (a function named
+ * mote_*, not mote__*), or 0 if none. For a stack that starts in mote's
+ * own machinery (a suspended process's), the frames above it are that
+ * machinery, which reports leave out. pcs are return addresses. */
+int mote__frames_first_public(void *const *pcs, int n);
+
 /* "func at file:line" (or "func", or "0x...") for a code address such as a
  * function pointer, into buf. */
 void mote__symbol_name(const void *pc, char *buf, size_t len);

@@ -894,8 +894,12 @@ static void warn_print(void *arg) {
         mote__out_printf(&o, "ran %.1f ms in one turn (MOTE_WARN_BLOCKING=%.0f), until it %s here:\n", ms, limit,
                          r->kind == MOTE__WARN_SUSPEND ? "suspended" : "yielded");
     }
-    if (r->n)
-        mote__frames_print(&o, "  ", r->pcs, r->n, false);
+    if (r->n) {
+        /* A suspension's stack starts in mote's own machinery: from the
+         * call into mote's API on. A section's starts in the caller. */
+        int first = r->kind == MOTE__WARN_SECTION ? 0 : mote__frames_first_public(r->pcs, r->n);
+        mote__frames_print(&o, "  ", r->pcs + first, r->n - first, false);
+    }
     mote__out_flush(&o);
 }
 
