@@ -10,12 +10,15 @@ static void spin_for(int64_t ns) {
         ;
 }
 
-/* noinline, and a use of the result: each keeps its frame. */
+/* noinline, and a volatile read after the last call so that no compiler
+ * turns it into a tail call (clang sees the constant result otherwise):
+ * each keeps its frame. */
+static volatile int one = 1;
 __attribute__((noinline)) static int slow_section(void) {
     mote_blocking_begin();
     usleep(30 * 1000);
     mote_blocking_end();
-    return 1;
+    return one;
 }
 
 __attribute__((noinline)) static int hog_then_sleep(void) {

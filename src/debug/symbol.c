@@ -161,6 +161,33 @@ static Dwfl_Module *module_of(uintptr_t at) {
     return m;
 }
 
+/* The compile unit holding at. dwfl finds it through .debug_aranges,
+ * which clang does not emit by default (elfutils 0.188 then answers
+ * "address out of range"), so fall back to asking each unit whether its
+ * ranges cover the address. */
+static Dwarf_Die *cu_of(Dwfl_Module *m, uintptr_t at, Dwarf_Addr *bias) {
+    Dwarf_Die *cu = dwfl_module_addrdie(m, at, bias);
+    if (cu)
+        return cu;
+    for (cu = dwfl_module_nextcu(m, NULL, bias); cu; cu = dwfl_module_nextcu(m, cu, bias))
+        if (dwarf_haspc(cu, at - *bias) == 1)
+            return cu;
+    return NULL;
+}
+
+/* The source line of at, through the same fallback as cu_of. */
+static const char *line_of(Dwfl_Module *m, uintptr_t at, int *line) {
+    Dwfl_Line *ln = dwfl_module_getsrc(m, at);
+    if (ln)
+        return dwfl_lineinfo(ln, NULL, line, NULL, NULL, NULL);
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = cu_of(m, at, &bias);
+    Dwarf_Line *dl = cu ? dwarf_getsrc_die(cu, at - bias) : NULL;
+    if (!dl || dwarf_lineno(dl, line) != 0)
+        return NULL;
+    return dwarf_linesrc(dl, NULL, NULL);
+}
+
 /* The file name of entry idx of cu's line table. */
 static const char *cu_file(Dwarf_Die *cu, Dwarf_Word idx) {
     Dwarf_Files *files;
@@ -187,13 +214,10 @@ static void frame_dwfl(mote__out *o, const char *indent, int *idxp, uintptr_t pc
     GElf_Off off = 0;
     GElf_Sym sym;
     const char *symname = dwfl_module_addrinfo(m, at, &off, &sym, NULL, NULL, NULL);
-    const char *file = NULL;
     int line = 0;
-    Dwfl_Line *ln = dwfl_module_getsrc(m, at);
-    if (ln)
-        file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL);
+    const char *file = line_of(m, at, &line);
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(m, at, &bias);
+    Dwarf_Die *cu = cu_of(m, at, &bias);
     Dwarf_Die *scopes = NULL, inner;
     int ns = cu ? dwarf_getscopes(cu, at - bias, &scopes) : 0;
     if (ns > 0) {
@@ -422,9 +446,7 @@ void mote__symbol_name(const void *pc, char *buf, size_t len) {
         const char *s = dwfl_module_addrinfo(m, at, &off, &sym, NULL, NULL, NULL);
         if (s)
             name = s;
-        Dwfl_Line *ln = dwfl_module_getsrc(m, at);
-        if (ln)
-            file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL, NULL);
+        file = line_of(m, at, &line);
     }
 #endif
     if (name && file)
