@@ -14,9 +14,12 @@
 #
 # Environment:
 #   BENCH_REPEAT      runs per benchmark and implementation, interleaved; medians shown (3)
-#   NET_IMPLS         implementations (epoll mote uring go tokio); uring is mote's servers
-#                     with MOTE_POLLER=uring, shown as rows of their own (n/a when
-#                     the build has no io_uring backend or the kernel refuses it)
+#   NET_IMPLS         implementations (epoll mote uring go tokio uring1 uringm); uring is
+#                     mote's servers with MOTE_POLLER=uring, shown as rows of their own
+#                     (n/a when the build has no io_uring backend or the kernel refuses
+#                     it); uring1 and uringm are the epoll loop's HTTP server on raw
+#                     io_uring (bench/net/uring_http.c: one-shot recv, and multishot
+#                     accept + multishot recv with provided buffers), in a table of their own
 #   NET_ONLY          benchmarks to run, of: http pipe echo idle (all)
 #   NET_SECONDS       seconds of measured load per run (5), after NET_WARMUP (1) unmeasured
 #   NET_CONNS         connections for wrk and the echo client (100)
@@ -31,7 +34,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$BENCH_DIR/run.sh" "${1:?usage: bench/net.sh BUILD_DIR}" || exit 2
 
 REPEAT=${BENCH_REPEAT:-3}
-read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote uring go tokio}"
+read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote uring go tokio uring1 uringm}"
 DURATION=${NET_SECONDS:-5}
 WARMUP=${NET_WARMUP:-1}
 CONNS=${NET_CONNS:-100}
@@ -96,6 +99,15 @@ server_bin() {
     mote/echo | mote/echo_active | uring/echo) echo "$BUILD_DIR/examples/$kind" ;;
     go/http | go/echo) echo "$OUT/go/net_$kind" ;;
     tokio/http | tokio/echo) echo "$OUT/tokio-target/release/net_$kind" ;;
+    uring1/http | uringm/http) echo "$BUILD_DIR/bench/net_uring_http" ;;
+    esac
+}
+
+# The raw io_uring server's mode (bench/net/uring_http.c).
+server_mode() {
+    case $1 in
+    uring1) echo single ;;
+    uringm) echo multi ;;
     esac
 }
 
@@ -112,7 +124,8 @@ start_server() {
         NEXT_PORT=$((NEXT_PORT + 1))
         poller=""
         [[ $impl == uring ]] && poller=uring
-        MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" >>"$log" 2>&1 &
+        # shellcheck disable=SC2046 # no mode: no argument
+        MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" $(server_mode "$impl") >>"$log" 2>&1 &
         SERVER_PID=$!
         for ((i = 0; i < 100; i++)); do
             accepting "${ADDR#*:}" && return 0
@@ -273,6 +286,24 @@ net_table() {
             "$(ratio "$(num "${c[uring]}")" "$(num "${c[tokio]}")")" \
             "$(net_target "$t" "$unit" "${c[uring]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
     done < <(grep -v '^[[:space:]]*$' <<<"$URING_METRICS")
+    [[ " ${IMPLS[*]} " == *" uring1 "* || " ${IMPLS[*]} " == *" uringm "* ]] || return 0
+    echo
+    echo "The epoll loop's HTTP server on raw io_uring (bench/net/uring_http.c): uring1 one-shot recv per request, uringm multishot accept and recv with provided buffers."
+    echo
+    echo "| metric | epoll | mote, MOTE_POLLER=uring | raw uring1 | raw uringm | uring/epoll | uring1/epoll | uringm/epoll | uringm/uring1 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for m in http_cpu http_rate http_busy pipe_cpu pipe_rate pipe_busy; do
+        b=${m%%_*}
+        [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] || continue
+        declare -A c=()
+        for impl in epoll uring uring1 uringm; do c[$impl]=$(net_cell "$impl" "$m" "$b"); done
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$m" \
+            "${c[epoll]}" "${c[uring]}" "${c[uring1]}" "${c[uringm]}" \
+            "$(ratio "$(num "${c[uring]}")" "$(num "${c[epoll]}")")" \
+            "$(ratio "$(num "${c[uring1]}")" "$(num "${c[epoll]}")")" \
+            "$(ratio "$(num "${c[uringm]}")" "$(num "${c[epoll]}")")" \
+            "$(ratio "$(num "${c[uringm]}")" "$(num "${c[uring1]}")")"
+    done
 }
 
 net_machine() { # run.sh's lines, then this benchmark's settings
@@ -313,7 +344,7 @@ net_main() {
             log "== building $impl"
             "build_$impl" || { log "$impl: cannot be built; its column will be n/a"; continue; }
         fi
-        if [[ $impl == uring ]] && ! uring_usable; then
+        if [[ $impl == uring* ]] && ! uring_usable; then
             log "uring: no io_uring backend in $BUILD_DIR, or the kernel refuses io_uring; its rows are left out"
             continue
         fi
