@@ -182,13 +182,21 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
      * which never waits for the disk: a single cached read as an io_uring
      * operation costs about twice a read(2) (bench/RESULTS.md), and
      * nothing can be batched with it, since the caller waits for its
-     * data. Only what is missing becomes a completion. */
+     * data. Only what is missing becomes a completion.
+     * The copy runs as a blocking section (two relaxed stores): a large
+     * one can take a while, and a process that loops on cached reads
+     * would otherwise look to the monitor like one long turn, a hog,
+     * which it then samples every 50 us, at the reader's expense. */
     struct iovec v = {buf, len < MAX_IO ? len : MAX_IO};
+    int e = 0;
+    mote_blocking_begin();
     ssize_t got = preadv2(fd, &v, 1, off < 0 ? -1 : off, RWF_NOWAIT);
+    if (got < 0)
+        e = mote__errno();
+    mote_blocking_end();
     if (got == (ssize_t)v.iov_len || got == 0)
         return got; /* all of it, or the end of the file */
     if (got < 0) {
-        int e = mote__errno();
         if (e != -EAGAIN && e != -EOPNOTSUPP)
             return e;
         got = 0; /* nothing cached (or no RWF_NOWAIT for this file) */
