@@ -9,7 +9,8 @@
  * counts (other work on the machine only slows).
  *
  * Then the same file from the disk, cold (posix_fadvise DONTNEED drops its
- * pages first; BENCH_COLD=0 skips this part), in 64 KiB chunks, with
+ * pages first, and as root drop_caches all clean caches; BENCH_COLD=0 skips
+ * this part), in 64 KiB chunks, with
  * blocking sections and with io_uring, COLD_ROUNDS times each way,
  * interleaved; the fastest whole read counts.
  *
@@ -61,12 +62,29 @@ static void prepare(void) {
     close(fd);
 }
 
-/* Drop the file's pages from the page cache: the next read is the disk's. */
+/* Drop the file's pages from the page cache: the next read is the disk's.
+ * As root, all clean caches go too (/proc/sys/vm/drop_caches, unless
+ * BENCH_DROP_CACHES=0), so no metadata is cached either; says once on
+ * stderr which way it went. */
 static void evict(void) {
+    static bool told;
     int fd = open(path, O_RDONLY);
     if (fd < 0 || fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
         die("evict");
     close(fd);
+    const char *drop = getenv("BENCH_DROP_CACHES");
+    bool dropped = false;
+    if (!drop || strcmp(drop, "0") != 0) {
+        int d = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+        dropped = d >= 0 && write(d, "3", 1) == 1;
+        if (d >= 0)
+            close(d);
+    }
+    if (!told) {
+        fprintf(stderr, "file_read: cold reads after %s\n",
+                dropped ? "posix_fadvise(DONTNEED) and drop_caches 3" : "posix_fadvise(DONTNEED) only");
+        told = true;
+    }
 }
 
 /* Read the whole file in chunks of `chunk`; returns the fewest ns any
