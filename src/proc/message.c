@@ -304,7 +304,7 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, MOTE__WAIT_RECEIVE, 0, 0);
-    int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+    int64_t deadline = mote__deadline(timeout);
     int r = -ETIMEDOUT;
     for (;;) {
         mote__msg *m = mote__mbox_pop(p);
