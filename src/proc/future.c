@@ -265,9 +265,11 @@ bool mote__future_complete(mote_future *f, mote_result r) {
     return true;
 }
 
+/* Only called once the completer has taken the slot (BUSY): DONE is what
+ * it leaves. */
 static void spin_until_done(mote_future *f) {
-    while (atomic_load(&f->w) != MOTE__FW_DONE)
-        mote__cpu_relax();
+    mote__slot_spin_busy(&f->w);
+    MOTE_ASSERT_MSG(atomic_load(&f->w) == MOTE__FW_DONE, "a completer leaves DONE");
 }
 
 /* Register w on f. Returns 1 if registered, 0 if f is already done. */
@@ -362,7 +364,7 @@ void mote__future_release(mote_future *f) {
             future_free(f);
             return;
         } else if (s == MOTE__FW_BUSY) {
-            mote__cpu_relax();
+            mote__slot_spin_busy(&f->w);
         } else {
             return; /* being waited on elsewhere: misuse; leave it alone */
         }

@@ -9,6 +9,8 @@
 #ifndef MOTE_FUTURE_H
 #define MOTE_FUTURE_H
 
+#include <sched.h>
+
 #include "sched/sched.h"
 #include "timer/timer.h"
 
@@ -121,12 +123,23 @@ static inline bool mote__slot_wake(mote__slot *slot, uintptr_t after) {
 /* Waiter side: take w out of its slot (leaving 0). False if it was still
  * there; true if a source took it first, once that source is done with w
  * (the slot is past BUSY). */
+/* Spin while the slot is BUSY: a source is between taking a waiter out
+ * and leaving its value. The notify in between can wake a thread that
+ * preempts the source on its own CPU (every thread pinned to one core, or
+ * more threads than cores): yield now and then, so it gets to finish. */
+static inline void mote__slot_spin_busy(mote__slot *slot) {
+    for (unsigned i = 1; atomic_load(slot) == MOTE__SLOT_BUSY; i++) {
+        mote__cpu_relax();
+        if ((i & 15) == 0)
+            sched_yield();
+    }
+}
+
 static inline bool mote__slot_leave(mote__slot *slot, mote__waiter *w) {
     uintptr_t exp = (uintptr_t)w;
     if (atomic_compare_exchange_strong(slot, &exp, 0))
         return false;
-    while (atomic_load(slot) == MOTE__SLOT_BUSY)
-        mote__cpu_relax();
+    mote__slot_spin_busy(slot);
     MOTE_ASSERT_MSG(atomic_load(slot) != (uintptr_t)w, "a waiter is registered only during its wait");
     return true;
 }
