@@ -140,7 +140,13 @@ int mote_socket_close(mote_socket *s) {
     if (atomic_exchange(&s->closed, true))
         return -EBADF;
     mote__fd_abort(s->fd); /* waiters return -EBADF */
-    mote__uring_abort_fd(s->fd); /* and so do io_uring operations */
+    /* And so do io_uring operations, which only run inside calls, each
+     * holding a reference. With none but the handle's, no operation is in
+     * flight, and a call that still enters sees `closed` once its
+     * operation is queued (uring.c): no cancel (by descriptor, it walks
+     * the ring's tables) is needed. */
+    if (atomic_load(&s->refs) > 1)
+        mote__uring_abort_fd(s->fd);
     /* A state destructor closing its socket at shutdown: a call in flight
      * belonged to a process whose stack is gone and will never drop its
      * reference, so the handle's is the last one. */
