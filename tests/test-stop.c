@@ -401,11 +401,20 @@ Test(stop, every_kind_of_wait_under_valgrind) {
     cr_assert(n > 0);
     self[n] = '\0';
     setenv("MOTE_TEST_CHILD", "every_wait", 1);
+    /* valgrind does not model io_uring (the kernel fills the shared rings
+     * behind its back; under valgrind 3.19 the child hung until ctest's
+     * timeout): under MOTE_POLLER=uring the child polls with epoll. */
+    const char *poller = getenv("MOTE_POLLER");
+    bool uring = poller && strcmp(poller, "uring") == 0;
+    if (uring)
+        setenv("MOTE_POLLER", "epoll", 1);
     char *argv[] = {"/usr/bin/valgrind", "-q", "--leak-check=full", "--show-leak-kinds=all",
                     "--errors-for-leak-kinds=all", "--error-exitcode=9", self, NULL};
     t_child c;
     t_child_exec(&c, argv);
     unsetenv("MOTE_TEST_CHILD");
+    if (uring)
+        setenv("MOTE_POLLER", "uring", 1);
     T_ASSERT_EXITED(&c, 0);
     t_child_free(&c);
 }
