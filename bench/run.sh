@@ -55,6 +55,10 @@ read4k     file_read  -
 read4k_plain file_read -
 read4k_ratio file_read >=0.9
 idle_cpu   idle_cpu   <1
+rearm      rearm      <=1xgo
+now        rearm      -
+recv_dl    rearm      -
+recv_nodl  rearm      -
 "
 
 declare -A BUILT  # impl -> 1 once it built

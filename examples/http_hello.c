@@ -5,6 +5,9 @@
  *
  *   http_hello [addr]   default 127.0.0.1:8080; prints "listening on ADDR"
  *
+ * Every read waits at most 60 s (HTTP_HELLO_DEADLINE=off: forever, to
+ * measure what the deadline costs).
+ *
  * Requests are read until the blank line that ends their headers; bodies
  * (Content-Length) are skipped. "Connection: close" ends the connection.
  */
@@ -41,13 +44,15 @@ static bool wants_close(const char *head, const char *end) {
     return false;
 }
 
+static int64_t read_timeout = MOTE_SEC(60);
+
 static void connection(void *arg) {
     mote_socket *c = *(mote_socket **)arg;
     char buf[65536], out[sizeof RESPONSE * 64];
     size_t have = 0;
     bool done = false;
     while (!done) {
-        int64_t n = mote_socket_read(c, buf + have, sizeof buf - have, MOTE_SEC(60));
+        int64_t n = mote_socket_read(c, buf + have, sizeof buf - have, read_timeout);
         if (n <= 0)
             break;
         have += (size_t)n;
@@ -85,5 +90,8 @@ static int serve(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    const char *dl = getenv("HTTP_HELLO_DEADLINE");
+    if (dl && strcmp(dl, "off") == 0)
+        read_timeout = MOTE_FOREVER;
     return mote_run(NULL, serve, argc > 1 ? argv[1] : "127.0.0.1:8080");
 }

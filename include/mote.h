@@ -328,6 +328,15 @@ MOTE_API int mote_sleep(int64_t ns);
  * Timer): await it, or poll it together with results. */
 MOTE_API int mote_timer(mote_future **out, int64_t ns);
 
+/*
+ * Re-arm a timer future made by mote_timer to resolve ns nanoseconds from
+ * now, earlier or later than before (a deadline pushed back on every
+ * request: moving it later costs a few stores, no lock). Returns 0;
+ * -EALREADY if it already fired (its result is ready: await it, and make
+ * a new timer); -EINVAL if f is NULL or not a timer; -ESHUTDOWN; -ENOMEM.
+ */
+MOTE_API int mote_timer_reset(mote_future *f, int64_t ns);
+
 /* ---- Descriptors -------------------------------------------------------- */
 
 #define MOTE_READABLE 1

@@ -110,7 +110,6 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         for (int d = 0; d < 2; d++)
             if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
                 mask |= bits[d];
-        mote__waiter_done(&w);
         return mask ? mask : busy;
     }
     MOTE_STORE_LOAD_FENCE(); /* enlisted; now look for a close */
@@ -120,7 +119,6 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
     for (int d = 0; d < 2; d++)
         if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
             mask |= bits[d];
-    mote__waiter_done(&w);
     if (atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled)))
         return -EBADF; /* closed while we waited */
     return mask ? mask : -ETIMEDOUT;

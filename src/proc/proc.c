@@ -81,11 +81,28 @@ static void cancel_mailbox(mote_proc *p) {
         mote__msg_cancel(m);
 }
 
+/* The process's extension, made on first use by the process itself. */
+static mote__proc_ext *proc_ext(mote_proc *p) {
+    if (!p->ext) {
+        p->ext = calloc(1, sizeof *p->ext);
+        if (p->ext)
+            mote__deadline_init(&p->ext->deadline, &p->task);
+    }
+    return p->ext;
+}
+
+mote__deadline *mote__task_deadline(mote__task *t) {
+    mote__proc_ext *x = proc_ext((mote_proc *)t); /* a task is a process's first member */
+    return x ? &x->deadline : NULL;
+}
+
 /* Free a process nobody can reach any more. */
 static void proc_destroy(mote_proc *p) {
     cancel_mailbox(p);
     run_dtor(p);
     preg_remove(p);
+    if (p->ext) /* final: a fire under way finishes first */
+        mote__timer_cancel(&p->ext->deadline.timer);
     free(p->ext);
     mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
@@ -381,7 +398,6 @@ int mote_receive(mote_msg **out, int64_t timeout) {
             mote__waiter_sleep(&w, deadline);
         atomic_store(&p->recv_seq, 0);
     }
-    mote__waiter_done(&w);
     return r;
 }
 
@@ -496,11 +512,8 @@ int mote_on_panic(mote_panic_fn fn, void *ctx) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
-    if (!p->ext) {
-        p->ext = calloc(1, sizeof *p->ext);
-        if (!p->ext)
-            return -ENOMEM;
-    }
+    if (!proc_ext(p))
+        return -ENOMEM;
     p->ext->panic_fn = fn;
     p->ext->panic_ctx = ctx;
     return 0;

@@ -41,9 +41,12 @@ typedef struct mote__msg {
 #define MOTE__P_PANICKED 1u /* ended by a panic: messages are cancelled */
 #define MOTE__P_DTOR_DONE 2u
 
+/* What few processes need, allocated on first use (proc_ext in proc.c):
+ * kept out of the header, which must stay within its slab class. */
 typedef struct mote__proc_ext {
     mote_panic_fn panic_fn;
     void *panic_ctx;
+    mote__deadline deadline; /* timed sleeps (future.h) */
 } mote__proc_ext;
 
 struct mote_proc {
