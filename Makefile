@@ -3,7 +3,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build demo test test-clang test-asan test-tsan bench install deps clean
+.PHONY: all build demo test test-clang test-asan test-tsan bench soak install deps clean
 
 all: build
 
@@ -34,6 +34,10 @@ test-tsan: deps
 bench: build
 	bench/run.sh $(BUILD)
 
+# Mixed workload for SOAK_SECONDS (default 600), checking counts and RSS.
+soak: build
+	$(BUILD)/tests/soak
+
 PREFIX ?= /usr/local
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
@@ -44,4 +48,4 @@ docs: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) --target docs
 
 clean:
-	rm -rf build build-clang build-asan build-tsan build-aarch64
+	rm -rf build build-clang build-asan build-tsan build-aarch64 build-fuzz

@@ -143,6 +143,11 @@ typedef int (*mote_main_fn)(void *arg);
  * start (-EINVAL for a bad config, -EBUSY if a runtime is already running,
  * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
  * mote_run may be called again after it returns. cfg may be NULL.
+ *
+ * Out of memory, calls that allocate return -ENOMEM. Only where the
+ * runtime cannot go on without memory (a stack for a process that must
+ * run or resume, room in a run queue) does it print "mote: out of memory
+ * for ..." to stderr and abort() (SIGABRT, exit status 134 from a shell).
  */
 MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
 
@@ -156,9 +161,9 @@ typedef struct mote_future mote_future; /* result of an asynchronous call */
 typedef struct mote_msg mote_msg;       /* a received data message */
 
 /*
- * A result: a 64-bit value beside an error code (0 or negative errno), the
- * seed's Future[T, E]. A pointer in a result passes ownership to whoever
- * takes the result.
+ * A result: a 64-bit value beside an error code (0 or negative errno), as
+ * a Result[T, E] holds one or the other. A pointer in a result passes
+ * ownership to whoever takes the result.
  */
 typedef struct mote_result {
     union {
@@ -321,11 +326,13 @@ MOTE_API void mote_msg_free(mote_msg *m);
 /* ---- Timers ------------------------------------------------------------- */
 
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
- * Returns 0. */
+ * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps forever: nothing wakes
+ * the process, which stays suspended until the runtime shuts down (a
+ * foreign thread never returns). Returns 0. */
 MOTE_API int mote_sleep(int64_t ns);
 
-/* A future that resolves with value 0 after ns nanoseconds (the seed's
- * Timer): await it, or poll it together with results. */
+/* A future that resolves with value 0 after ns nanoseconds: await it, or
+ * poll it together with results. */
 MOTE_API int mote_timer(mote_future **out, int64_t ns);
 
 /*
@@ -351,14 +358,18 @@ MOTE_API int mote_timer_reset(mote_future *f, int64_t ns);
  * Returns the ready events (> 0), -ETIMEDOUT, -EBADF (bad fd, or closed with
  * mote_fd_close while waiting), -EPERM (a regular file: it cannot be polled),
  * -EBUSY (another process already waits on fd in that direction: one waiter
- * per direction).
+ * per direction), -EINVAL (events empty or with other bits), -ESHUTDOWN (no
+ * runtime running).
  */
 MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
 
 /* Close fd, waking every process waiting on it (they get -EBADF). Use this,
  * not close(), for descriptors that were waited on (a plain close() under a
  * waiter leaves it waiting until its timeout; a later mote_fd_wait on a
- * reused number still works). */
+ * reused number still works). A wait that starts while the close is under
+ * way may miss it and wait until its timeout, as with any use of a
+ * descriptor another thread is closing; sockets (mote_socket_close) see
+ * such a close. */
 MOTE_API int mote_fd_close(int fd);
 
 /* ---- Sockets ------------------------------------------------------------ */
@@ -382,17 +393,25 @@ typedef struct mote_addr {
     MOTE_ALIGNAS(8) unsigned char storage[128];
 } mote_addr;
 
-/* Parse "1.2.3.4:80", "[::1]:80", "unix:/path" or "unix:@abstract". */
+/* Parse "1.2.3.4:80", "[::1]:80", "unix:/path" or "unix:@abstract". The
+ * port is decimal digits only (leading zeros allowed), 0..65535: no sign,
+ * no space, not empty. -EINVAL for anything else. */
 MOTE_API int mote_addr_parse(mote_addr *out, const char *text);
-/* Format an address the way mote_addr_parse reads it. */
+/* Format an address the way mote_addr_parse reads it. -EINVAL for a len
+ * that does not fit its family or storage, -ENOSPC if buf is too small. */
 MOTE_API int mote_addr_format(const mote_addr *a, char *buf, size_t len);
 
 /* The low-level socket: any domain, type and protocol. */
 MOTE_API int mote_socket_open(mote_socket **out, int domain, int type, int protocol);
-/* Adopt an existing descriptor (made non-blocking and close-on-exec). */
+/* Adopt an existing socket descriptor (made non-blocking and
+ * close-on-exec); -ENOTSOCK if fd is not a socket. On failure fd stays
+ * the caller's. */
 MOTE_API int mote_socket_adopt(mote_socket **out, int fd);
 MOTE_API int mote_socket_fd(const mote_socket *s);
+/* Addresses passed in (bind, connect, send_to) must have a len that fits
+ * their family and storage (-EINVAL). */
 MOTE_API int mote_socket_bind(mote_socket *s, const mote_addr *a);
+/* backlog >= 0 (-EINVAL for a negative one). */
 MOTE_API int mote_socket_listen(mote_socket *s, int backlog);
 MOTE_API int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64_t timeout);
 MOTE_API int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout);
@@ -422,7 +441,8 @@ MOTE_API int mote_socket_close(mote_socket *s);
  * is resolved (getaddrinfo) on a helper thread, so no worker blocks, and
  * each address is tried in turn; the timeout covers the whole call.
  * Resolver failures: MOTE_EAI_NONAME (no such host), MOTE_EAI_AGAIN,
- * MOTE_EAI_FAIL. */
+ * MOTE_EAI_FAIL. A backlog of 0 means 1024; a negative one is -EINVAL (also
+ * for mote_unix_listen). */
 MOTE_API int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port);
 MOTE_API int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout);
 

@@ -4,7 +4,7 @@
 set -e
 need=""
 check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || need="$need $1"; }
-for p in cmake make gcc g++ clang pkg-config libcriterion-dev socat curl valgrind binutils; do check "$p"; done
+for p in cmake make gcc g++ clang pkg-config libcriterion-dev socat curl valgrind binutils spin; do check "$p"; done
 # The manual (man pages, HTML); the build skips it when pandoc is missing.
 check pandoc
 [ -z "$need" ] && exit 0

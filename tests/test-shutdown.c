@@ -212,3 +212,44 @@ Test(shutdown, foreign_waiter_is_cancelled) {
     cr_assert_eq(fw.r.err, -ECANCELED, "result err %d", fw.r.err);
     cr_assert_eq(atomic_load(&dtor_runs), 1);
 }
+
+/* A process whose state owns a socket, suspended reading it at shutdown:
+ * its destructor closes the socket, and the socket is freed although the
+ * read call in flight never returns (its stack is discarded). ASan's leak
+ * check in t_run catches a socket left behind. */
+static atomic_int reading;
+
+static void close_owned_socket(void *state) {
+    T_CHECK_EQ(mote_socket_close(*(mote_socket **)state), 0);
+}
+
+static mote_result h_read_forever(void *state, void *arg) {
+    (void)arg;
+    char c;
+    atomic_store(&reading, 1);
+    mote_socket_read(*(mote_socket **)state, &c, 1, MOTE_FOREVER);
+    return mote_ok_i(0);
+}
+
+static int main_socket_owner(void *arg) {
+    (void)arg;
+    int sv[2];
+    T_CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    mote_socket *a = NULL, *b = NULL;
+    T_CHECK_EQ(mote_socket_adopt(&a, sv[0]), 0);
+    T_CHECK_EQ(mote_socket_adopt(&b, sv[1]), 0);
+    mote_proc *owner = NULL;
+    T_CHECK_EQ(mote_spawn(&owner, &a, sizeof a, close_owned_socket), 0);
+    T_CHECK_EQ(mote_cast(owner, h_read_forever, NULL, 0), 0);
+    mote_proc_release(owner);
+    /* The peer stays open until shutdown too: another process owns it. */
+    mote_proc *peer_owner = NULL;
+    T_CHECK_EQ(mote_spawn(&peer_owner, &b, sizeof b, close_owned_socket), 0);
+    t_wait_at_least(&reading, 1);
+    mote_sleep(MOTE_MSEC(20)); /* into the read's wait */
+    return 0; /* shutdown frees both processes, handles held or not */
+}
+
+Test(shutdown, socket_closed_by_destructor_while_read_in_flight) {
+    T_RUN_OK(NULL, main_socket_owner, NULL);
+}

@@ -142,7 +142,9 @@ static void chatter_start(void) {
  * used a private one). Reports n to the main process. */
 static void worker_done(mote_proc *report, int chats_before, int fd, int64_t n) {
     int during = atomic_load(&chat_count) - chats_before;
-    if (during < 20)
+    /* A blocked thread would allow none; a loaded machine (TSan, other
+     * jobs) may allow only a handful in the pause, so no rate is asked. */
+    if (during < 2)
         t_fail(__FILE__, __LINE__, "the other process made %d exchanges only", during);
     T_CHECK(!nonblocking(fd));
     t_send_i64(report, n);

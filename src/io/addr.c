@@ -16,6 +16,39 @@
 _Static_assert(sizeof(((mote_addr *)0)->storage) >= sizeof(struct sockaddr_storage),
                "mote_addr must hold any socket address");
 
+/* A port: decimal digits only (leading zeros allowed), 0..65535. No sign,
+ * no space, not empty: strtol would take " 80", "+80" and "-0". */
+static int parse_port(const char *p) {
+    long v = 0;
+    if (*p == '\0')
+        return -EINVAL;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        v = v * 10 + (*p - '0');
+        if (v > 65535)
+            return -EINVAL;
+    }
+    return (int)v;
+}
+
+/* A length mote could have filled in: within storage, and at least the
+ * family's fixed part (a Unix address may be unnamed: family only). */
+bool mote__addr_len_ok(const mote_addr *a) {
+    if (a->len < sizeof(sa_family_t) || a->len > sizeof a->storage)
+        return false;
+    switch (((const struct sockaddr *)a->storage)->sa_family) {
+    case AF_INET:
+        return a->len >= sizeof(struct sockaddr_in);
+    case AF_INET6:
+        return a->len >= sizeof(struct sockaddr_in6);
+    case AF_UNIX:
+        return a->len <= sizeof(struct sockaddr_un);
+    default:
+        return true; /* other families: the kernel judges */
+    }
+}
+
 int mote_addr_parse(mote_addr *out, const char *text) {
     if (!out || !text)
         return -EINVAL;
@@ -53,9 +86,8 @@ int mote_addr_parse(mote_addr *out, const char *text) {
         memcpy(host, text, (size_t)(colon - text));
         host[colon - text] = '\0';
     }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+    int port = parse_port(colon + 1);
+    if (port < 0)
         return -EINVAL;
     if (v6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out->storage;
@@ -76,7 +108,7 @@ int mote_addr_parse(mote_addr *out, const char *text) {
 }
 
 int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
-    if (!a || !buf || len == 0 || a->len < sizeof(sa_family_t))
+    if (!a || !buf || len == 0 || !mote__addr_len_ok(a))
         return -EINVAL;
     const struct sockaddr *sa = (const struct sockaddr *)a->storage;
     char host[INET6_ADDRSTRLEN];
@@ -91,11 +123,15 @@ int mote_addr_format(const mote_addr *a, char *buf, size_t len) {
         n = snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
     } else if (sa->sa_family == AF_UNIX) {
         const struct sockaddr_un *un = (const void *)sa;
-        size_t plen = a->len - offsetof(struct sockaddr_un, sun_path);
+        /* mote__addr_len_ok: plen <= sizeof sun_path; a path need not end
+         * in a NUL within it (the kernel allows that), so bound every read. */
+        size_t plen = a->len > offsetof(struct sockaddr_un, sun_path)
+                          ? a->len - offsetof(struct sockaddr_un, sun_path)
+                          : 0;
         if (plen > 0 && un->sun_path[0] == '\0')
             n = snprintf(buf, len, "unix:@%.*s", (int)plen - 1, un->sun_path + 1);
         else
-            n = snprintf(buf, len, "unix:%s", plen ? un->sun_path : "");
+            n = snprintf(buf, len, "unix:%.*s", (int)strnlen(un->sun_path, plen), un->sun_path);
     } else {
         return -EAFNOSUPPORT;
     }

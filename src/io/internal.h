@@ -118,6 +118,12 @@ void mote__active_notify(mote__pdesc *pd);
 /* Shutdown: the process of an active descriptor is gone; let go of it. */
 void mote__active_abandon(mote__pdesc *pd);
 
+/* ---- addr.c ---- */
+
+/* a->len is one mote could have filled in for its family (within storage,
+ * at least the family's fixed part): checked before the kernel reads it. */
+bool mote__addr_len_ok(const mote_addr *a);
+
 /* ---- resolve.c ---- */
 
 /* Resolve host:port (port numeric) into up to max addresses. Returns how

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -82,6 +83,11 @@ int mote_socket_adopt(mote_socket **out, int fd) {
     if (!out || fd < 0)
         return -EINVAL;
     *out = NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return mote__errno();
+    if (!S_ISSOCK(st.st_mode))
+        return -ENOTSOCK; /* a regular file cannot even be waited on */
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return mote__errno();
@@ -121,6 +127,11 @@ int mote_socket_close(mote_socket *s) {
     if (atomic_exchange(&s->closed, true))
         return -EBADF;
     mote__fd_abort(s->fd); /* waiters return -EBADF */
+    /* A state destructor closing its socket at shutdown: a call in flight
+     * belonged to a process whose stack is gone and will never drop its
+     * reference, so the handle's is the last one. */
+    if (mote__proc_reaping())
+        atomic_store(&s->refs, 1);
     sock_unref(s);
     return 0;
 }
@@ -164,9 +175,11 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
     } while (0)
 
 int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     /* After a short read the receive queue was empty, and every byte that
      * arrives since raises a new edge (kept as READY if nobody waits): so
@@ -195,9 +208,11 @@ static ssize_t do_write(mote_socket *s, const void *buf, size_t len) {
 }
 
 int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
     sock_unref(s);
@@ -206,9 +221,11 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
 
 /* Move exactly len bytes in one direction, under one deadline. */
 static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool out) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? (int)r : -EINVAL;
+    if (r < 0)
+        return (int)r;
     int64_t dl = deadline_of(timeout);
     size_t done = 0;
     while (done < len) {
@@ -238,9 +255,13 @@ int mote_socket_write_all(mote_socket *s, const void *buf, size_t len, int64_t t
 
 int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const mote_addr *to,
                             int64_t timeout) {
+    if (to && !mote__addr_len_ok(to))
+        return -EINVAL;
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl,
             sendto(s->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)to->storage : NULL,
@@ -250,9 +271,11 @@ int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const m
 }
 
 int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *from, int64_t timeout) {
+    if (!buf && len) /* checked before sock_enter takes a reference */
+        return -EINVAL;
     int64_t r = sock_enter(s);
-    if (r < 0 || (!buf && len))
-        return r < 0 ? r : -EINVAL;
+    if (r < 0)
+        return r;
     int64_t dl = deadline_of(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -269,13 +292,13 @@ int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *
 /* ---- Connections ---- */
 
 int mote_socket_bind(mote_socket *s, const mote_addr *a) {
-    if (!s || !a)
+    if (!s || !a || !mote__addr_len_ok(a))
         return -EINVAL;
     return bind(s->fd, (const struct sockaddr *)a->storage, a->len) == 0 ? 0 : mote__errno();
 }
 
 int mote_socket_listen(mote_socket *s, int backlog) {
-    if (!s)
+    if (!s || backlog < 0) /* listen(2) would take a negative one as 0 */
         return -EINVAL;
     return listen(s->fd, backlog) == 0 ? 0 : mote__errno();
 }
@@ -308,7 +331,7 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
 }
 
 int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
-    if (!a)
+    if (!a || !mote__addr_len_ok(a))
         return -EINVAL;
     int64_t r = sock_enter(s);
     if (r < 0)
@@ -416,6 +439,8 @@ static int listen_on(mote_socket **out, const char *addr, int backlog, bool reus
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (backlog < 0)
+        return -EINVAL;
     mote_addr a;
     mote_socket *s;
     int r = open_stream(&s, &a, addr);

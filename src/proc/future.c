@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- Registry of heap futures: freed at shutdown if a process never took
  * its result (it may have ended suspended, or never awaited). ---- */
@@ -425,18 +426,23 @@ int mote_timer_reset(mote_future *f, int64_t ns) {
 }
 
 int mote_sleep(int64_t ns) {
-    if (ns <= 0) {
+    if (ns == 0) {
         mote__yield();
         return 0;
     }
     mote__waiter w;
     mote__waiter_init(&w);
     if (!w.task || !mote__sched_running()) {
+        if (ns < 0) /* forever: nothing ever wakes a plain thread's sleep */
+            for (;;)
+                pause();
         struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
         while (nanosleep(&ts, &ts) != 0)
             ;
         return 0;
     }
+    /* ns < 0 waits forever: no timer is armed and no source has the
+     * waiter, so only shutdown (which discards the stack) ends it. */
     mote__waiter_wait(&w, ns);
     return 0;
 }

@@ -587,11 +587,19 @@ static void reap_free(mote_proc *p) {
     mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
 
+static _Atomic bool reaping;
+
+bool mote__proc_reaping(void) {
+    return atomic_load(&reaping);
+}
+
 void mote__proc_reap_all(void) {
     /* First resolve every pending future (their waiters may live on the
      * stacks of suspended processes), then free stacks and processes. */
+    atomic_store(&reaping, true);
     reap_each(reap_messages);
     reap_each(reap_free);
     for (int i = 0; i < PREG_SHARDS; i++)
         P.reg[i].head = NULL;
+    atomic_store(&reaping, false);
 }

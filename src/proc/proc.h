@@ -67,6 +67,9 @@ struct mote_proc {
 /* proc.c */
 mote_proc *mote__proc_self(void);
 void mote__proc_reap_all(void);
+/* True while shutdown frees the remaining processes: their stacks are
+ * discarded, so nothing they had started (a call in flight) will finish. */
+bool mote__proc_reaping(void);
 int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *result);
 extern const mote__sched_hooks mote__proc_hooks;
 void mote__proc_set_budget(unsigned budget); /* >= 1, before the scheduler starts */

@@ -1,7 +1,7 @@
 /*
- * idle.c -- what a worker does when it needs work: take it locally, spin
- * (steal from the others), and at last park; and how parked workers are
- * woken. Also the poll token.
+ * idle.c -- what a worker does when nothing is queued on it (its loop,
+ * task.c, takes local work first): spin (steal from the others), poll, and
+ * at last park; and how parked workers are woken. Also the poll token.
  *
  * Wake-ups without a thundering herd (after Go's runtime/proc.go): whoever
  * queues stealable work calls wakep(), which wakes one parked worker only
@@ -28,7 +28,6 @@
 
 #include <errno.h>
 
-#define RUNNEXT_STREAK_MAX 64u /* turns a pair may bounce on runnext */
 #define STEAL_ROUNDS 4         /* passes over the victims; the last takes runnext */
 /* A linear congruential generator picks where a pass starts. */
 #define LCG_MUL 1103515245u
@@ -66,15 +65,6 @@ void mote__wakep_slow(void) {
         mote__wake_worker(iw);
     else
         atomic_fetch_sub(&S.idle.nspinning, 1);
-}
-
-void mote__stop_spinning(worker *w) {
-    if (!w->spinning)
-        return;
-    w->spinning = false;
-    /* The last spinner that found work makes sure there is another. */
-    if (atomic_fetch_sub(&S.idle.nspinning, 1) == 1)
-        wakep();
 }
 
 static bool work_anywhere(void) {
@@ -213,7 +203,7 @@ static void park_worker(worker *w) {
     mote__monitor_kick();
 }
 
-/* ---- Finding work ---- */
+/* ---- Finding work elsewhere ---- */
 
 static uint32_t next_random(worker *w) {
     w->rnd = w->rnd * LCG_MUL + LCG_INC;
@@ -248,45 +238,22 @@ static bool may_spin(worker *w) {
     return w->spinning;
 }
 
-/* The next task for w's loop, or NULL when the runtime stops or a spare
- * worker retires. Parks w while there is nothing to do. */
-mote__task *mote__find_work(worker *w) {
-    for (;;) {
-        if (atomic_load_explicit(&S.stopping, memory_order_relaxed))
-            return NULL;
-        mote__task *t = w->handoff;
-        if (t) {
-            w->handoff = NULL;
-            return t;
-        }
-        if (MOTE_UNLIKELY(w->spare) && mote__spare_retire(w))
-            return NULL;
-        if ((t = take_fair(w)))
-            goto found;
-        /* runnext first, unless a pair has been bouncing on it too long. */
-        if (w->streak < RUNNEXT_STREAK_MAX || atomic_load(&w->head) == atomic_load(&w->tail)) {
-            t = take_runnext(w);
-            if (t) {
-                w->streak++;
-                goto found;
-            }
-        }
-        w->streak = 0;
-        if ((t = runq_pop(w)) || (t = global_get(w, RUNQ_SIZE / 2)))
-            goto found;
-        if (may_spin(w) && (t = steal_work(w)))
-            goto found;
-        const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
-        if (np) /* workers are polling: poller threads can stay out */
-            note_polled();
-        if (np && np->poll(0) > 0 && has_local_work(w))
-            continue; /* readiness woke something here */
-        park_worker(w);
-        continue;
-    found:
-        mote__stop_spinning(w);
+/* w has nothing queued locally: spin and steal if it may, else poll the
+ * network without waiting, else park. Returns a stolen task (w no longer
+ * spins), or NULL when w should look at its own queues again. */
+mote__task *mote__find_elsewhere(worker *w) {
+    mote__task *t;
+    if (may_spin(w) && (t = steal_work(w))) {
+        stop_spinning(w);
         return t;
     }
+    const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
+    if (np) /* workers are polling: poller threads can stay out */
+        note_polled();
+    if (np && np->poll(0) > 0 && has_local_work(w))
+        return NULL; /* readiness woke something here */
+    park_worker(w);
+    return NULL;
 }
 
 /* ---- The poll token, for the I/O layer ---- */

@@ -5,8 +5,8 @@
  *
  *   sched.c    start and stop: workers, their threads, the main thread
  *   runq.c     the local rings (stealing, draining) and the global queue
- *   idle.c     finding work: spinning and stealing, idle workers and
- *              parking, the poll token
+ *   idle.c     when a worker has nothing queued: spinning and stealing,
+ *              idle workers and parking, the poll token
  *   task.c     running tasks: the worker loop, switching, parking, waking,
  *              yielding, the main task
  *   stack.c    the stack cache, signal stacks, stack-overflow reports
@@ -183,7 +183,11 @@ typedef struct sched_state {
 extern sched_state mote__sched;
 #define S mote__sched
 
-extern _Thread_local worker *mote__tls_worker MOTE_HIDDEN;
+/* Set on every runtime thread, NULL elsewhere; read through cur_worker().
+ * Local-dynamic, as a file's own static would be: only this library
+ * defines and reads it. */
+extern _Thread_local worker *mote__tls_worker
+    __attribute__((visibility("hidden"), tls_model("local-dynamic")));
 
 /* The calling thread's worker. Never inlined: a task may resume on another
  * thread, and the compiler would happily keep the TLS address of the first
@@ -287,8 +291,7 @@ static inline mote__task *take_fair(worker *w) {
 
 void mote__wakep_slow(void);
 void mote__wake_worker(worker *w);
-void mote__stop_spinning(worker *w);
-mote__task *mote__find_work(worker *w);
+mote__task *mote__find_elsewhere(worker *w);
 
 /* Make sure somebody will pick up newly queued, stealable work: wake one
  * parked worker, but only if nobody spins. */
@@ -297,6 +300,16 @@ static inline void wakep(void) {
     if (atomic_load(&S.idle.nspinning) != 0 || atomic_load(&S.idle.nidle) == 0)
         return;
     mote__wakep_slow();
+}
+
+/* A spinner found work: stop spinning; the last spinner to stop makes sure
+ * there is another. */
+static inline void stop_spinning(worker *w) {
+    if (!w->spinning)
+        return;
+    w->spinning = false;
+    if (atomic_fetch_sub(&S.idle.nspinning, 1) == 1)
+        wakep();
 }
 
 /* ---- Running tasks (task.c) ---- */

@@ -82,7 +82,7 @@ bool mote__spare_retire(worker *w) {
         if (atomic_compare_exchange_weak(&S.mon.nactive, &act, act - 1))
             break;
     }
-    mote__stop_spinning(w);
+    stop_spinning(w);
     mote__task *batch[RUNQ_SIZE + 1];
     size_t n = mote__runq_drain(w, batch);
     if (n) {

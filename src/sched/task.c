@@ -31,6 +31,7 @@
 #include <stdlib.h>
 
 #define CALL_BUDGET 1024 /* sends in one turn before the sender yields */
+#define RUNNEXT_STREAK_MAX 64u /* turns a pair may bounce on runnext */
 
 static void enqueue(mote__task *t, bool next);
 
@@ -106,6 +107,42 @@ static void post_switch(worker *w) {
 
 static void worker_loop(void *arg);
 
+/* The next task for w's loop, or NULL when the runtime stops or a spare
+ * worker retires. Local work first (inlined into the loop); without any,
+ * idle.c steals, polls or parks w. */
+static mote__task *find_work(worker *w) {
+    for (;;) {
+        if (atomic_load_explicit(&S.stopping, memory_order_relaxed))
+            return NULL;
+        mote__task *t = w->handoff;
+        if (t) {
+            w->handoff = NULL;
+            return t;
+        }
+        if (MOTE_UNLIKELY(w->spare) && mote__spare_retire(w))
+            return NULL;
+        if ((t = take_fair(w)))
+            goto found;
+        /* runnext first, unless a pair has been bouncing on it too long. */
+        if (w->streak < RUNNEXT_STREAK_MAX || atomic_load(&w->head) == atomic_load(&w->tail)) {
+            t = take_runnext(w);
+            if (t) {
+                w->streak++;
+                goto found;
+            }
+        }
+        w->streak = 0;
+        if ((t = runq_pop(w)) || (t = global_get(w, RUNQ_SIZE / 2)))
+            goto found;
+        if ((t = mote__find_elsewhere(w)))
+            return t;
+        continue;
+    found:
+        stop_spinning(w);
+        return t;
+    }
+}
+
 /* A stack with a loop ready to run: a cached one (suspended in its loop, or
  * reset), or a new one. */
 mote__stack *mote__loop_stack(worker *w) {
@@ -125,7 +162,7 @@ static void worker_loop(void *arg) {
     post_switch(cur_worker());
     for (;;) {
         worker *w = cur_worker(); /* never cached across a turn or a switch */
-        mote__task *t = mote__find_work(w);
+        mote__task *t = find_work(w);
         if (!t) { /* stopping or retiring: back to the thread's own stack */
             w->exit_stack = s;
             mote__ctx_switch(&s->ctx, &w->ctx);
