@@ -59,6 +59,14 @@ rearm      rearm      <=1xgo
 now        rearm      -
 recv_dl    rearm      -
 recv_nodl  rearm      -
+ws_10      waitset    -
+ws_100     waitset    -
+ws_1000    waitset    -
+ws_10000   waitset    -
+poll_10    waitset    -
+poll_100   waitset    -
+poll_1000  waitset    -
+poll_10000 waitset    -
 "
 
 declare -A BUILT  # impl -> 1 once it built

@@ -36,7 +36,7 @@ static bool pd_delist(mote__pdesc *pd, int d, mote__waiter *w) {
     return mote__slot_leave(&pd->slot[d], w);
 }
 
-static int poll_now(int fd, int events) {
+int mote__fd_poll_now(int fd, int events) {
     struct pollfd p = {.fd = fd, .events = 0};
     if (events & MOTE_READABLE)
         p.events |= POLLIN;
@@ -91,7 +91,7 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
     if (mask)
         return mask;
     if (timeout == 0) /* "is it ready now?": ask the descriptor itself */
-        return poll_now(fd, events);
+        return mote__fd_poll_now(fd, events);
     mote__waiter w;
     mote__waiter_init(&w);
     int enlisted = 0, busy = 0;
