@@ -13,7 +13,8 @@
  * Invariants:
  *   - pending != 0  <=>  the source is on the inbox or the owner's fifo.
  *     Notifiers set bits and push; the owner takes the bits when it
- *     reports the source, after taking it off its fifo.
+ *     reports the source, after taking it off its fifo, and, for a source
+ *     that leaves the set, only after it left its origin.
  *   - Only the push that makes the inbox non-empty wakes the owner: the
  *     owner arms its waiter, then looks at the inbox (seq_cst both sides),
  *     so a later push onto an empty inbox wakes it, and an earlier one is
@@ -41,7 +42,6 @@ typedef struct source {
     struct source *next;      /* inbox or fifo */
     struct source *hnext;     /* hash chain */
     bool dead;                /* removed while queued: freed off the list */
-    bool hooked;              /* a future: its slot holds the hook */
     union {
         mote_future *f;
         struct {
@@ -141,17 +141,16 @@ static void src_timer_fire(mote__timer *t) {
 static unsigned src_leave(mote_waitset *ws, source *s) {
     switch (s->kind) {
     case MOTE_WS_FUTURE:
-        if (!s->hooked)
-            return MOTE__HOOK_DONE;
-        s->hooked = false;
         return mote__future_unhook(s->u.f, &s->hook);
     case MOTE_WS_FD:
         for (int d = 0; d < 2; d++)
             if (s->u.fd.events & (d ? MOTE_WRITABLE : MOTE_READABLE)) {
                 mote__slot_unhook(&s->u.fd.pd->slot[d], &s->hook);
-                /* Readiness not yet reported stays for the next waiter. */
+                /* Readiness not yet reported stays for the next waiter
+                 * (not a closed descriptor's: its number may be reused). */
                 unsigned bit = d ? MOTE__HOOK_WRITE : MOTE__HOOK_READ;
-                atomic_store(&s->u.fd.pd->slot[d], atomic_load(&s->pending) & bit ? MOTE__PD_READY : 0);
+                bool keep = (atomic_load(&s->pending) & bit) && atomic_load(&s->u.fd.pd->gen) == s->u.fd.gen;
+                atomic_store(&s->u.fd.pd->slot[d], keep ? MOTE__PD_READY : 0);
             }
         return 0;
     case MOTE_WS_TIMER:
@@ -235,8 +234,7 @@ int mote_waitset_add_future(mote_waitset *ws, mote_future *f, uint64_t tag) {
         return r;
     }
     hash_insert(ws, s);
-    s->hooked = r == 1;
-    if (!s->hooked) /* done already: the next wait reports it */
+    if (r == 0) /* done already: the next wait reports it */
         src_notify(&s->hook, MOTE__HOOK_DONE);
     return 0;
 }
@@ -356,26 +354,26 @@ static void take_inbox(mote_waitset *ws) {
     ws->fifo_tail = last;
 }
 
-/* One queued source: fill *e and return true if it is to be reported. */
+/* One source taken off the list: fill *e and return true if it is to be
+ * reported. One that leaves the set leaves its origin *before* its bits are
+ * taken: a notify after that could find them 0 and list it again, just
+ * before it is freed. */
 static bool report(mote_waitset *ws, source *s, mote_waitset_event *e) {
-    unsigned bits = atomic_exchange(&s->pending, 0);
-    if (s->dead) {
+    if (s->dead) { /* it left its origin when removed: nothing lists it again */
         free(s);
         return false;
     }
     e->tag = s->tag;
     e->kind = s->kind;
     e->events = MOTE_READABLE;
-    if (s->kind == MOTE_WS_FD) {
-        if (atomic_load(&s->u.fd.pd->gen) != s->u.fd.gen) {
-            e->events = -EBADF; /* closed: it leaves the set */
-        } else {
-            e->events = ((bits & MOTE__HOOK_READ) ? MOTE_READABLE : 0) |
-                        ((bits & MOTE__HOOK_WRITE) ? MOTE_WRITABLE : 0);
-            return e->events != 0;
-        }
+    if (s->kind == MOTE_WS_FD && atomic_load(&s->u.fd.pd->gen) == s->u.fd.gen) {
+        unsigned bits = atomic_exchange(&s->pending, 0); /* it stays: a later edge lists it again */
+        e->events = ((bits & MOTE__HOOK_READ) ? MOTE_READABLE : 0) | ((bits & MOTE__HOOK_WRITE) ? MOTE_WRITABLE : 0);
+        return e->events != 0;
     }
     /* A future, a timer or a closed descriptor: reported once, then gone. */
+    if (s->kind == MOTE_WS_FD)
+        e->events = -EBADF;
     hash_remove(ws, s);
     unsigned what = src_leave(ws, s);
     free(s);

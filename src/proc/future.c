@@ -341,8 +341,14 @@ int mote__future_hook(mote_future *f, mote__hook *h) {
         uintptr_t exp = 0;
         if (atomic_compare_exchange_strong(&f->w, &exp, (uintptr_t)h))
             return 1;
-        if (exp == MOTE__FW_DONE)
+        if (exp == MOTE__FW_DONE) {
+            /* Hooked all the same, so a done future in a set behaves as
+             * one that completes there (await -EBUSY, drop hands it over).
+             * Only its owner, the caller, could change DONE. */
+            f->hooked = MOTE__HOOK_DONE;
+            atomic_store(&f->w, (uintptr_t)h);
             return 0;
+        }
         if (exp != MOTE__FW_BUSY)
             return exp == MOTE__FW_DROPPED ? -EINVAL : -EBUSY;
         mote__cpu_relax();

@@ -186,8 +186,9 @@ void mote__future_init_stack(mote_future *f);
 mote_future *mote__future_new(uint32_t kind);
 int mote__future_wait(mote_future *f, int64_t timeout);
 void mote__futures_reap_all(void);
-/* Put hook h in f's slot. 1 if hooked; 0 if f is already done (nothing
- * hooked); -EBUSY if f is awaited or hooked already; -EINVAL if dropped. */
+/* Put hook h in f's slot. 1 if hooked; 0 if hooked but f is done already
+ * (nothing will notify h: its owner takes note itself); -EBUSY if f is
+ * awaited or hooked already; -EINVAL if dropped. */
 int mote__future_hook(mote_future *f, mote__hook *h);
 /* Take h out of f: f is then as if never hooked (done if it completed);
  * if it was dropped meanwhile, it is dropped now (maybe freed). Returns
