@@ -3,7 +3,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build demo test test-clang test-asan test-tsan bench soak install deps clean
+.PHONY: all build demo test test-clang test-asan test-tsan test-debug bench soak install deps clean
 
 all: build
 
@@ -31,6 +31,10 @@ test-asan: deps
 test-tsan: deps
 	$(MAKE) test BUILD=build-tsan CMAKE_ARGS="-DMOTE_SANITIZE=thread -DMOTE_BENCH=OFF"
 
+# Internal invariants checked (MOTE_ASSERT), under ASan+UBSan.
+test-debug: deps
+	$(MAKE) test BUILD=build-debug CMAKE_ARGS="-DMOTE_DEBUG=ON -DMOTE_SANITIZE=address -DMOTE_BENCH=OFF"
+
 bench: build
 	bench/run.sh $(BUILD)
 
@@ -48,4 +52,4 @@ docs: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) --target docs
 
 clean:
-	rm -rf build build-clang build-asan build-tsan build-aarch64 build-fuzz
+	rm -rf build build-clang build-asan build-tsan build-debug build-aarch64 build-fuzz

@@ -15,7 +15,7 @@
 # Environment:
 #   BENCH_REPEAT      runs per benchmark and implementation, interleaved; medians shown (3)
 #   NET_IMPLS         implementations (epoll mote go tokio)
-#   NET_ONLY          benchmarks to run, of: http echo idle (all)
+#   NET_ONLY          benchmarks to run, of: http pipe echo idle (all)
 #   NET_SECONDS       seconds of measured load per run (5), after NET_WARMUP (1) unmeasured
 #   NET_CONNS         connections for wrk and the echo client (100)
 #   NET_IDLE_CONNS    connections of the idle benchmark (10000)
@@ -49,6 +49,9 @@ METRICS="
 http_cpu         us/req   http  <=1.1xepoll
 http_rate        req/s    http  >=tokio
 http_busy        %cpu     http  -
+pipe_cpu         us/req   pipe  <=1.1xepoll
+pipe_rate        req/s    pipe  >=tokio
+pipe_busy        %cpu     pipe  -
 echo_rate        rt/s     echo  >=tokio
 echo_cpu         us/rt    echo  -
 echo_busy        %cpu     echo  -
@@ -114,20 +117,25 @@ on_client_cpu() { taskset -c "$CLIENT_CPU" "$@"; }
 
 # ---- One run of a benchmark against one server: print "metric value" lines.
 
+# measure_http [METRIC_PREFIX WRK_ARGS...]: wrk against the server; "pipe"
+# passes bench/net/pipeline.lua (16 pipelined requests per write).
 measure_http() {
-    local t0 t1 out requests
-    on_client_cpu wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://$ADDR/" >/dev/null || return 1
+    local t0 t1 out requests m=${1:-http}
+    shift || true
+    on_client_cpu wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$@" "http://$ADDR/" >/dev/null || return 1
     t0=$(cpu_ticks)
-    out=$(on_client_cpu wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://$ADDR/") || return 1
+    out=$(on_client_cpu wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "http://$ADDR/") || return 1
     t1=$(cpu_ticks)
     echo "$out" >&3
     grep -q 'Non-2xx' <<<"$out" && { log "non-2xx responses"; return 1; }
     requests=$(awk '/ requests in / { print $1 }' <<<"$out")
     [[ $requests -gt 0 ]] || return 1
-    awk -v r="$requests" -v d="$((t1 - t0))" -v hz="$TICKS" -v s="$DURATION" \
+    awk -v r="$requests" -v d="$((t1 - t0))" -v hz="$TICKS" -v s="$DURATION" -v m="$m" \
         -v rate="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")" 'BEGIN {
-        printf "http_cpu %.2f\nhttp_rate %.0f\nhttp_busy %.0f\n", d / hz * 1e6 / r, rate, 100 * d / hz / s }'
+        printf "%s_cpu %.2f\n%s_rate %.0f\n%s_busy %.0f\n", m, d / hz * 1e6 / r, m, rate, m, 100 * d / hz / s }'
 }
+
+measure_pipe() { measure_http pipe -s "$BENCH_DIR/net/pipeline.lua"; }
 
 measure_echo() {
     local t0 t1 out client=$BUILD_DIR/bench/net_echo_client
@@ -242,7 +250,7 @@ net_machine() { # run.sh's lines, then this benchmark's settings
     machine
     echo "- load: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2) and bench/net/*_client.c on CPU $CLIENT_CPU;" \
         "servers on CPU $SERVER_CPU, one thread each (MOTE_THREADS=1, GOMAXPROCS=1, tokio current_thread)"
-    echo "- http: wrk -t1 -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up; echo: $CONNS connections x $MSG_SIZE B round trips for ${DURATION}s;" \
+    echo "- http: wrk -t1 -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up (pipe: the same with bench/net/pipeline.lua, 16 requests per write); echo: $CONNS connections x $MSG_SIZE B round trips for ${DURATION}s;" \
         "idle: $IDLE_CONNS connections, one $MSG_SIZE B echo each, VmRSS growth / connection"
     [[ -r /proc/pressure/cpu ]] &&
         echo "- CPU pressure (/proc/pressure/cpu, some) before the runs: $PRESSURE_BEFORE"
@@ -258,8 +266,8 @@ net_main() {
     local impl b rep benches=()
     command -v taskset >/dev/null || { log "net: no taskset (util-linux)"; return 1; }
     command -v wrk >/dev/null || log "net: no wrk (apt-get install wrk); the http rows will be n/a"
-    for b in http echo idle; do
-        [[ $b == http ]] && ! command -v wrk >/dev/null && continue
+    for b in http pipe echo idle; do
+        [[ $b == http || $b == pipe ]] && ! command -v wrk >/dev/null && continue
         [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] && benches+=("$b")
     done
     local built=()
@@ -277,6 +285,7 @@ net_main() {
             for impl in "${IMPLS[@]}"; do
                 case $b in
                 http | echo) run_one "$impl" "$b" "$rep" "$b" "$b" ;;
+                pipe) run_one "$impl" pipe "$rep" http pipe ;;
                 idle) run_one "$impl" idle "$rep" echo idle_rss ;;
                 esac
             done

@@ -55,6 +55,8 @@ read4k     file_read  -
 read4k_plain file_read -
 read4k_ratio file_read >=0.9
 idle_cpu   idle_cpu   <1
+child_true child_true -
+child_true_par child_true -
 rearm      rearm      <=1xgo
 now        rearm      -
 recv_dl    rearm      -
@@ -265,5 +267,9 @@ status=$?
 # The network benchmarks (bench/net.sh), unless BENCH_NET=0.
 if [[ ${BENCH_NET:-1} != 0 ]]; then
     "$BENCH_DIR/net.sh" "$BUILD_DIR" || status=1
+fi
+# examples/kv against redis-server (bench/kv.sh), unless BENCH_KV=0.
+if [[ ${BENCH_KV:-1} != 0 ]]; then
+    "$BENCH_DIR/kv.sh" "$BUILD_DIR" || status=1
 fi
 exit "$status"

@@ -4,11 +4,19 @@
  * source, mote_stdout() as the sink. Reading a pipe or a terminal suspends
  * only this process, a regular file runs in blocking sections.
  *
- *     cat [FILE...]      ("-" names stdin)
+ *     cat [FILE...]      ("-" names stdin, "--" ends the options)
+ *
+ * -h or --help, or an unknown option, prints the usage and exits 2.
+ * SIGINT and SIGTERM keep their default action, as for any filter: the
+ * shell sees cat die of the signal.
  */
 #include <mote.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "common/cli.h"
+
+#define USAGE "[FILE...]  (copy the files, or stdin, to stdout; \"-\" is stdin)"
 
 /* Copy from until its end. 0, or a negative errno; *writing says which side
  * failed. */
@@ -34,22 +42,22 @@ static void complain(const char *what, int err) {
 }
 
 typedef struct args {
-    int argc;
-    char **argv;
+    int n;        /* file names, without the options */
+    char **names;
 } args;
 
 static int app(void *arg) {
     args *a = arg;
     static char buf[64 * 1024]; /* one main process: no need for a per-call buffer */
     int status = 0, writing = 0;
-    if (a->argc < 2) {
+    if (a->n == 0) {
         int r = copy(mote_stdin(), mote_stdout(), buf, sizeof buf, &writing);
         if (r < 0)
             complain(writing ? "stdout" : "stdin", r);
         return r < 0;
     }
-    for (int i = 1; i < a->argc; i++) {
-        const char *name = a->argv[i];
+    for (int i = 0; i < a->n; i++) {
+        const char *name = a->names[i];
         int r;
         if (!strcmp(name, "-")) {
             r = copy(mote_stdin(), mote_stdout(), buf, sizeof buf, &writing);
@@ -73,7 +81,20 @@ static int app(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    args a = {argc, argv};
+    /* The names, in place of argv[1..]: options first rejected. */
+    args a = {0, argv + 1};
+    bool options = true;
+    for (int i = 1; i < argc; i++) {
+        if (options && !strcmp(argv[i], "--")) {
+            options = false;
+        } else if (options && argv[i][0] == '-' && argv[i][1] != '\0') {
+            if (!cli_is_help(argv[i]))
+                fprintf(stderr, "cat: unknown option '%s'\n", argv[i]);
+            return cli_usage("cat", USAGE);
+        } else {
+            a.names[a.n++] = argv[i];
+        }
+    }
     int r = mote_run(NULL, app, &a);
     if (r < 0) {
         fprintf(stderr, "cat: %s\n", mote_strerror(r));

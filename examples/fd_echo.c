@@ -3,8 +3,10 @@
  * mote_fd_wait: one process per connection, code that reads like blocking
  * code. (The socket types of the network issue will wrap exactly this.)
  *
- *   fd_echo [port]        default 7007 (0: any free port); prints
+ *   fd_echo [PORT]        default 7007 (0: any free port); prints
  *                         "listening on 127.0.0.1:PORT" when ready
+ *
+ * SIGINT or SIGTERM stops it gracefully (examples/common/graceful.h).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -15,6 +17,9 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "common/cli.h"
+#include "common/graceful.h"
 
 /* Read up to len bytes, waiting as long as it takes. 0 at end of stream. */
 static ssize_t read_some(int fd, char *buf, size_t len) {
@@ -56,7 +61,7 @@ static void connection(void *arg) {
     while ((n = read_some(fd, buf, sizeof buf)) > 0)
         if (write_all(fd, buf, (size_t)n) < 0)
             break;
-    mote_fd_close(fd);
+    graceful_conn_close_fd(fd);
 }
 
 static int serve(void *arg) {
@@ -72,16 +77,29 @@ static int serve(void *arg) {
     }
     socklen_t al = sizeof a; /* port 0: the kernel picked one */
     getsockname(ls, (struct sockaddr *)&a, &al);
+    int r = graceful_start("fd_echo", ls, SOCK_STREAM);
+    if (r < 0) {
+        fprintf(stderr, "fd_echo: signals: %s\n", mote_strerror(r));
+        return 1;
+    }
     printf("listening on 127.0.0.1:%d\n", ntohs(a.sin_port));
     fflush(stdout);
     for (;;) {
         int c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int e = c < 0 ? mote_errno() : 0;
+        if (graceful_stopping()) {
+            if (c >= 0)
+                close(c); /* the stopper's knock, or a late client */
+            mote_fd_close(ls);
+            return graceful_finish(NULL);
+        }
         if (c >= 0) {
-            if (mote_spawn_fn(NULL, connection, &c, sizeof c) < 0)
+            if (graceful_conn_open(c) < 0)
                 close(c);
+            else if (mote_spawn_fn(NULL, connection, &c, sizeof c) < 0)
+                graceful_conn_close_fd(c);
             continue;
         }
-        int e = mote_errno();
         if (e == -EAGAIN || e == -EINTR || e == -ECONNABORTED) {
             mote_fd_wait(ls, MOTE_READABLE, MOTE_FOREVER);
             continue;
@@ -90,13 +108,17 @@ static int serve(void *arg) {
             mote_sleep(MOTE_MSEC(10));
             continue;
         }
-        perror("fd_echo: accept");
+        fprintf(stderr, "fd_echo: accept: %s\n", mote_strerror(e));
         return 1;
     }
 }
 
 int main(int argc, char **argv) {
-    int port = argc > 1 ? atoi(argv[1]) : 7007;
-    int r = mote_run(NULL, serve, &port);
+    const char *arg;
+    int r = cli_one_arg(argc, argv, "7007", cli_port_ok, "[PORT]  (default 7007; 0: any free port)", &arg);
+    if (r != 0)
+        return r;
+    int port = atoi(arg);
+    r = mote_run(NULL, serve, &port);
     return r < 0 ? 1 : r;
 }

@@ -2,13 +2,16 @@
  * unix_echo.c -- echo server on a Unix stream socket, one process per
  * connection (examples/echo.c over mote_unix_listen).
  *
- *   unix_echo [path]   default /tmp/mote-echo.sock; "@name" for the
+ *   unix_echo [PATH]   default /tmp/mote-echo.sock; "@name" for the
  *                      abstract namespace; prints "listening on unix:PATH"
  *
  * An existing socket file is not removed: remove a stale one first.
+ * SIGINT or SIGTERM stops it gracefully and removes the socket file
+ * (examples/common/graceful.h).
  */
 #include <mote.h>
-#include "common/serve.h"
+#include "common/cli.h"
+#include "common/graceful.h"
 
 static int serve(void *arg) {
     const char *path = arg;
@@ -18,9 +21,14 @@ static int serve(void *arg) {
         fprintf(stderr, "unix_echo: listen %s: %s\n", path, mote_strerror(r));
         return 1;
     }
-    return serve_listener("unix_echo", l, echo_connection);
+    return graceful_serve("unix_echo", l, graceful_echo_connection, path);
 }
 
 int main(int argc, char **argv) {
-    return mote_run(NULL, serve, argc > 1 ? argv[1] : "/tmp/mote-echo.sock");
+    const char *path;
+    int r = cli_one_arg(argc, argv, "/tmp/mote-echo.sock", cli_unix_path_ok,
+                        "[PATH | @NAME]  (default /tmp/mote-echo.sock)", &path);
+    if (r == 0)
+        r = mote_run(NULL, serve, (void *)path);
+    return r < 0 ? 1 : r;
 }

@@ -237,6 +237,19 @@ MOTE_API void mote_proc_release(mote_proc *p);
 /* A unique, never reused id for p (for logs). */
 MOTE_API uint64_t mote_proc_id(const mote_proc *p);
 
+/*
+ * A name for p, shown wherever p is (panics, mote_dump, traces, warnings,
+ * the gdb commands). The bytes are copied, cut to MOTE_NAME_MAX - 1 (not
+ * inside a UTF-8 character); NULL or "" removes the name. Any thread, any
+ * time. Returns 0, -EINVAL (p NULL) or -ENOMEM.
+ */
+#define MOTE_NAME_MAX 32
+MOTE_API int mote_proc_set_name(mote_proc *p, const char *name);
+
+/* Copy p's name into buf (NUL-terminated, cut to len - 1 bytes). Returns
+ * the length copied (0: no name) or -EINVAL. */
+MOTE_API int mote_proc_name(const mote_proc *p, char *buf, size_t len);
+
 /* The calling process, borrowed (take mote_proc_ref to keep it), or NULL
  * when called outside any process (a foreign thread). */
 MOTE_API mote_proc *mote_self(void);
@@ -324,6 +337,12 @@ MOTE_API int mote_receive(mote_msg **out, int64_t timeout);
 MOTE_API const void *mote_msg_data(const mote_msg *m);
 MOTE_API size_t mote_msg_size(const mote_msg *m);
 MOTE_API void mote_msg_free(mote_msg *m);
+
+/* What sent m: MOTE_MSG_DATA (mote_send) or MOTE_MSG_SIGNAL (a signal
+ * watch: the data is a mote_signal_msg, see "Signals"). -EINVAL for NULL. */
+#define MOTE_MSG_DATA 0
+#define MOTE_MSG_SIGNAL 1
+MOTE_API int mote_msg_kind(const mote_msg *m);
 
 /* ---- Timers ------------------------------------------------------------- */
 
@@ -768,6 +787,194 @@ MOTE_API mote_stream mote_stdin(void);
 MOTE_API mote_stream mote_stdout(void);
 MOTE_API mote_stream mote_stderr(void);
 
+/* ---- Signals -------------------------------------------------------------- */
+
+/*
+ * Signals as messages (mote_signal_watch) or as a wait (mote_signal_wait),
+ * from any process or foreign thread. While a signal has a watcher or a
+ * waiter, mote catches it with a handler (SA_RESTART) that only counts the
+ * arrival and writes to a close-on-exec eventfd; a dispatcher process,
+ * woken through the poller, hands each arrival on. So it works whichever
+ * thread the kernel delivers the signal to: a worker, backup, poller,
+ * timer or monitor thread, the main thread or a foreign thread. When the
+ * last watcher and waiter of a signal go, the disposition it had before is
+ * restored: with nobody watching, SIGINT and SIGTERM kill as usual. Runtime
+ * shutdown restores every disposition mote changed, closes the eventfd and
+ * drops the watches.
+ *
+ * Arrivals are counted, so none is lost between two wake-ups of the
+ * dispatcher. The kernel, though, keeps at most one pending instance of a
+ * standard signal: the same signal sent again before any thread has run
+ * the handler for the first is merged with it (n kill()s in a quick burst
+ * may arrive as fewer; a raise() or a signal to a thread that has it
+ * unblocked is handled before the call returns). Real-time signals are
+ * queued by the kernel.
+ *
+ * Signal masks. mote blocks no signal in any thread: each of its threads
+ * inherits the mask of the thread that created it, so all of them have
+ * the mask of the thread that called mote_run. The program must not:
+ *   - block a watched signal in every thread (blocking it before mote_run
+ *     does that): then no handler runs and the signal stays pending;
+ *   - install its own handler for a watched signal (sigaction, signal):
+ *     that replaces mote's, and the last unwatch puts back the disposition
+ *     found at the first watch;
+ *   - rely on which thread runs the handler.
+ *
+ * signalfd(2) instead: a signalfd only sees a signal that is blocked in
+ * EVERY thread; otherwise the kernel delivers it to a thread that has it
+ * unblocked, with its normal action. Blocking SIGTERM inside mote_run (in
+ * the main process) blocks it on the main thread only: the workers still
+ * have it unblocked and SIGTERM still kills the program. Block it before
+ * mote_run, so every mote thread inherits the mask, or use mote_signal_*.
+ *
+ * Child processes (mote_child_spawn) start with an empty signal mask and
+ * default dispositions for the signals mote catches (as after any exec)
+ * and for SIGPIPE, which mote_run ignores.
+ */
+
+/* The data of a MOTE_MSG_SIGNAL message (mote_msg_kind). */
+typedef struct mote_signal_msg {
+    int signo;
+} mote_signal_msg;
+
+/*
+ * Deliver every arrival of signo to p as a message of kind MOTE_MSG_SIGNAL
+ * holding a mote_signal_msg, read with mote_receive (tell it from data
+ * messages with mote_msg_kind). Every watcher and waiter of a signal gets
+ * every arrival. The watch holds a reference to p until
+ * mote_signal_unwatch or runtime shutdown.
+ * Errors: -EINVAL (p NULL; signo not in 1..64, or one mote does not catch:
+ * SIGKILL, SIGSTOP, and the synchronous faults SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP, SIGSYS; the C library's reserved real-time signals),
+ * -EEXIST (p already watches signo), -ENOMEM, -EMFILE / -ENFILE (no
+ * descriptor for the eventfd), -ESHUTDOWN (no runtime running).
+ */
+MOTE_API int mote_signal_watch(mote_proc *p, int signo);
+
+/* Stop watching. An arrival handed on just before may still reach p after
+ * this returns. Errors: -EINVAL (as above), -ENOENT (p does not watch
+ * signo). */
+MOTE_API int mote_signal_unwatch(mote_proc *p, int signo);
+
+/*
+ * Wait until one of the n signals at signos arrives and return its number
+ * (> 0). Only arrivals after the call started count; arrivals while
+ * nobody waits or watches take the signal's previous disposition (which
+ * may be the default: death). Suspends only the calling process (a
+ * foreign thread blocks). Errors: -EINVAL (signos NULL, n 0 or > 64, a
+ * signal as in mote_signal_watch), -ETIMEDOUT, -ECANCELED (the runtime
+ * shut down while a foreign thread waited), -ENOMEM, -EMFILE, -ENFILE,
+ * -ESHUTDOWN.
+ */
+MOTE_API int mote_signal_wait(const int *signos, size_t n, int64_t timeout);
+
+/* ---- Child processes ----------------------------------------------------- */
+
+/*
+ * Run programs (Go's os/exec). mote_child_spawn starts argv[0] (searched in
+ * the program's PATH when it holds no '/'; a relative path is taken in the
+ * child's cwd)
+ * with posix_spawn, inside a blocking section. The child gets:
+ *   - envp, or the program's environment when envp is NULL;
+ *   - cwd, or the program's working directory when cwd is NULL;
+ *   - for each of stdin, stdout, stderr (stdio[0..2]): MOTE_CHILD_INHERIT
+ *     (the program's own), MOTE_CHILD_NULL (/dev/null) or MOTE_CHILD_PIPE
+ *     (a pipe whose other end the parent reads or writes through
+ *     mote_child_stdin/stdout/stderr, waiting through the poller);
+ *   - no other descriptor: everything from 3 up is closed in the child,
+ *     close-on-exec or not;
+ *   - an empty signal mask, SIGPIPE at its default action (mote_run
+ *     ignores it in the parent) and every signal mote catches at its
+ *     default (as after any exec); signals ignored by the program stay
+ *     ignored.
+ * Exit is noticed through a pidfd (no SIGCHLD handler is installed) and
+ * the child is reaped with waitid(P_PIDFD). The program must not reap
+ * mote's children itself (waitpid(-1, ...), SIGCHLD set to SIG_IGN or
+ * SA_NOCLDWAIT): their status would be lost (mote_child_wait then fails
+ * with -ECHILD).
+ *
+ * Several processes may wait for one child: the first waits through the
+ * poller, the others look again every few milliseconds (up to 20 ms).
+ *
+ * When the runtime shuts down, children that have exited are reaped;
+ * children still running are left running (not killed, as in Go), with
+ * their pipes closed, so a child reading stdin sees its end. Nobody reaps
+ * them after that unless the program calls waitpid(pid) itself. Kill
+ * (mote_child_kill) and wait for the ones that must not outlive the
+ * runtime.
+ */
+typedef struct mote_child mote_child;
+
+#define MOTE_CHILD_INHERIT 0
+#define MOTE_CHILD_NULL 1
+#define MOTE_CHILD_PIPE 2
+
+typedef struct mote_child_opts {
+    const char *const *argv; /* program and arguments, NULL-terminated */
+    const char *const *envp; /* "NAME=value" strings, NULL-terminated; NULL: inherit */
+    const char *cwd;         /* NULL: inherit */
+    int stdio[3];            /* MOTE_CHILD_INHERIT (0), MOTE_CHILD_NULL, MOTE_CHILD_PIPE */
+} mote_child_opts;
+
+typedef struct mote_child_status {
+    int exit_code; /* 0..255 if it exited, else -1 */
+    int signal;    /* the signal that killed it, else 0 */
+} mote_child_status;
+
+/*
+ * Start a child. Errors: -EINVAL (NULL or empty argv, a bad stdio mode),
+ * -ENOENT (no such program, or no such cwd), -EACCES, -ENOEXEC, -E2BIG,
+ * -ENOMEM, -EAGAIN (process limit), -EMFILE / -ENFILE (no descriptor for a
+ * pipe or the pidfd), -ESHUTDOWN (no runtime running); any other exec
+ * error of the program as its negative errno.
+ */
+MOTE_API int mote_child_spawn(mote_child **out, const mote_child_opts *o);
+
+/* The child's process id (> 0), -EINVAL for NULL. */
+MOTE_API int mote_child_pid(const mote_child *c);
+
+/* The parent's end of a MOTE_CHILD_PIPE stream: write stdin, read stdout
+ * and stderr. Borrowed from c: valid until mote_child_close_stdin (for
+ * stdin) or mote_child_free. A stream that is not a pipe has a NULL vt
+ * (its calls return -EBADF). Read stdout and stderr and write stdin from
+ * different processes when the child may fill one pipe while you wait on
+ * another. */
+MOTE_API mote_stream mote_child_stdin(mote_child *c);
+MOTE_API mote_stream mote_child_stdout(mote_child *c);
+MOTE_API mote_stream mote_child_stderr(mote_child *c);
+
+/* Close the child's stdin pipe (it reads end of file). A process still
+ * waiting to write it gets -EBADF. -EBADF if stdin is not a pipe or is
+ * closed already; -EINVAL for NULL. */
+MOTE_API int mote_child_close_stdin(mote_child *c);
+
+/*
+ * Wait until the child exits (it is then reaped) and fill *st (st may be
+ * NULL). Once reaped, every later call returns the same status at once.
+ * Suspends only the calling process (a foreign thread blocks). Errors:
+ * -EINVAL, -ETIMEDOUT (the child keeps running), -ECHILD (the program
+ * reaped it behind mote's back).
+ */
+MOTE_API int mote_child_wait(mote_child *c, int64_t timeout, mote_child_status *st);
+
+/*
+ * The same as a future, which resolves with err 0 and i = the exit code
+ * (>= 0), or minus the signal that killed the child (< 0); or err < 0 as
+ * mote_child_wait's (-ECANCELED if the runtime shuts down first). After
+ * it resolves, mote_child_wait returns the full status at once. c may be
+ * freed before it resolves. Errors: -EINVAL, -ENOMEM, -ESHUTDOWN.
+ */
+MOTE_API int mote_child_wait_async(mote_child *c, mote_future **out);
+
+/* Send signo (0 only checks that it runs) to the child, through its pidfd
+ * (never to a reused pid). Errors: -EINVAL, -ESRCH (already reaped), or
+ * the kernel's (-EPERM). */
+MOTE_API int mote_child_kill(mote_child *c, int signo);
+
+/* Close the pipes and free c. A child not yet reaped keeps running and is
+ * reaped in the background when it exits. NULL is a no-op. */
+MOTE_API void mote_child_free(mote_child *c);
+
 /* ---- Panics ------------------------------------------------------------- */
 
 /*
@@ -786,6 +993,122 @@ typedef void (*mote_panic_fn)(const char *msg, void *ctx);
 /* Register (or with fn NULL, remove) the calling process's panic handler.
  * -EPERM outside a process. */
 MOTE_API int mote_on_panic(mote_panic_fn fn, void *ctx);
+
+/* ---- Seeing inside a running program --------------------------------------- */
+
+/*
+ * Write a dump of the running program to fd: every worker (idle, running
+ * which process and for how long, in a blocking section) and every
+ * process: id, name, state (idle; runnable; running on which worker;
+ * suspended in what: receive, await of which future, a call to which
+ * process, an fd wait on which fd and direction, a sleep, with the time
+ * left), mailbox length and age, and for a suspended process a symbolised
+ * backtrace of where it waits (function, file:line with libdw).
+ *
+ * Nothing is stopped: processes keep running while the dump reads racy
+ * snapshots; a process that resumes while its stack is read is shown
+ * without a backtrace. A running process's stack is not read. From a
+ * process, the call runs as a blocking section. Returns 0, -EBADF,
+ * -ENOMEM, -ESHUTDOWN.
+ */
+MOTE_API int mote_dump(int fd);
+
+/*
+ * Print a dump to stderr whenever signal sig arrives (Go prints one on
+ * SIGQUIT; here the program then carries on). sig 0 turns it off; the
+ * signal's previous disposition comes back then and at shutdown. The
+ * handler only wakes a thread of the runtime, which prints. Also set by
+ * the environment: MOTE_DUMP_SIGNAL=1 (or QUIT) for SIGQUIT, USR1, USR2
+ * or a number. Returns 0, -EINVAL (a signal that cannot be used: KILL,
+ * STOP, SEGV, BUS, FPE, ILL, PIPE), -ESHUTDOWN.
+ */
+MOTE_API int mote_dump_on_signal(int sig);
+
+/*
+ * Counters of the running runtime, cheap enough to be always on: each
+ * worker counts on a cache line of its own without locked instructions,
+ * and a read sums them (so a read costs a pass over the workers). Counts
+ * start at zero with each mote_run. Fields marked "now" are gauges; the
+ * others only grow.
+ *
+ * ABI: set size to sizeof(mote_metrics) before the call. The library
+ * fills at most size bytes (a program built against an older header gets
+ * the fields it knows) and sets version; fields a newer header adds stay
+ * as the caller left them (zero them first).
+ */
+#define MOTE_METRICS_VERSION 1
+typedef struct mote_metrics {
+    uint32_t size;    /* in: sizeof(mote_metrics) */
+    uint32_t version; /* out: the library's MOTE_METRICS_VERSION */
+    /* processes and messages */
+    uint64_t procs_live; /* now */
+    uint64_t procs_spawned;
+    uint64_t procs_finished;
+    uint64_t msgs_sent;
+    uint64_t msgs_run; /* run, or taken by mote_receive */
+    /* scheduling */
+    uint64_t turns;         /* a process started or resumed on a worker */
+    uint64_t parks;         /* a process suspended */
+    uint64_t wakeups;       /* a suspended process made runnable */
+    uint64_t steals;        /* a worker took work from another */
+    uint64_t worker_sleeps; /* a worker went idle */
+    uint64_t busy_ns;       /* time workers were not idle, all summed */
+    uint64_t workers;       /* now */
+    /* the poller */
+    uint64_t poll_waits;  /* waits that could block */
+    uint64_t poll_events; /* readiness events */
+    /* blocking work */
+    uint64_t blocking_sections;
+    uint64_t handoffs;              /* backup workers started for stalled workers */
+    uint64_t backup_threads;        /* now: started (they stay, pooled) */
+    uint64_t backup_workers_active; /* now */
+    /* timers and stacks */
+    uint64_t timers_armed;
+    uint64_t timers_fired;
+    uint64_t stacks_mapped; /* now */
+    uint64_t stacks_cached; /* now: mapped and free */
+} mote_metrics;
+
+/* Fill *out (see above). Returns 0, -EINVAL (out NULL, or out->size < 8),
+ * -ESHUTDOWN. Any thread. */
+MOTE_API int mote_metrics_get(mote_metrics *out);
+
+/* Busy nanoseconds of each worker (threads of them), then one entry for
+ * all backup workers together, into busy_ns[0..n). Returns how many
+ * entries there are (threads + 1), or -EINVAL, -ESHUTDOWN. */
+MOTE_API int mote_metrics_workers(uint64_t *busy_ns, size_t n);
+
+/*
+ * The counters in the Prometheus text format (version 0.0.4): a HELP and
+ * a TYPE line per metric, names starting with "mote_", counters ending in
+ * "_total", busy time in seconds per worker. Written to buf as snprintf
+ * does: at most len bytes with a NUL; returns the length of the whole
+ * text (without the NUL), so a result >= len means it was cut (buf NULL
+ * with len 0 asks for the length). -EINVAL, -ESHUTDOWN.
+ * examples/metrics_http.c serves it at /metrics.
+ */
+MOTE_API int64_t mote_metrics_prometheus(char *buf, size_t len);
+
+/*
+ * Trace the scheduler into a file that the Perfetto UI (ui.perfetto.dev)
+ * or chrome://tracing opens (Chrome's trace event JSON): one track per
+ * thread; a slice per turn of a process, named after it, saying how the
+ * turn ended (done, yielded, suspended in receive, ...); slices for
+ * blocking sections, waits in the poller and idle workers; spawns,
+ * steals and hand-offs to backup workers as instant events; and an arrow
+ * from every wake-up (or message to an idle process) to the turn it
+ * caused. Also started by the environment: MOTE_TRACE=path.
+ *
+ * Each thread keeps the last MOTE_TRACE_EVENTS events (default 262144) in
+ * a ring of its own; the file is written at mote_trace_stop, or when the
+ * runtime shuts down. Off, a trace point costs one load and one branch.
+ *
+ * mote_trace_start: 0, -EINVAL (path NULL or ""), -EBUSY (a trace runs),
+ * -ESHUTDOWN, or the error opening path. mote_trace_stop: 0, -EINVAL (no
+ * trace runs), -EIO (writing failed).
+ */
+MOTE_API int mote_trace_start(const char *path);
+MOTE_API int mote_trace_stop(void);
 
 #ifdef __cplusplus
 }

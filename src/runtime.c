@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -35,6 +36,12 @@ typedef struct rt_config {
     unsigned msg_budget;
     unsigned netpoll_threads;
 } rt_config;
+
+void mote__dump_start(void); /* debug/dump.c */
+void mote__trace_start_env(void); /* debug/trace.c */
+void mote__trace_shutdown(void);
+void mote__dump_stop(void);
+void mote__symbols_release(void); /* debug/symbol.c */
 
 static _Atomic bool rt_busy;
 
@@ -104,6 +111,16 @@ static int config_resolve(const mote_config *c, rt_config *out) {
     return 0;
 }
 
+/* For a failed assertion (MOTE_ASSERT): what runs on this thread. */
+static void describe_thread(char *buf, size_t len) {
+    mote_proc *p = mote__proc_self();
+    if (p)
+        snprintf(buf, len, "  in process %llu\n", (unsigned long long)p->id);
+    else
+        snprintf(buf, len, "  outside any process (%s)\n",
+                 mote__on_runtime_thread() ? "a worker between processes" : "not a worker thread");
+}
+
 int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     if (!main)
         return -EINVAL;
@@ -116,6 +133,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
 
     /* A write to a closed socket or pipe must return EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    mote__assert_where = describe_thread;
 
     rt_config rc;
     int r = config_resolve(&c, &rc);
@@ -131,6 +149,8 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         mote__timer_stop();
         goto out;
     }
+    mote__dump_start();
+    mote__trace_start_env();
     int result = 0;
     mote_proc *mp;
     r = mote__proc_spawn_main(&mp, main, arg, &result);
@@ -142,14 +162,19 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
      * the scheduler frees its queues); then the workers stop (a running
      * process may still arm a timer: it never fires); then the timer
      * thread; only then are processes, stacks and futures freed. */
+    mote__dump_stop(); /* first: a dump reads the workers and processes */
     mote__timer_halt();
     mote__sched_stop();
     mote__stdio_shutdown();
     mote__netpoll_stop();
+    mote__signal_shutdown(); /* before the processes are freed: waits live on their stacks */
+    mote__child_shutdown();
     mote__timer_stop();
+    mote__trace_shutdown(); /* every thread that traces has stopped */
     mote__proc_reap_all();
     mote__futures_reap_all();
     mote__alloc_release_all();
+    mote__symbols_release();
 out:
     atomic_store(&rt_busy, false);
     return r;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <mote.h>
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,20 @@
 #endif
 #ifdef T_ASAN
 #include <sanitizer/lsan_interface.h>
+#endif
+
+/* ThreadSanitizer runs a signal handler at once only on a thread that sent
+ * the signal to itself or sits in an intercepted blocking call; elsewhere
+ * it defers the handler until that thread next enters the sanitizer's
+ * runtime, which a mote thread asleep in a raw futex call (a parked
+ * worker, the main thread waiting for its process) may not do for long.
+ * Tests that signal a process whose handlers are mote's wake it up. */
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
 #endif
 
 /* Sizes of the heavier tests: sanitizer builds are 5-15x slower. */
@@ -333,8 +349,9 @@ static inline bool t_xfer(int fd, char *buf, size_t len, bool out) {
     return true;
 }
 
-/* Start MOTE_BUILD_DIR/examples/<name> <arg> and wait for its first line. */
-static inline void t_server_start(t_server *s, const char *name, const char *arg) {
+/* Start MOTE_BUILD_DIR/examples/<name> args... (args NULL-terminated) and
+ * wait for its first line. */
+static inline void t_server_startv(t_server *s, const char *name, char *const *args) {
     char exe[512];
     snprintf(exe, sizeof exe, "%s/examples/%s", MOTE_BUILD_DIR, name);
     int pfd[2];
@@ -344,9 +361,13 @@ static inline void t_server_start(t_server *s, const char *name, const char *arg
     cr_assert(s->err >= 0);
     s->pid = fork();
     if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that fails half-way leaves no server behind */
         dup2(pfd[1], 1);
         dup2(s->err, 2);
-        execl(exe, name, arg, (char *)NULL);
+        char *argv[16] = {(char *)name};
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(exe, argv);
         _exit(127);
     }
     close(pfd[1]);
@@ -356,11 +377,42 @@ static inline void t_server_start(t_server *s, const char *name, const char *arg
     cr_assert(n > 0 && sscanf(line, "listening on %127s", s->addr) == 1, "%s did not start: '%s'", name, line);
 }
 
-/* Stop it; its stderr must hold no sanitizer report. */
+static inline void t_server_start(t_server *s, const char *name, const char *arg) {
+    char *args[] = {(char *)arg, NULL};
+    t_server_startv(s, name, args);
+}
+
+/* Wake a server at addr ("unix:PATH" or "HOST:PORT"): a connection, and
+ * for an IP address an empty datagram too (for a UDP server). */
+static inline void t_knock(const char *addr) {
+    mote_addr a;
+    if (mote_addr_parse(&a, addr) != 0)
+        return;
+    const struct sockaddr *sa = (const struct sockaddr *)a.storage;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0) {
+        (void)!connect(fd, sa, a.len);
+        close(fd);
+    }
+    if (sa->sa_family != AF_UNIX && (fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) >= 0) {
+        (void)!sendto(fd, "", 0, 0, sa, a.len);
+        close(fd);
+    }
+}
+
+/* Stop it with SIGTERM (the examples then stop gracefully); its stderr
+ * must hold no sanitizer report. */
 static inline void t_server_stop(t_server *s) {
     kill(s->pid, SIGTERM);
     int st;
+#ifdef T_TSAN
+    while (waitpid(s->pid, &st, WNOHANG) != s->pid) { /* see T_TSAN */
+        t_knock(s->addr);
+        usleep(100 * 1000);
+    }
+#else
     waitpid(s->pid, &st, 0);
+#endif
     close(s->out);
     FILE *f = fdopen(s->err, "r"); /* its offset is at the end of what the server wrote */
     fseek(f, 0, SEEK_END);
@@ -509,7 +561,29 @@ static inline void t_echo_many_clients(const char *example, int n, int rounds, s
     cr_assert(err == NULL, "%s client: %s", example, err ? err : "");
 }
 
+/* Open descriptors of this program (from /proc/self/fd). */
+static inline int t_count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n - 1; /* the directory's own */
+}
+
 #define T_ASSERT_CONTAINS(text, needle)                                                            \
     cr_assert(strstr((text), (needle)) != NULL, "expected to find \"%s\" in:\n%s", (needle), (text))
+
+/* ---- A small deterministic random source (Marsaglia's xorshift32) ------- */
+
+/* The next number of the sequence in *state (which must not start at 0). */
+static inline uint32_t t_rand(uint32_t *state) {
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
 
 #endif /* MOTE_TEST_HELPERS_H */

@@ -29,6 +29,10 @@ cmake --install "$build" --prefix "$prefix" >"$work/install.log" || {
 }
 [ -f "$prefix/include/mote.h" ] || fail "mote.h not installed in $prefix/include"
 pc=$(find "$prefix" -name mote.pc | head -n 1)
+# gdb's auto-load path for libmote.so: <datadir>/gdb/auto-load/<libdir>/...
+so=$(find "$prefix" -name 'libmote.so.*.*' ! -name '*-gdb.py' | head -n 1)
+[ -f "$prefix/share/gdb/auto-load$so-gdb.py" ] || fail "no gdb script at share/gdb/auto-load$so-gdb.py"
+[ -f "$prefix/share/mote/mote-gdb.py" ] || fail "no gdb script at share/mote/mote-gdb.py"
 [ -n "$pc" ] || fail "mote.pc not installed"
 libdir=$(dirname "$(dirname "$pc")")
 
@@ -139,7 +143,7 @@ for cxx in g++ clang++; do
         continue
     fi
     # shellcheck disable=SC2086
-    $cxx $cxxflags -o "$work/consumer/cxx-$cxx" "$work/consumer/consumer.cpp" "$libdir/libmote.a" -pthread ||
+    $cxx $cxxflags -o "$work/consumer/cxx-$cxx" "$work/consumer/consumer.cpp" $(pkg-config --libs mote-static) ||
         fail "mote.h does not build as C++ with $cxx"
     out=$("$work/consumer/cxx-$cxx") || fail "C++ consumer ($cxx) failed"
     [ "$out" = "$want" ] || fail "C++ consumer ($cxx) printed '$out', expected '$want'"

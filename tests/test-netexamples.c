@@ -1,7 +1,7 @@
 /*
- * test-netexamples.c -- examples/echo, unix_echo, udp_echo and http_hello
- * driven by real clients: concurrent byte-exact echo (C clients, socat),
- * datagrams of every size, curl with keep-alive, and pipelined requests.
+ * test-netexamples.c -- examples/echo, unix_echo and udp_echo driven by
+ * real clients: concurrent byte-exact echo (C clients, socat) and datagrams
+ * of every size. http_hello has its own file, test-http.c.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -15,45 +15,6 @@
 
 Test(netexamples, echo_many_clients) {
     t_echo_many_clients("echo", 32, T_SCALE(100, 20), 4096);
-}
-
-static int count(const char *text, const char *needle) {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p++)
-        n++;
-    return n;
-}
-
-Test(netexamples, http_hello_pipelined_and_keepalive) {
-    t_server srv;
-    t_server_start(&srv, "http_hello", "127.0.0.1:0");
-    /* Three requests in one write; the last asks to close. */
-    int fd = t_dial(srv.addr);
-    cr_assert(fd >= 0, "connect %s", srv.addr);
-    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-                       "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-                       "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    cr_assert_eq(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
-    char buf[4096];
-    size_t have = 0;
-    ssize_t n;
-    while ((n = read(fd, buf + have, sizeof buf - 1 - have)) > 0)
-        have += (size_t)n;
-    buf[have] = '\0';
-    close(fd);
-    cr_assert_eq(count(buf, "HTTP/1.1 200 OK"), 3, "got:\n%s", buf);
-    cr_assert_eq(count(buf, "Hello, World!"), 3);
-    /* curl: two requests over one kept-alive connection. */
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "curl -s -w '|%%{num_connects}' http://%s/a http://%s/b", srv.addr, srv.addr);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p != NULL);
-    have = fread(buf, 1, sizeof buf - 1, p);
-    buf[have] = '\0';
-    int st = pclose(p);
-    t_server_stop(&srv);
-    cr_assert_eq(st, 0, "curl failed: %s", buf);
-    cr_assert_str_eq(buf, "Hello, World!|1Hello, World!|0");
 }
 
 /* ---- unix_echo: concurrent socat clients, byte-exact ---------------------- */

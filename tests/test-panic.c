@@ -42,6 +42,36 @@ Test(panic, without_handler_exits_101_and_prints) {
     unsigned long long id = 0;
     cr_assert(sscanf(c.out, "victim %llu", &id) == 1, "stdout: %s", c.out);
     cr_assert(t_has_number(c.err, id), "panic report does not name process %llu:\n%s", id, c.err);
+    cr_assert(strstr(c.err, "backtrace"), "%s", c.err);
+#ifdef T_HAVE_LIBDW
+    /* With libdw, the message being run and every frame say what and
+     * where (without it, dladdr sees exported functions only). */
+    cr_assert(strstr(c.err, "while running message h_panic at "), "%s", c.err);
+    cr_assert(strstr(c.err, "in h_panic at ") && strstr(c.err, "test-panic.c:"),
+              "no file:line for h_panic in the report:\n%s", c.err);
+    cr_assert(strstr(c.err, "in mote_panic at ") && strstr(c.err, "proc.c:"), "%s", c.err);
+#endif
+    t_child_free(&c);
+}
+
+static mote_result h_named_panic(void *state, void *arg) {
+    (void)state;
+    (void)arg;
+    T_CHECK_EQ(mote_proc_set_name(mote_self(), "the-victim"), 0);
+    mote_panic("named");
+}
+
+static int main_named_panic(void *arg) {
+    (void)arg;
+    mote_proc *p = NULL;
+    mote_spawn(&p, NULL, 8, NULL);
+    mote_call(p, h_named_panic, NULL, 0, NULL);
+    return 0;
+}
+
+Test(panic, report_names_the_process) {
+    t_child c;
+    expect_exit_101(&c, main_named_panic, "(the-victim) panicked: named");
     t_child_free(&c);
 }
 

@@ -82,6 +82,13 @@ static void expect_overflow(const stack_job *job, size_t stack_bytes) {
     cr_assert(t_has_number(c.err, id), "report does not name process %llu:\n%s", id, c.err);
     cr_assert(mentions_size(c.err, stack_bytes), "report does not give the stack size %zu:\n%s",
               stack_bytes, c.err);
+#ifdef T_HAVE_LIBDW
+    /* The frames, from the faulting one down to the function the
+     * process was spawned with, the recursion folded. */
+    cr_assert(strstr(c.err, "in recurse at ") && strstr(c.err, "test-stack.c:") &&
+                  strstr(c.err, "more of the frame above") && strstr(c.err, "in fn_use_stack at "),
+              "no symbolised backtrace:\n%s", c.err);
+#endif
     t_child_free(&c);
 }
 

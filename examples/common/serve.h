@@ -51,17 +51,22 @@ static inline int serve_forever(const char *name, const char *addr, int backlog,
     return serve_listener(name, l, handler);
 }
 
-/* A connection handler that echoes everything back until the peer ends
- * its side, then closes. The buffer is small on purpose: a process blocked
- * in read keeps the stack pages it touched, and 2 KiB plus the runtime's
- * frames fit in one page (see bench/README.md, idle_rss). */
-static inline void echo_connection(void *arg) {
-    mote_socket *c = *(mote_socket **)arg;
+/* Echo everything back until the peer ends its side (or an error). The
+ * buffer is small on purpose: a process blocked in read keeps the stack
+ * pages it touched, and 2 KiB plus the runtime's frames fit in one page
+ * (see bench/README.md, idle_rss). */
+static inline void echo_until_end(mote_socket *c) {
     char buf[2048];
     int64_t n;
     while ((n = mote_socket_read(c, buf, sizeof buf, MOTE_FOREVER)) > 0)
         if (mote_socket_write_all(c, buf, (size_t)n, MOTE_SEC(30)) < 0)
             break;
+}
+
+/* A connection handler that echoes, then closes. */
+static inline void echo_connection(void *arg) {
+    mote_socket *c = *(mote_socket **)arg;
+    echo_until_end(c);
     mote_socket_close(c);
 }
 

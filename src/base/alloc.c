@@ -15,6 +15,10 @@ void mote__free(void *p, size_t size) {
 void mote__alloc_thread_init(void) {}
 void mote__alloc_thread_exit(void) {}
 void mote__alloc_release_all(void) {}
+void mote__alloc_census(size_t size, size_t *carved, size_t *depot) {
+    (void)size;
+    *carved = *depot = 0;
+}
 #else
 
 #define NCLASS 6 /* 64, 128, 256, 512, 1024, 2048 */
@@ -41,6 +45,7 @@ static struct {
     mote__spinlock lock;
     obj *list[NCLASS];
     uint32_t n[NCLASS];
+    size_t carved[NCLASS]; /* objects made from chunks (tests: census) */
     chunk *chunks;
 } D = {.lock = MOTE_SPINLOCK_INIT};
 
@@ -88,6 +93,7 @@ static obj *depot_take(int c, uint32_t *got) {
     for (size_t i = 0; i + 1 < count; i++)
         ((obj *)(mem + i * osz))->next = (obj *)(mem + (i + 1) * osz);
     ((obj *)(mem + (count - 1) * osz))->next = NULL;
+    D.carved[c] += count;
     *got = (uint32_t)count;
     return (obj *)mem;
 }
@@ -195,6 +201,7 @@ void mote__alloc_release_all(void) {
     for (int c = 0; c < NCLASS; c++) {
         D.list[c] = NULL;
         D.n[c] = 0;
+        D.carved[c] = 0;
     }
     mote__spin_unlock(&D.lock);
     while (ch) {
@@ -202,5 +209,13 @@ void mote__alloc_release_all(void) {
         free(ch);
         ch = next;
     }
+}
+
+void mote__alloc_census(size_t size, size_t *carved, size_t *depot) {
+    int c = class_of(size);
+    mote__spin_lock(&D.lock);
+    *carved = c < 0 ? 0 : D.carved[c];
+    *depot = c < 0 ? 0 : D.n[c];
+    mote__spin_unlock(&D.lock);
 }
 #endif

@@ -27,4 +27,10 @@ void mote__alloc_thread_exit(void);
 /* Free every chunk. Only when no runtime thread is left. */
 void mote__alloc_release_all(void);
 
+/* For white-box tests: of the size class that `size` falls in, how many
+ * objects were carved from chunks so far and how many are in the depot
+ * (in no thread's cache). Once every cache is dropped and every object
+ * freed, the two are equal. Sanitizer builds carve nothing: both 0. */
+void mote__alloc_census(size_t size, size_t *carved, size_t *depot);
+
 #endif

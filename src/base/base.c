@@ -2,9 +2,10 @@
 #include "base/base.h"
 
 #include <errno.h>
-#include <execinfo.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <execinfo.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -19,6 +20,12 @@ int64_t mote__now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint32_t mote__coarse_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
 int64_t mote_now(void) {
@@ -103,9 +110,24 @@ size_t mote__env_size(const char *name, size_t def) {
     return (size_t)x;
 }
 
-void mote__backtrace(void) {
+static void assert_backtrace(void) {
     void *frames[64];
     int n = backtrace(frames, 64);
     mote__write_stderr("backtrace:\n");
     backtrace_symbols_fd(frames, n, 2);
+}
+
+void (*mote__assert_where)(char *buf, size_t len);
+
+void mote__assert_fail(const char *file, int line, const char *cond, const char *msg) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "mote: assertion failed at %s:%d: %s%s%s\n", file, line, cond,
+             msg ? "\n  " : "", msg ? msg : "");
+    mote__write_stderr(buf);
+    if (mote__assert_where) {
+        mote__assert_where(buf, sizeof buf);
+        mote__write_stderr(buf);
+    }
+    assert_backtrace();
+    abort();
 }

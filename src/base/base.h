@@ -41,11 +41,52 @@
 #endif
 #endif
 
+/*
+ * MOTE_ASSERT(cond): an invariant of mote itself -- a state transition that
+ * must never happen, a count that must never drop below zero. (A caller's
+ * mistake gets an error code instead.) Debug builds (MOTE_DEBUG=1: the
+ * CMake option MOTE_DEBUG) check it, and a broken one is fatal, like Go's
+ * throw: file:line, the condition, what runs on the thread, a backtrace,
+ * abort(). Other builds compile it to nothing: cond is never evaluated (so
+ * it must have no side effects), but it still has to compile.
+ * MOTE_ASSERT_MSG adds a fixed text saying what went wrong.
+ */
+#ifndef MOTE_DEBUG
+#define MOTE_DEBUG 0
+#endif
+#if MOTE_DEBUG
+#define MOTE_ASSERT_MSG(cond, msg) \
+    ((void)(MOTE_LIKELY(cond) || (mote__assert_fail(__FILE__, __LINE__, #cond, msg), 0)))
+#else
+#define MOTE_ASSERT_MSG(cond, msg) ((void)sizeof(!(cond)))
+#endif
+#define MOTE_ASSERT(cond) MOTE_ASSERT_MSG(cond, NULL)
+_Noreturn void mote__assert_fail(const char *file, int line, const char *cond, const char *msg);
+/* Set by the runtime: writes what runs on the calling thread (for a failed
+ * assertion's report) into buf. */
+extern void (*mote__assert_where)(char *buf, size_t len);
+
+/* Observers (dumps) read plain fields that their owner thread writes,
+ * knowing a value may be stale: ThreadSanitizer is told to ignore those
+ * reads, between MOTE_RACY_BEGIN() and MOTE_RACY_END(). */
+#if defined(MOTE_TSAN)
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define MOTE_RACY_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define MOTE_RACY_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define MOTE_RACY_BEGIN() ((void)0)
+#define MOTE_RACY_END() ((void)0)
+#endif
+
 /* -errno of the last failed libc call on this OS thread. Never inlined. */
 int mote__errno(void);
 
 /* Monotonic nanoseconds. */
 int64_t mote__now(void);
+/* Milliseconds on the coarse monotonic clock (cheaper to read; it ticks
+ * every 1-4 ms), truncated to 32 bits: differences are right for 49 days. */
+uint32_t mote__coarse_ms(void);
 
 /* Futex on a 32-bit word (process-private). timeout_ns < 0 waits forever.
  * Returns 0 when woken or the value differed, -ETIMEDOUT, or -EINTR. */
@@ -105,8 +146,5 @@ void mote__write_stderr(const char *s);
 
 /* Integer parsing of environment variables: returns def when unset/bad. */
 size_t mote__env_size(const char *name, size_t def);
-
-/* Print a backtrace of the calling thread's current stack to stderr. */
-void mote__backtrace(void);
 
 #endif

@@ -22,6 +22,11 @@
 #endif
 
 static size_t page_size_cache;
+static _Atomic uint64_t stacks_mapped; /* metrics: a syscall goes with each change */
+
+uint64_t mote__stacks_mapped(void) {
+    return atomic_load_explicit(&stacks_mapped, memory_order_relaxed);
+}
 
 size_t mote__page_size(void) {
     if (!page_size_cache)
@@ -81,6 +86,32 @@ void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
 static inline void ctx_swap(mote__ctx *from, mote__ctx *to) {
     mote__ctx_swap(&from->sp, to->sp);
 }
+
+/* The frames mote__ctx_swap pushes (see switch_*.S and mote__ctx_make). */
+bool mote__ctx_saved_regs(const void *frame, uintptr_t sp, mote__regs *out) {
+    uint64_t f[MOTE__CTX_FRAME_SIZE / 8];
+    memcpy(f, frame, sizeof f);
+    memset(out, 0, sizeof *out);
+#if defined(__x86_64__)
+    /* control words, r15, r14, r13, r12, rbx, rbp, return address */
+    out->r15 = f[1];
+    out->r14 = f[2];
+    out->r13 = f[3];
+    out->r12 = f[4];
+    out->rbx = f[5];
+    out->fp = f[6];
+    out->pc = f[7];
+    out->sp = sp + 64; /* after the ret */
+#elif defined(__aarch64__)
+    /* x19..x28, x29 (fp), x30 (lr), d8..d15, fpcr */
+    for (int i = 0; i < 10; i++)
+        out->x19_28[i] = f[i];
+    out->fp = f[10];
+    out->pc = f[11];
+    out->sp = sp + 176;
+#endif
+    return true;
+}
 #else /* MOTE_USE_UCONTEXT: portable and slow (swapcontext saves the signal mask) */
 static void uc_trampoline(unsigned hi_fn, unsigned lo_fn, unsigned hi_arg, unsigned lo_arg) {
     mote__entry_fn fn = (mote__entry_fn)(((uintptr_t)hi_fn << 32) | lo_fn);
@@ -103,6 +134,13 @@ void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
 
 static inline void ctx_swap(mote__ctx *from, mote__ctx *to) {
     swapcontext(&from->uc, &to->uc);
+}
+
+bool mote__ctx_saved_regs(const void *frame, uintptr_t sp, mote__regs *out) {
+    (void)frame;
+    (void)sp;
+    memset(out, 0, sizeof *out);
+    return false;
 }
 #endif
 
@@ -180,6 +218,7 @@ mote__stack *mote__stack_new(size_t size) {
 #if defined(MOTE_HAVE_VALGRIND)
     s->vg_id = VALGRIND_STACK_REGISTER(map + page, map + map_size);
 #endif
+    atomic_fetch_add_explicit(&stacks_mapped, 1, memory_order_relaxed);
     return s;
 }
 
@@ -198,6 +237,7 @@ void mote__stack_free(mote__stack *s) {
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
     munmap(s->map, s->map_size);
+    atomic_fetch_sub_explicit(&stacks_mapped, 1, memory_order_relaxed);
 }
 
 bool mote__stack_guard_hit(const mote__stack *s, const void *addr) {

@@ -42,14 +42,51 @@ typedef struct mote__ctx {
     size_t size;    /* usable bytes */
 } mote__ctx;
 
+/*
+ * What a task suspended on a stack waits for: a note on that same stack
+ * (in its waiter), which the stack header points to while the task is
+ * parked (NULL: nothing said). Read racily by observers (mote_dump, the
+ * gdb commands). kind, arg and obj mean what the writer's layer says
+ * (proc/future.h: MOTE__WAIT_*).
+ */
+typedef struct mote__wait_note {
+    uint32_t kind;
+    int32_t arg;
+    uint64_t obj;
+    int64_t until; /* deadline (mote__now), -1 none */
+} mote__wait_note;
+
 typedef struct mote__stack {
     mote__ctx ctx;
+    const mote__wait_note *wait; /* while a task is suspended on this stack */
     struct mote__stack *next; /* free-list link */
     void *map;                /* mmap base (the guard page) */
     size_t map_size;
     unsigned vg_id; /* valgrind stack id */
     bool dirty;     /* must be reset with mote__ctx_make before use */
 } mote__stack;
+
+/*
+ * The registers an unwinder needs to walk a suspended context's stack:
+ * its pc, sp, frame pointer and the other callee-saved registers, as
+ * mote__ctx_swap left them. Debug tools only (dumps, reports).
+ */
+typedef struct mote__regs {
+    uintptr_t pc, sp, fp;
+#if defined(__x86_64__)
+    uintptr_t rbx, r12, r13, r14, r15;
+#elif defined(__aarch64__)
+    uintptr_t x19_28[10];
+#endif
+} mote__regs;
+
+/* Bytes mote__ctx_swap keeps at a suspended context's saved sp. */
+#define MOTE__CTX_FRAME_SIZE 176
+
+/* Read the registers of a context suspended with saved stack pointer sp;
+ * frame holds a copy of the MOTE__CTX_FRAME_SIZE bytes at sp. False if
+ * this build cannot (ucontext). */
+bool mote__ctx_saved_regs(const void *frame, uintptr_t sp, mote__regs *out);
 
 typedef void (*mote__entry_fn)(void *arg);
 
@@ -68,6 +105,9 @@ void mote__ctx_switch(mote__ctx *from, mote__ctx *to);
 _Noreturn void mote__ctx_switch_final(mote__ctx *from, mote__ctx *to);
 /* Must be the first call of every entry function given to mote__ctx_make. */
 void mote__ctx_entered(void);
+
+/* Stacks mapped now (metrics). */
+uint64_t mote__stacks_mapped(void);
 
 /* Stacks. size is the usable size (a multiple of the page size). */
 mote__stack *mote__stack_new(size_t size);

@@ -59,6 +59,7 @@ static void active_finish(mote__pdesc *pd) {
 
 static mote_result active_run(void *state, void *arg) {
     mote__pdesc *pd = ((active_arg *)arg)->pd;
+    MOTE_ASSERT_MSG(atomic_load(&pd->astate) == MOTE__A_PENDING, "an active call runs only when sent");
     atomic_store(&pd->astate, MOTE__A_IDLE);
     if (pd->adone || atomic_load(&pd->gen) != pd->agen) {
         active_finish(pd); /* closed by its owner: no final call */

@@ -25,6 +25,7 @@ static int pd_enlist(mote__pdesc *pd, int d, mote__waiter *w) {
             return 1;
         if (exp == MOTE__PD_READY && mote__pd_consume(pd, d))
             return 0;
+        MOTE_ASSERT_MSG(exp != (uintptr_t)w, "a waiter enters a slot once");
         if (mote__slot_holds_waiter(exp))
             return -EBUSY;
         mote__cpu_relax(); /* BUSY: a wake in flight for the last waiter */
@@ -94,6 +95,7 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         return mote__fd_poll_now(fd, events);
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_FD, fd, (uint64_t)events);
     int enlisted = 0, busy = 0;
     for (int d = 0; d < 2; d++) {
         if (!(events & bits[d]))

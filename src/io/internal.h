@@ -123,6 +123,18 @@ void mote__active_notify(mote__pdesc *pd);
 /* Shutdown: the process of an active descriptor is gone; let go of it. */
 void mote__active_abandon(mote__pdesc *pd);
 
+/* ---- signal.c, child.c: called by mote_run after the workers and the
+ * poller stop, before processes are freed ---- */
+
+void mote__signal_shutdown(void);
+void mote__child_shutdown(void);
+/* Close and free a socket at shutdown, whatever calls were in flight (they
+ * belonged to processes that are gone). */
+void mote__socket_discard(mote_socket *s);
+/* A mote_socket over any pollable stream descriptor (child.c's pipe ends:
+ * mote_socket_adopt refuses what is not a socket). */
+int mote__socket_wrap(mote_socket **out, int fd);
+
 /* ---- addr.c ---- */
 
 /* a->len is one mote could have filled in for its family (within storage,

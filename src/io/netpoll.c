@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 
 #include "io/internal.h"
+#include "debug/trace.h"
 #include "poll/poller.h"
 
 #define EVENTS_PER_WAIT 128
@@ -69,6 +70,7 @@ void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
             mote__cpu_relax(); /* a wake in flight, or a waiter just came */
             continue;
         }
+        MOTE_ASSERT_MSG(old == 0 || old == MOTE__PD_READY, "a descriptor slot: 0, READY, BUSY or a waiter");
         if (!keep || old == MOTE__PD_READY ||
             atomic_compare_exchange_weak(&pd->slot[d], &old, MOTE__PD_READY))
             return;
@@ -76,6 +78,8 @@ void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
 }
 
 static void dispatch(const mote__poll_event *ev, int n) {
+    if (n > 0)
+        mote__count(MOTE__CTR_POLL_EVENTS, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         mote__pdesc *pd = ev[i].data;
         (void)atomic_load_explicit(&pd->published, memory_order_acquire);
@@ -94,9 +98,15 @@ static void dispatch(const mote__poll_event *ev, int n) {
 static int netpoll(int64_t timeout) {
     mote__poll_event ev[EVENTS_PER_WAIT];
     bool woken;
+    if (timeout != 0)
+        MOTE_TRACE(MOTE__TR_POLL, 0, 0);
     int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, timeout, &woken);
     if (woken)
         mote__netpoll_rewake(); /* it may have been meant for a worker */
+    if (timeout != 0) {
+        mote__count(MOTE__CTR_POLL_WAITS, 1);
+        MOTE_TRACE(MOTE__TR_POLLED, 0, n > 0 ? (uint64_t)n : 0);
+    }
     dispatch(ev, n);
     return n > 0 ? n : 0;
 }
@@ -136,8 +146,11 @@ static void *poller_main(void *arg) {
         pause = POLLER_PAUSE_MIN;
         mote__poll_event ev[EVENTS_PER_WAIT];
         bool woken;
+        MOTE_TRACE(MOTE__TR_POLL, 0, 0);
         int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, -1, &woken);
         mote__netpoll_give();
+        mote__count(MOTE__CTR_POLL_WAITS, 1);
+        MOTE_TRACE(MOTE__TR_POLLED, 0, n > 0 ? (uint64_t)n : 0);
         dispatch(ev, n);
     }
     return NULL;

@@ -72,6 +72,7 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
     atomic_init(&r->refs, 2);
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_RESOLVE, 0, 0);
     atomic_store(&r->waiter, (uintptr_t)&w);
     pthread_t th;
     pthread_attr_t attr;

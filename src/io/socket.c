@@ -49,7 +49,9 @@ static int sock_new(mote_socket **out, int fd) {
 }
 
 static void sock_unref(mote_socket *s) {
-    if (atomic_fetch_sub(&s->refs, 1) == 1) {
+    uint32_t held = atomic_fetch_sub(&s->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a socket released more often than referenced");
+    if (held == 1) {
         mote__fd_abort(s->fd);
         close(s->fd);
         free(s);
@@ -62,7 +64,8 @@ static int sock_enter(mote_socket *s) {
         return -EINVAL;
     if (atomic_load(&s->closed))
         return -EBADF;
-    atomic_fetch_add(&s->refs, 1);
+    uint32_t held = atomic_fetch_add(&s->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a call enters a socket its caller holds");
     return 0;
 }
 
@@ -88,6 +91,11 @@ int mote_socket_adopt(mote_socket **out, int fd) {
         return mote__errno();
     if (!S_ISSOCK(st.st_mode))
         return -ENOTSOCK; /* a regular file cannot even be waited on */
+    return mote__socket_wrap(out, fd);
+}
+
+int mote__socket_wrap(mote_socket **out, int fd) {
+    *out = NULL;
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
         return mote__errno();
@@ -119,6 +127,13 @@ int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
     if (r < 0)
         sock_unref(s);
     return r;
+}
+
+/* Runtime shutdown: close and free s whatever calls it counts in flight
+ * (their processes are gone with the runtime). */
+void mote__socket_discard(mote_socket *s) {
+    close(s->fd);
+    free(s);
 }
 
 int mote_socket_close(mote_socket *s) {

@@ -410,6 +410,7 @@ int mote_waitset_wait(mote_waitset *ws, mote_waitset_event *out, size_t cap, int
         return -ETIMEDOUT;
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
     atomic_store(&ws->w.timed_out, false);
+    mote__waiter_note(&ws->w, MOTE__WAIT_WAITSET, ws->count > INT32_MAX ? INT32_MAX : (int32_t)ws->count, 0);
     for (;;) {
         mote_proc *p = ws->mailbox ? ws->owner : NULL;
         mote__waiter_arm(&ws->w);

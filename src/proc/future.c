@@ -131,9 +131,11 @@ void mote__waiter_init(mote__waiter *w) {
     atomic_init(&w->futex, 0);
     atomic_init(&w->events, 0);
     atomic_init(&w->timed_out, false);
+    w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
 void mote__waiter_arm(mote__waiter *w) {
+    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
     if (w->task)
         atomic_store(&w->seq, mote__park_prepare());
     else
@@ -146,9 +148,19 @@ void mote__waiter_arm(mote__waiter *w) {
  * lazily after. Timed out: the timer woke this very sleep, and the clock
  * agrees (a fire that took an earlier sleep's deadline may read this
  * sleep's sequence: it wakes it once, spuriously). */
+/* Park w's task. The stack points at the note while the task is parked
+ * on it; wiped after, so a park that says nothing never shows an old one. */
+static void park_noted(mote__waiter *w, int64_t deadline) {
+    const mote__wait_note **note = &w->task->stack->wait;
+    w->note.until = deadline;
+    *note = &w->note;
+    mote__park();
+    *note = NULL;
+}
+
 static void task_sleep(mote__waiter *w, int64_t deadline) {
     if (deadline < 0) {
-        mote__park();
+        park_noted(w, deadline);
         return;
     }
     mote__deadline *d = mote__task_deadline(w->task);
@@ -159,7 +171,7 @@ static void task_sleep(mote__waiter *w, int64_t deadline) {
         atomic_store(&w->timed_out, true); /* cannot time a wait: give up now */
         return;
     }
-    mote__park();
+    park_noted(w, deadline);
     mote__timer_disarm(&d->timer);
     if (atomic_load(&d->fired) == seq && mote__now() >= deadline)
         atomic_store(&w->timed_out, true);
@@ -239,6 +251,7 @@ static uintptr_t future_take(mote_future *f) {
 void mote__future_complete(mote_future *f, mote_result r) {
     f->res = r;
     uintptr_t w = future_take(f);
+    MOTE_ASSERT_MSG(w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
         future_free(f);
         return;
@@ -275,10 +288,15 @@ static bool future_unregister(mote_future *f, mote__waiter *w) {
 }
 
 int mote__future_wait(mote_future *f, int64_t timeout) {
+    return mote__future_wait_for(f, timeout, MOTE__WAIT_AWAIT, (uintptr_t)f);
+}
+
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
     if (atomic_load(&f->w) == MOTE__FW_DONE)
         return 0;
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, kind, 0, obj);
     int r = future_register(f, &w);
     if (r <= 0)
         return r;
@@ -374,6 +392,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
             return -EINVAL;
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_POLL, count > INT32_MAX ? INT32_MAX : (int32_t)count, 0);
     for (size_t i = 0; i < count; i++) {
         int r = future_register(futs[i], &w);
         if (r < 0) { /* awaited elsewhere, in a wait set, or dropped */
@@ -438,6 +457,7 @@ int mote_sleep(int64_t ns) {
     }
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_SLEEP, 0, 0);
     if (!w.task || !mote__sched_running()) {
         if (ns < 0) /* forever: nothing ever wakes a plain thread's sleep */
             for (;;)

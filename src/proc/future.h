@@ -14,6 +14,30 @@
 
 /* ---- Waiters ---- */
 
+/* What a suspended process waits for (mote__wait_note.kind; see ctx.h),
+ * for dumps and debuggers. arg and obj by kind:
+ *   RECEIVE  -                 -
+ *   AWAIT    -                 the future's address
+ *   CALL     -                 the callee's process id
+ *   POLL     number of futures -
+ *   SLEEP    -                 -
+ *   FD       the descriptor    MOTE_READABLE | MOTE_WRITABLE
+ *   RESOLVE  -                 -  (a host name lookup)
+ *   OTHER    -                 -  (a wait that did not say)
+ *   WAITSET  number of sources -                                     */
+enum mote__wait_kind {
+    MOTE__WAIT_NONE = 0,
+    MOTE__WAIT_RECEIVE,
+    MOTE__WAIT_AWAIT,
+    MOTE__WAIT_CALL,
+    MOTE__WAIT_POLL,
+    MOTE__WAIT_SLEEP,
+    MOTE__WAIT_FD,
+    MOTE__WAIT_RESOLVE,
+    MOTE__WAIT_OTHER,
+    MOTE__WAIT_WAITSET,
+};
+
 /*
  * A hook: what a single-waiter slot (below) holds for a persistent
  * registration (a wait set's source, io/waitset.c) instead of a waiter. A
@@ -44,6 +68,7 @@ typedef struct mote__waiter {
     _Atomic uint32_t futex;  /* foreign thread: 1 once woken */
     _Atomic uint32_t events; /* futures that completed while registered */
     _Atomic bool timed_out;
+    mote__wait_note note; /* the stack header points here while it parks */
 } mote__waiter;
 
 /*
@@ -68,6 +93,12 @@ void mote__deadline_init(mote__deadline *d, mote__task *t);
 mote__deadline *mote__task_deadline(mote__task *t);
 
 void mote__waiter_init(mote__waiter *w);
+/* Say what w waits for (after mote__waiter_init; see MOTE__WAIT_*). */
+static inline void mote__waiter_note(mote__waiter *w, uint32_t kind, int32_t arg, uint64_t obj) {
+    w->note.kind = kind;
+    w->note.arg = arg;
+    w->note.obj = obj;
+}
 /* Arm w for the next sleep (a new park sequence, or a cleared futex
  * word). The caller then re-checks its condition, and sleeps only if it
  * still does not hold: a wake after the arm is never lost. */
@@ -123,6 +154,7 @@ static inline bool mote__slot_wake(mote__slot *slot, uintptr_t after, unsigned w
     uintptr_t v = atomic_load(slot);
     while (mote__slot_holds_waiter(v)) {
         if (atomic_compare_exchange_weak(slot, &v, MOTE__SLOT_BUSY)) {
+            MOTE_ASSERT(v % _Alignof(mote__hook) == 0);
             atomic_store(slot, mote__slot_notify(v, after, why));
             return true;
         }
@@ -139,6 +171,7 @@ static inline bool mote__slot_leave(mote__slot *slot, mote__waiter *w) {
         return false;
     while (atomic_load(slot) == MOTE__SLOT_BUSY)
         mote__cpu_relax();
+    MOTE_ASSERT_MSG(atomic_load(slot) != (uintptr_t)w, "a waiter is registered only during its wait");
     return true;
 }
 
@@ -185,6 +218,8 @@ void mote__future_complete(mote_future *f, mote_result r);
 void mote__future_init_stack(mote_future *f);
 mote_future *mote__future_new(uint32_t kind);
 int mote__future_wait(mote_future *f, int64_t timeout);
+/* The same, saying what for (MOTE__WAIT_CALL and the callee's id). */
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj);
 void mote__futures_reap_all(void);
 /* Put hook h in f's slot. 1 if hooked; 0 if hooked but f is done already
  * (nothing will notify h: its owner takes note itself); -EBUSY if f is

@@ -6,8 +6,9 @@
  */
 #include "proc/proc.h"
 #include "base/alloc.h"
+#include "debug/symbol.h"
+#include "debug/trace.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 static struct {
     unsigned budget; /* messages per turn: set by the runtime before it starts */
     _Atomic uint64_t next_id;
+    _Atomic uint64_t first_id; /* the main process's: ids count the spawns of a run */
     struct {
         mote__spinlock lock;
         mote_proc *head;
@@ -45,7 +47,9 @@ static mote_proc *proc_alloc(size_t size) {
         return NULL;
     memset(p, 0, sizeof *p);
     p->task.aux = (uint32_t)size;
+    p->born_ms = mote__coarse_ms();
     p->id = atomic_fetch_add_explicit(&P.next_id, 1, memory_order_relaxed);
+    MOTE_TRACE(MOTE__TR_SPAWN, (uintptr_t)&p->task, p->id);
     unsigned s = (unsigned)(p->id % PREG_SHARDS);
     mote__spin_lock(&P.reg[s].lock);
     p->reg_next = P.reg[s].head;
@@ -81,29 +85,24 @@ static void cancel_mailbox(mote_proc *p) {
         mote__msg_cancel(m);
 }
 
-/* The process's extension, made on first use by the process itself. */
-static mote__proc_ext *proc_ext(mote_proc *p) {
-    if (!p->ext) {
-        p->ext = calloc(1, sizeof *p->ext);
-        if (p->ext)
-            mote__deadline_init(&p->ext->deadline, &p->task);
-    }
-    return p->ext;
-}
-
 mote__deadline *mote__task_deadline(mote__task *t) {
-    mote__proc_ext *x = proc_ext((mote_proc *)t); /* a task is a process's first member */
+    mote__proc_ext *x = mote__proc_ext_get((mote_proc *)t); /* a task is a process's first member */
     return x ? &x->deadline : NULL;
 }
 
 /* Free a process nobody can reach any more. */
 static void proc_destroy(mote_proc *p) {
+    MOTE_ASSERT(atomic_load(&p->refs) == 0);
+    MOTE_ASSERT_MSG(MOTE__ST(atomic_load(&p->task.state)) == MOTE__IDLE,
+                    "the last reference went while the process was scheduled");
+    mote__count(MOTE__CTR_FINISHED, 1);
     cancel_mailbox(p);
     run_dtor(p);
     preg_remove(p);
-    if (p->ext) /* final: a fire under way finishes first */
-        mote__timer_cancel(&p->ext->deadline.timer);
-    free(p->ext);
+    mote__proc_ext *e = atomic_load(&p->ext);
+    if (e) /* final: a fire under way finishes first */
+        mote__timer_cancel(&e->deadline.timer);
+    free(e);
     mote__free(p, sizeof(mote_proc) + p->task.aux);
 }
 
@@ -115,6 +114,7 @@ static void msg_free(mote__msg *m) {
 }
 
 static mote__msg *msg_new(mote_msg_fn fn, const void *arg, size_t size) {
+    MOTE_ASSERT(size <= UINT32_MAX);
     mote__msg *m = mote__alloc(sizeof(mote__msg) + size);
     if (!m)
         return NULL;
@@ -133,15 +133,17 @@ void mote__msg_cancel(mote__msg *m) {
     msg_free(m);
 }
 
-mote__msg *mote__mbox_pop(mote_proc *p) {
+/* Inlined where messages are run (a turn pops many). */
+static inline mote__msg *mbox_pop(mote_proc *p) {
     mote__msg *m = p->fifo;
+    uint32_t n = atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
     if (!m) {
-        m = atomic_exchange(&p->inbox, NULL);
+        m = MOTE__MBOX_MSG(atomic_exchange(&p->inbox, 0));
         if (!m)
             return NULL;
         /* The inbox is newest-first: reverse it into send order. */
         mote__msg *rev = NULL;
-        while (m) {
+        for (n = 0; m; n++) {
             mote__msg *next = m->next;
             m->next = rev;
             rev = m;
@@ -150,14 +152,25 @@ mote__msg *mote__mbox_pop(mote_proc *p) {
         m = rev;
     }
     p->fifo = m->next;
+    atomic_store_explicit(&p->fifo_len, n - 1, memory_order_relaxed);
     return m;
+}
+
+mote__msg *mote__mbox_pop(mote_proc *p) {
+    return mbox_pop(p);
 }
 
 bool mote__mbox_nonempty(mote_proc *p) {
     return p->fifo || atomic_load(&p->inbox);
 }
 
+uint32_t mote__mbox_length(mote_proc *p) {
+    uint32_t in = MOTE__MBOX_COUNT(atomic_load_explicit(&p->inbox, memory_order_relaxed));
+    return in + atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
+}
+
 void mote__msg_run(mote_proc *p, mote__msg *m) {
+    MOTE_ASSERT_MSG(p == mote__proc_self(), "a process runs its own messages");
     if (atomic_load_explicit(&p->flags, memory_order_relaxed) & MOTE__P_PANICKED) {
         mote__msg_cancel(m);
         return;
@@ -180,7 +193,8 @@ void mote__msg_run(mote_proc *p, mote__msg *m) {
 static void proc_kick(mote_proc *p) {
     if (MOTE__ST(atomic_load(&p->task.state)) != MOTE__IDLE)
         return;
-    atomic_fetch_add(&p->refs, 1);
+    uint32_t held = atomic_fetch_add(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "a sender holds a reference");
     if (!mote__task_schedule(&p->task))
         atomic_fetch_sub(&p->refs, 1);
 }
@@ -188,10 +202,12 @@ static void proc_kick(mote_proc *p) {
 /* A message to a panicked process is still queued: the process cancels it
  * (its future resolves with -ECANCELED), as the API promises. */
 static void proc_send(mote_proc *p, mote__msg *m) {
-    mote__msg *head = atomic_load_explicit(&p->inbox, memory_order_relaxed);
-    do
-        m->next = head;
-    while (!atomic_compare_exchange_weak(&p->inbox, &head, m));
+    uintptr_t head = atomic_load_explicit(&p->inbox, memory_order_relaxed), neu;
+    do {
+        m->next = MOTE__MBOX_MSG(head);
+        uint32_t n = MOTE__MBOX_COUNT(head);
+        neu = (uintptr_t)m | (uintptr_t)(n + (n < 0xffff)) << MOTE__MBOX_SHIFT;
+    } while (!atomic_compare_exchange_weak(&p->inbox, &head, neu));
     MOTE_STORE_LOAD_FENCE();
     uint64_t rs = atomic_load(&p->recv_seq);
     if (rs)
@@ -251,21 +267,26 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
     mote__future_init_stack(&f);
     m->fut = &f;
     proc_send(p, m);
-    mote__future_wait(&f, MOTE_FOREVER);
+    mote__future_wait_for(&f, MOTE_FOREVER, MOTE__WAIT_CALL, p->id);
     if (out)
         *out = f.res;
     return 0;
 }
 
-int mote_send(mote_proc *p, const void *data, size_t size) {
+int mote__send_kind(mote_proc *p, uint32_t kind, const void *data, size_t size) {
     int r = check_send(p, data, size);
     if (r < 0)
         return r;
     mote__msg *m = msg_new(NULL, data, size);
     if (!m)
         return -ENOMEM;
+    m->kind = kind;
     proc_send(p, m);
     return 0;
+}
+
+int mote_send(mote_proc *p, const void *data, size_t size) {
+    return mote__send_kind(p, MOTE_MSG_DATA, data, size);
 }
 
 /* ---- Spawning ---- */
@@ -338,18 +359,90 @@ int mote_spawn_fn(mote_proc **out, mote_proc_fn fn, const void *arg, size_t size
 }
 
 mote_proc *mote_proc_ref(mote_proc *p) {
-    if (p)
-        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    if (p) {
+        uint32_t held = atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        MOTE_ASSERT_MSG(held > 0, "a new reference comes from a live one");
+    }
     return p;
 }
 
 void mote_proc_release(mote_proc *p) {
-    if (p && atomic_fetch_sub(&p->refs, 1) == 1)
+    if (!p)
+        return;
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "released more often than referenced");
+    if (held == 1)
         proc_destroy(p);
 }
 
 uint64_t mote_proc_id(const mote_proc *p) {
     return p ? p->id : 0;
+}
+
+/* ---- Names ---- */
+
+mote__proc_ext *mote__proc_ext_get(mote_proc *p) {
+    mote__proc_ext *e = atomic_load_explicit(&p->ext, memory_order_acquire);
+    if (e)
+        return e;
+    mote__proc_ext *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    mote__deadline_init(&n->deadline, &p->task);
+    if (atomic_compare_exchange_strong(&p->ext, &e, n))
+        return n;
+    free(n); /* another thread made it first */
+    return e;
+}
+
+/* Names are written and read under the registry lock of the process's
+ * shard, so a reader (a dump, another process) never sees half a name. */
+static mote__spinlock *name_lock(const mote_proc *p) {
+    return &P.reg[p->id % PREG_SHARDS].lock;
+}
+
+int mote_proc_set_name(mote_proc *p, const char *name) {
+    if (!p)
+        return -EINVAL;
+    size_t len = name ? strlen(name) : 0;
+    mote__proc_ext *e = len ? mote__proc_ext_get(p) : atomic_load_explicit(&p->ext, memory_order_acquire);
+    if (!e)
+        return len ? -ENOMEM : 0;
+    if (len > MOTE_NAME_MAX - 1) { /* cut, but not inside a UTF-8 character */
+        len = MOTE_NAME_MAX - 1;
+        while (len && ((unsigned char)name[len] & 0xC0) == 0x80)
+            len--;
+    }
+    mote__spin_lock(name_lock(p));
+    if (len)
+        memcpy(e->name, name, len);
+    e->name[len] = '\0';
+    mote__spin_unlock(name_lock(p));
+    if (atomic_load_explicit(&mote__tracing, memory_order_relaxed)) {
+        char copy[MOTE_NAME_MAX];
+        snprintf(copy, sizeof copy, "%.*s", (int)len, name ? name : "");
+        mote__trace_name(p->id, copy);
+    }
+    return 0;
+}
+
+void mote__proc_name(const mote_proc *p, char *buf, size_t len) {
+    if (!len)
+        return;
+    buf[0] = '\0';
+    mote__proc_ext *e = atomic_load_explicit(&((mote_proc *)p)->ext, memory_order_acquire);
+    if (!e)
+        return;
+    mote__spin_lock(name_lock(p));
+    snprintf(buf, len, "%s", e->name);
+    mote__spin_unlock(name_lock(p));
+}
+
+int mote_proc_name(const mote_proc *p, char *buf, size_t len) {
+    if (!p || !buf || !len)
+        return -EINVAL;
+    mote__proc_name(p, buf, len);
+    return (int)strlen(buf);
 }
 
 mote_proc *mote_self(void) {
@@ -374,13 +467,16 @@ int mote_receive(mote_msg **out, int64_t timeout) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
+    MOTE_ASSERT_MSG(atomic_load(&p->recv_seq) == 0, "a receive waits only in its own turn");
     mote__waiter w;
     mote__waiter_init(&w);
+    mote__waiter_note(&w, MOTE__WAIT_RECEIVE, 0, 0);
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
     int r = -ETIMEDOUT;
     for (;;) {
-        mote__msg *m = mote__mbox_pop(p);
+        mote__msg *m = mbox_pop(p);
         if (m) {
+            mote__count(MOTE__CTR_MSGS_RUN, 1);
             if (m->fn) { /* a call: run it here, in order */
                 mote__msg_run(p, m);
                 continue;
@@ -409,24 +505,31 @@ size_t mote_msg_size(const mote_msg *m) {
     return m ? ((const mote__msg *)(const void *)m)->size : 0;
 }
 
+int mote_msg_kind(const mote_msg *m) {
+    return m ? (int)((const mote__msg *)(const void *)m)->kind : -EINVAL;
+}
+
 void mote_msg_free(mote_msg *m) {
     msg_free((mote__msg *)(void *)m);
 }
 
 /* ---- Scheduler hooks ---- */
 
-static void proc_entry(mote__task *t) {
+static unsigned proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn starts with no message in flight");
     unsigned budget = P.budget;
     mote__msg *m;
-    while (budget && (m = mote__mbox_pop(p))) {
+    while (budget && (m = mbox_pop(p))) {
         mote__msg_run(p, m);
         budget--;
     }
+    return P.budget - budget;
 }
 
 static void proc_settle(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
+    MOTE_ASSERT_MSG(!p->cur, "a turn ends with no message in flight");
     if (mote__mbox_nonempty(p)) { /* budget used up: to the back of the queue */
         mote__task_requeue(t);
         return;
@@ -438,7 +541,9 @@ static void proc_settle(mote__task *t) {
      * run elsewhere, so its private fields are not ours to read. */
     if (atomic_load(&p->inbox) && mote__task_schedule(t))
         return; /* keeps the scheduled reference */
-    if (atomic_fetch_sub(&p->refs, 1) == 1)
+    uint32_t held = atomic_fetch_sub(&p->refs, 1);
+    MOTE_ASSERT_MSG(held > 0, "the scheduled reference is held until here");
+    if (held == 1)
         proc_destroy(p);
 }
 
@@ -465,6 +570,15 @@ static void proc_describe(mote__task *t, char *buf, size_t len) {
     mote_proc *p = (mote_proc *)t;
     char *d = fmt_str(buf, "mote: process ");
     d = fmt_u64(d, p->id);
+    /* The name without its lock (this thread may hold it): at worst a
+     * name being changed shows mixed up. */
+    mote__proc_ext *e = atomic_load_explicit(&p->ext, memory_order_acquire);
+    if (e && e->name[0]) {
+        d = fmt_str(d, " (");
+        for (size_t i = 0; i < MOTE_NAME_MAX - 1 && e->name[i]; i++)
+            *d++ = e->name[i];
+        d = fmt_str(d, ")");
+    }
     d = fmt_str(d, " overflowed its stack (");
     d = fmt_u64(d, t->stack ? t->stack->ctx.size : 0);
     d = fmt_str(d, " bytes; set MOTE_STACK_SIZE for more); aborting\n");
@@ -500,8 +614,9 @@ int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *re
         msg_free(m);
         return -ENOMEM;
     }
+    atomic_store_explicit(&P.first_id, p->id, memory_order_relaxed);
     atomic_init(&p->refs, 1); /* the scheduled reference */
-    atomic_store(&p->inbox, m);
+    atomic_store(&p->inbox, (uintptr_t)m | (uintptr_t)1 << MOTE__MBOX_SHIFT);
     *out = p;
     return 0;
 }
@@ -512,10 +627,11 @@ int mote_on_panic(mote_panic_fn fn, void *ctx) {
     mote_proc *p = mote__proc_self();
     if (!p)
         return -EPERM;
-    if (!proc_ext(p))
+    mote__proc_ext *e = mote__proc_ext_get(p);
+    if (!e)
         return -ENOMEM;
-    p->ext->panic_fn = fn;
-    p->ext->panic_ctx = ctx;
+    e->panic_fn = fn;
+    e->panic_ctx = ctx;
     return 0;
 }
 
@@ -529,6 +645,37 @@ static void cancel_running(mote_proc *p) {
     }
 }
 
+typedef struct panic_report {
+    mote_proc *p;
+    const char *msg;
+    void *pcs[64];
+    int n;
+} panic_report;
+
+static void panic_print(void *arg) {
+    panic_report *r = arg;
+    static mote__out o; /* not on a stack that may be small */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock); /* one report at a time; never unlocked: we exit */
+    mote__out_init(&o, 2);
+    if (r->p) {
+        char name[MOTE_NAME_MAX];
+        mote__proc_name(r->p, name, sizeof name);
+        mote__out_printf(&o, "mote: process %llu%s%s%s panicked: %s\n", (unsigned long long)r->p->id,
+                         *name ? " (" : "", name, *name ? ")" : "", r->msg);
+        if (r->p->cur) {
+            char fn[512];
+            mote__symbol_name((const void *)r->p->cur->fn, fn, sizeof fn);
+            mote__out_printf(&o, "  while running message %s\n", fn);
+        }
+    } else {
+        mote__out_printf(&o, "mote: panic outside any process: %s\n", r->msg);
+    }
+    mote__out_printf(&o, "backtrace (innermost call first):\n");
+    mote__frames_print(&o, "  ", r->pcs, r->n, false);
+    mote__out_flush(&o);
+}
+
 void mote_panic(const char *fmt, ...) {
     char msg[1024];
     va_list ap;
@@ -536,8 +683,9 @@ void mote_panic(const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt ? fmt : "(null)", ap);
     va_end(ap);
     mote_proc *p = mote__proc_self();
-    if (p && p->ext && p->ext->panic_fn) {
-        p->ext->panic_fn(msg, p->ext->panic_ctx);
+    mote__proc_ext *e = p ? atomic_load_explicit(&p->ext, memory_order_acquire) : NULL;
+    if (e && e->panic_fn) {
+        e->panic_fn(msg, e->panic_ctx);
         if (p->task.flags & MOTE__TASK_MAIN) {
             fflush(stdout);
             _exit(101); /* the main process ending ends the program */
@@ -548,21 +696,63 @@ void mote_panic(const char *fmt, ...) {
         run_dtor(p);
         mote__task_abandon();
     }
-    char head[1200];
-    if (p) {
-        const char *name = "?";
-        Dl_info info;
-        if (p->cur && dladdr((void *)p->cur->fn, &info) && info.dli_sname)
-            name = info.dli_sname;
-        snprintf(head, sizeof head, "mote: process %llu panicked: %s\n  while running message %s (%p)\n",
-                 (unsigned long long)p->id, msg, name, p->cur ? (void *)p->cur->fn : NULL);
-    } else {
-        snprintf(head, sizeof head, "mote: panic outside any process: %s\n", msg);
-    }
+    panic_report r = {p, msg, {0}, 0};
+    r.n = mote__backtrace_here(r.pcs, 64, 0);
     fflush(stdout);
-    mote__write_stderr(head);
-    mote__backtrace();
+    /* Symbolising needs more stack than a small process stack may have
+     * left: print from a thread of its own. */
+    mote__run_on_thread(panic_print, &r);
     _exit(101);
+}
+
+/* ---- Snapshots for dumps and counts ---- */
+
+uint64_t mote__procs_spawned(void) {
+    return atomic_load_explicit(&P.next_id, memory_order_relaxed) - atomic_load_explicit(&P.first_id, memory_order_relaxed);
+}
+
+int64_t mote__proc_snapshot(mote__proc_view **out, bool refs) {
+    size_t n = 0, cap = 256;
+    mote__proc_view *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    uint32_t now_ms = mote__coarse_ms();
+    for (int i = 0; i < PREG_SHARDS; i++) {
+        mote__spin_lock(&P.reg[i].lock);
+        for (mote_proc *p = P.reg[i].head; p; p = p->reg_next) {
+            if (n == cap) {
+                mote__proc_view *bigger = realloc(v, 2 * cap * sizeof *v);
+                if (!bigger) {
+                    mote__spin_unlock(&P.reg[i].lock);
+                    *out = v;
+                    return (int64_t)n; /* what fitted */
+                }
+                v = bigger;
+                cap *= 2;
+            }
+            mote__proc_view *x = &v[n++];
+            x->task = &p->task;
+            x->id = p->id;
+            x->state = atomic_load(&p->task.state);
+            x->mbox = mote__mbox_length(p);
+            x->age_ms = now_ms - p->born_ms;
+            mote__proc_ext *e = atomic_load_explicit(&p->ext, memory_order_acquire);
+            snprintf(x->name, sizeof x->name, "%s", e ? e->name : "");
+            /* A reference keeps a suspended process (and its place here)
+             * while the caller reads its stack; one whose count is already
+             * zero is being freed and is not revived. */
+            x->ref = NULL;
+            uint32_t r = atomic_load(&p->refs);
+            bool want = refs && MOTE__ST(x->state) == MOTE__PARKED;
+            while (want && r && !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
+                ;
+            if (want && r)
+                x->ref = p;
+        }
+        mote__spin_unlock(&P.reg[i].lock);
+    }
+    *out = v;
+    return (int64_t)n;
 }
 
 /* ---- Shutdown ---- */

@@ -12,6 +12,7 @@
  *   stack.c    the stack cache, signal stacks, stack-overflow reports
  *   monitor.c  blocking sections, the monitor, spare workers and the
  *              backup threads that run them
+ *   observe.c  what observers read: worker views for dumps, counters
  *
  * Names: `static inline` helpers here have short names; a function defined
  * in one file and called from another is `mote__` (libmote.a is linked
@@ -21,6 +22,7 @@
 #define MOTE_SCHED_INTERNAL_H
 
 #include "sched/sched.h"
+#include "debug/trace.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -80,11 +82,23 @@ typedef struct worker {
      * the owner with relaxed stores at every turn and blocking section,
      * read by the monitor. */
     _Atomic uint32_t mon;
+    _Atomic uint32_t mon_seen; /* the monitor: the mon value it last saw, */
+    _Atomic int64_t mon_since; /* first seen then (for dumps) */
     _Atomic bool active; /* spare workers: handed to a backup thread */
 
     /* Fixed at start. */
     unsigned id;
     bool is_main, spare;
+
+    /* Counters (observe.c): the owner adds with relaxed stores; readers
+     * sum. Busy time: busy_ns up to busy_since (0 while parked), under a
+     * sequence count (odd while the owner changes them). */
+    struct {
+        _Atomic uint64_t n[MOTE__CTR_N];
+        _Atomic uint32_t busy_seq;
+        _Atomic int64_t busy_since;
+        _Atomic int64_t busy_ns;
+    } __attribute__((aligned(MOTE_CACHELINE))) ctr;
 
     /* Stack cache (stack.c), owner only. */
     mote__stack *stacks;
@@ -215,6 +229,24 @@ static inline void mon_mark(worker *w, uint32_t activity) {
     atomic_store_explicit(&w->mon, next, memory_order_relaxed);
 }
 
+/* Count n events of kind c on w (its owner only). */
+static inline void ctr_add(worker *w, unsigned c, uint64_t n) {
+    _Atomic uint64_t *x = &w->ctr.n[c];
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* Trace points (debug/trace.h) name tasks by their address. */
+#define TRACE_TASK(type, t, b) MOTE_TRACE((type), (uintptr_t)(t), (b))
+
+/* The task running on w (0: none), for trace points. */
+static inline uint64_t trace_current(worker *w) {
+    return w ? (uintptr_t)w->current : 0;
+}
+
+/* w starts (busy) or stops (parked) running tasks: owner only. */
+void mote__busy_mark(worker *w, bool busy);
+void mote__counts_reset(void);
+
 /* ---- Run queues (runq.c) ---- */
 
 bool mote__runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl);
@@ -230,6 +262,7 @@ static inline void runq_push_mo(worker *w, mote__task *t, memory_order mo) {
     for (;;) {
         uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&w->tail, memory_order_relaxed);
+        MOTE_ASSERT_MSG(tl - h <= RUNQ_SIZE, "a ring holds at most RUNQ_SIZE tasks");
         if (tl - h < RUNQ_SIZE) {
             atomic_store_explicit(&w->buf[tl % RUNQ_SIZE], t, memory_order_relaxed);
             atomic_store_explicit(&w->tail, tl + 1, mo);
@@ -308,7 +341,9 @@ static inline void stop_spinning(worker *w) {
     if (!w->spinning)
         return;
     w->spinning = false;
-    if (atomic_fetch_sub(&S.idle.nspinning, 1) == 1)
+    int was = atomic_fetch_sub(&S.idle.nspinning, 1);
+    MOTE_ASSERT(was > 0);
+    if (was == 1)
         wakep();
 }
 
@@ -329,6 +364,7 @@ void mote__fault_handler_restore(void);
 /* A free stack: from w's own cache, else the shared one, else a new one
  * (NULL if out of memory). */
 static inline mote__stack *stack_get(worker *w) {
+    MOTE_ASSERT_MSG(!w->stacks == !w->nstacks, "the stack cache's count matches its list");
     mote__stack *s = w->stacks;
     if (MOTE_LIKELY(s && !w->is_main)) {
         w->stacks = s->next;
@@ -339,6 +375,7 @@ static inline mote__stack *stack_get(worker *w) {
 }
 
 static inline void stack_put(worker *w, mote__stack *s) {
+    MOTE_ASSERT(s && w->nstacks <= LOCAL_STACK_CACHE);
     if (MOTE_LIKELY(w->nstacks < LOCAL_STACK_CACHE && !w->is_main)) {
         s->next = w->stacks;
         w->stacks = s;

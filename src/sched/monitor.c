@@ -51,14 +51,19 @@
 
 void mote_blocking_begin(void) {
     worker *w = cur_worker();
-    if (w && !w->is_main && w->current)
+    if (w && !w->is_main && w->current) {
         mon_mark(w, MON_BLOCK);
+        ctr_add(w, MOTE__CTR_SECTIONS, 1);
+        TRACE_TASK(MOTE__TR_BLOCK, w->current, 0);
+    }
 }
 
 void mote_blocking_end(void) {
     worker *w = cur_worker();
-    if (w && !w->is_main && w->current)
+    if (w && !w->is_main && w->current) {
         mon_mark(w, MON_RUN);
+        TRACE_TASK(MOTE__TR_UNBLOCK, w->current, 0);
+    }
 }
 
 /* Worker side: wake the monitor if it sleeps until a worker wakes. */
@@ -82,6 +87,7 @@ bool mote__spare_retire(worker *w) {
         if (atomic_compare_exchange_weak(&S.mon.nactive, &act, act - 1))
             break;
     }
+    MOTE_ASSERT_MSG(act - 1 >= (int)S.cfg.threads, "at least `threads` workers stay active");
     stop_spinning(w);
     mote__task *batch[RUNQ_SIZE + 1];
     size_t n = mote__runq_drain(w, batch);
@@ -106,8 +112,11 @@ static void *backup_main(void *arg) {
             break; /* stopping */
         mote__tls_worker = w;
         mote__ctx_init_thread(&w->ctx);
+        mote__busy_mark(w, true);
+        MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
         mote__stack *s = mote__loop_stack(w);
         mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
+        mote__busy_mark(w, false);
         mote__stack_free(w->exit_stack);
         w->exit_stack = NULL;
         mote__ctx_destroy_thread(&w->ctx);
@@ -167,15 +176,19 @@ static bool spare_activate(void) {
     backup_thread *b = backup_get();
     if (!b)
         return false;
+    MOTE_ASSERT_MSG(!atomic_load(&b->spare), "a pooled backup thread runs no spare");
     w->spinning = false;
     atomic_store(&w->active, true);
-    atomic_fetch_add(&S.mon.nactive, 1);
+    int was_active = atomic_fetch_add(&S.mon.nactive, 1);
+    MOTE_ASSERT(was_active >= (int)S.cfg.threads);
     unsigned idx = (unsigned)(w - S.spares) + 1, hw = atomic_load(&S.mon.spare_hw);
     while (hw < idx && !atomic_compare_exchange_weak(&S.mon.spare_hw, &hw, idx))
         ;
     atomic_store(&b->spare, w);
     atomic_store(&b->go, 1);
     mote__futex_wake(&b->go, 1);
+    mote__count(MOTE__CTR_HANDOFFS, 1);
+    MOTE_TRACE(MOTE__TR_HANDOFF, w->id, 0);
     return true;
 }
 
@@ -207,6 +220,8 @@ static mon_sample monitor_scan(mon_view *view, int64_t now) {
         if (m != view[i].mon) {
             view[i].mon = m;
             view[i].since = now;
+            atomic_store_explicit(&w->mon_since, now, memory_order_relaxed);
+            atomic_store_explicit(&w->mon_seen, m, memory_order_release);
         }
         if (act == MON_IDLE)
             continue;

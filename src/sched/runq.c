@@ -40,11 +40,18 @@ static bool global_reserve(size_t n) {
 
 void mote__global_push(mote__task **ts, size_t n) {
     pthread_mutex_lock(&S.gq.lock);
+    /* A wake from the timer thread may race with the scheduler's stop,
+     * which frees the queue under this lock after setting stopping. */
+    if (MOTE_UNLIKELY(atomic_load(&S.stopping))) {
+        pthread_mutex_unlock(&S.gq.lock);
+        return;
+    }
     if (!global_reserve(n)) {
         mote__write_stderr("mote: out of memory for the run queue\n");
         abort();
     }
     size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
+    MOTE_ASSERT(size + n <= S.gq.cap);
     for (size_t i = 0; i < n; i++)
         S.gq.buf[(S.gq.head + size + i) % S.gq.cap] = ts[i];
     atomic_store(&S.gq.size, size + n);
@@ -59,6 +66,9 @@ mote__task *mote__global_get_slow(worker *w, size_t max) {
         want = max;
     if (want > n)
         want = n;
+    /* The batch goes onto w's ring under our lock: it must fit, or the
+     * ring would overflow back into this queue (a self-deadlock). */
+    MOTE_ASSERT(want <= 1 || RUNQ_SIZE - (atomic_load(&w->tail) - atomic_load(&w->head)) >= want - 1);
     mote__task *t = NULL;
     if (want) {
         t = S.gq.buf[S.gq.head];
@@ -74,6 +84,7 @@ mote__task *mote__global_get_slow(worker *w, size_t max) {
 /* Owner: move half the ring plus t to the global queue. False if thieves
  * took some meanwhile (retry the fast path). */
 bool mote__runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
+    MOTE_ASSERT(tl - h == RUNQ_SIZE);
     uint32_t n = (tl - h) / 2;
     mote__task *batch[RUNQ_SIZE / 2 + 1];
     for (uint32_t i = 0; i < n; i++)
@@ -90,6 +101,7 @@ bool mote__runq_push_slow(worker *w, mote__task *t, uint32_t h, uint32_t tl) {
  * Returns one task to run, the rest are queued on w; with take_next, an
  * empty ring gives up its runnext instead. */
 mote__task *mote__runq_steal(worker *w, worker *v, bool take_next) {
+    MOTE_ASSERT_MSG(w != v, "only the owner pushes onto a ring");
     for (;;) {
         uint32_t h = atomic_load_explicit(&v->head, memory_order_acquire);
         uint32_t tl = atomic_load_explicit(&v->tail, memory_order_acquire);

@@ -22,6 +22,7 @@
 #include "base/alloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -61,13 +62,18 @@ static void worker_teardown(worker *w) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     mote__tls_worker = w;
-    prctl(PR_SET_NAME, "mote-worker", 0, 0, 0);
+    char name[16]; /* "mote-worker-N": tools (top -H, traces) tell them apart */
+    snprintf(name, sizeof name, "mote-worker-%u", w->id);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
     mote__altstack_setup(&w->altstack);
+    mote__busy_mark(w, true);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
     mote__stack *s = mote__loop_stack(w);
     mote__ctx_switch(&w->ctx, &s->ctx); /* returns when the runtime stops */
+    mote__busy_mark(w, false);
     mote__stack_free(w->exit_stack);
     worker_teardown(w);
     return NULL;
@@ -83,6 +89,7 @@ static int workers_alloc(void) {
     if (!S.w)
         return -ENOMEM;
     memset(S.w, 0, nw * sizeof(worker));
+    mote__counts_reset();
     S.main = &S.w[n];
     S.spares = &S.w[n + 1];
     for (unsigned i = 0; i < n; i++) {
@@ -177,10 +184,12 @@ void mote__sched_stop(void) {
     mote__backups_join();
     /* Nothing runs any more: what is still queued is forgotten with the
      * queues (the process layer frees every process it registered). */
+    pthread_mutex_lock(&S.gq.lock); /* the timer thread may still push */
     free(S.gq.buf);
     S.gq.buf = NULL;
     S.gq.cap = S.gq.head = 0;
     atomic_store(&S.gq.size, 0);
+    pthread_mutex_unlock(&S.gq.lock);
     atomic_store(&S.main_slot, NULL);
     for (unsigned i = 0; i < S.cfg.backup_threads; i++) /* spares keep theirs between turns */
         mote__stack_list_free(S.spares[i].stacks);

@@ -66,7 +66,8 @@ enum { MOTE__SW_PARK = 1, MOTE__SW_YIELD, MOTE__SW_DONE };
 typedef struct mote__sched_hooks {
     /* Runs one turn of a task that had no stack, on a stack lent to it.
      * Returning ends the turn: the stack goes back to the worker. */
-    void (*entry)(mote__task *t);
+    /* Returns how many messages it ran (for the counters). */
+    unsigned (*entry)(mote__task *t);
     /* Called after t's turn ended (entry returned, or mote__task_abandon)
      * and its stack was taken back, on the worker's loop stack (a lent
      * one, not the thread's own). t is still RUNNING; the hook must move
@@ -143,8 +144,9 @@ void mote__netpoll_give(void);
  * and if that is not the caller): pass it on. */
 void mote__netpoll_rewake(void);
 
-/* Count a runtime call against the current turn's budget; yields when it
- * is used up, so a process that only sends cannot hog its worker. */
+/* A message was sent: count it (metrics), and against the current turn's
+ * budget; yields when that is used up, so a process that only sends
+ * cannot hog its worker. */
 void mote__sched_tick(void);
 
 /* End the current turn at once, abandoning whatever frames are on the
@@ -163,5 +165,62 @@ void mote__task_requeue(mote__task *t);
 
 /* Free the stack of a task that will never run again (shutdown only). */
 void mote__task_discard_stack(mote__task *t);
+
+/* ---- For observers (mote_dump) ---- */
+
+enum { MOTE__WK_WORKER, MOTE__WK_MAIN, MOTE__WK_BACKUP };
+enum { MOTE__ACT_IDLE, MOTE__ACT_RUN, MOTE__ACT_BLOCK, MOTE__ACT_OFF };
+
+/* What one worker is doing, read racily from another thread. */
+typedef struct mote__worker_view {
+    unsigned id;
+    int kind;      /* MOTE__WK_* */
+    int activity;  /* MOTE__ACT_*: OFF for a spare no backup thread runs */
+    int64_t since; /* when the monitor first saw this turn or section; 0 unknown */
+    const mote__task *current;
+} mote__worker_view;
+
+/* Fill out[] with every worker, the main thread and every spare (at most
+ * max); returns how many there are. */
+unsigned mote__sched_workers(mote__worker_view *out, unsigned max);
+
+/* ---- Counters (metrics) ----
+ *
+ * Each worker counts on a cache line of its own with plain relaxed
+ * stores (no locked instruction: only its thread writes it); other
+ * threads (foreign, timer, poller, monitor) add to shared atomics. A
+ * reader sums them all, so counts are cheap enough to keep on always. */
+enum {
+    MOTE__CTR_FINISHED,    /* processes freed (spawns: proc.c counts ids) */
+    MOTE__CTR_MSGS_SENT,   /* messages */
+    MOTE__CTR_MSGS_RUN,
+    MOTE__CTR_TURNS,       /* a task started or resumed on a worker */
+    MOTE__CTR_PARKS,       /* a task suspended */
+    MOTE__CTR_WAKEUPS,     /* a suspended task made runnable */
+    MOTE__CTR_STEALS,      /* a worker took work from another */
+    MOTE__CTR_SLEEPS,      /* a worker went idle */
+    MOTE__CTR_POLL_WAITS,  /* waits in the poller that may block */
+    MOTE__CTR_POLL_EVENTS, /* readiness events it returned */
+    MOTE__CTR_SECTIONS,    /* blocking sections */
+    MOTE__CTR_HANDOFFS,    /* spare workers started for stalled ones */
+    MOTE__CTR_N
+};
+/* Count n events of kind c on the calling thread. Not inlined: it reads
+ * the thread's worker. */
+void mote__count(unsigned c, uint64_t n);
+
+typedef struct mote__sched_counts {
+    uint64_t n[MOTE__CTR_N];
+    unsigned workers;       /* threads */
+    uint64_t busy_ns;       /* of all workers and spares, not parked */
+    uint64_t backup_threads; /* started, alive */
+    uint64_t spares_active;
+    uint64_t stacks_cached;
+} mote__sched_counts;
+/* Sums of every counter. False if no runtime runs. */
+bool mote__sched_counts_get(mote__sched_counts *out);
+/* Busy nanoseconds of each of the `threads` workers, then one entry for
+ * all spare workers together; returns how many entries there are. */
+unsigned mote__sched_busy(uint64_t *busy_ns, unsigned max);
 
 #endif

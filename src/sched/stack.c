@@ -15,6 +15,7 @@
  * hook) and aborts. A fault that is not ours goes to the previous handler.
  */
 #include "sched/internal.h"
+#include "debug/symbol.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ mote__stack *mote__stack_get_slow(worker *w) {
         return mote__stack_new(S.cfg.stack_size > MAIN_STACK_MIN ? S.cfg.stack_size : MAIN_STACK_MIN);
     pthread_mutex_lock(&S.stacks.lock);
     mote__stack *s = S.stacks.list;
+    MOTE_ASSERT_MSG(!s == !S.stacks.n, "the shared cache's count matches its list");
     if (s) {
         S.stacks.list = s->next;
         S.stacks.n--;
@@ -88,13 +90,14 @@ void mote__altstack_teardown(void **slot) {
 }
 
 static void fault_handler(int sig, siginfo_t *si, void *uc) {
-    (void)uc;
     worker *w = mote__tls_worker;
     mote__task *t = w ? w->current : NULL;
     if (t && t->stack && mote__stack_guard_hit(t->stack, si->si_addr)) {
         char buf[256];
         S.hooks.describe(t, buf, sizeof buf);
         mote__write_stderr(buf);
+        mote__fault_backtrace(uc, (uintptr_t)t->stack->ctx.lo,
+                              (uintptr_t)t->stack->ctx.lo + t->stack->ctx.size);
         abort();
     }
     /* Not ours: restore the previous disposition and let the fault recur. */

@@ -33,16 +33,20 @@
 #define CALL_BUDGET 1024 /* sends in one turn before the sender yields */
 #define RUNNEXT_STREAK_MAX 64u /* turns a pair may bounce on runnext */
 
+static void enqueue_on(worker *w, mote__task *t, bool next);
 static void enqueue(mote__task *t, bool next);
 
 /* The worker left t's stack after a park: RUNNING -> PARKED, unless a wake
  * came first (NOTIFIED): then it runs again. */
-static void finish_park(mote__task *t) {
+static void finish_park(worker *w, mote__task *t) {
+    MOTE_ASSERT_MSG(w->current != t, "a task parks only once its worker left its stack");
     uint64_t old = atomic_load(&t->state);
     for (;;) {
+        MOTE_ASSERT_MSG(MOTE__ST(old) == MOTE__RUNNING, "only a running task parks");
         if (old & MOTE__NOTIFIED) { /* woken before it was even parked */
             atomic_store(&t->state, mote__task_word(old, MOTE__QUEUED));
-            enqueue(t, true);
+            ctr_add(w, MOTE__CTR_WAKEUPS, 1);
+            enqueue_on(w, t, true);
             return;
         }
         if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__PARKED)))
@@ -53,12 +57,14 @@ static void finish_park(mote__task *t) {
 /* QUEUED -> RUNNING by the worker that took it. */
 static void set_running(mote__task *t) {
     uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    MOTE_ASSERT_MSG(MOTE__ST(st) == MOTE__QUEUED, "a task runs only once taken from a queue");
     atomic_store_explicit(&t->state, mote__task_word(st, MOTE__RUNNING), memory_order_release);
 }
 
 /* RUNNING -> QUEUED by the task's own worker (no waker acts on QUEUED). */
 static void mark_queued(mote__task *t, memory_order mo) {
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    MOTE_ASSERT(MOTE__ST(s) == MOTE__RUNNING);
     atomic_store_explicit(&t->state, mote__task_word(s, MOTE__QUEUED), mo);
 }
 
@@ -87,7 +93,7 @@ static void post_switch(worker *w) {
         w->pend_task = NULL;
         switch (w->pend_reason) {
         case MOTE__SW_PARK:
-            finish_park(t);
+            finish_park(w, t);
             break;
         case MOTE__SW_YIELD:
             requeue_yielder(w, t);
@@ -168,9 +174,13 @@ static void worker_loop(void *arg) {
             mote__ctx_switch(&s->ctx, &w->ctx);
             abort();
         }
+        MOTE_ASSERT_MSG(!w->current, "a worker runs one task at a time");
         set_running(t);
         mon_mark(w, MON_RUN);
+        ctr_add(w, MOTE__CTR_TURNS, 1);
         w->current = t;
+        /* No trace event here: a turn starts at the thread's previous
+         * event (see debug/trace.h), and the loop has just made one. */
         if (t->stack) { /* suspended: resume it, and wait in the cache */
             w->pend_stack = s;
             mote__ctx_switch(&s->ctx, &t->stack->ctx);
@@ -179,8 +189,10 @@ static void worker_loop(void *arg) {
         }
         t->stack = s;
         w->calls = 0;
-        S.hooks.entry(t);
+        unsigned ran = S.hooks.entry(t);
+        TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_DONE);
         w = cur_worker();
+        ctr_add(w, MOTE__CTR_MSGS_RUN, ran);
         w->current = NULL;
         t->stack = NULL;
         S.hooks.settle(t);
@@ -188,6 +200,13 @@ static void worker_loop(void *arg) {
 }
 
 static void enqueue(mote__task *t, bool next) {
+    enqueue_on(cur_worker(), t, next);
+}
+
+/* Queue t from the thread whose worker is w (NULL: not a worker). */
+static void enqueue_on(worker *w, mote__task *t, bool next) {
+    MOTE_ASSERT_MSG(MOTE__ST(atomic_load_explicit(&t->state, memory_order_relaxed)) == MOTE__QUEUED,
+                    "only a QUEUED task goes into a queue");
     if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed)))
         return; /* shutting down: nothing runs any more */
     if (MOTE_UNLIKELY(t->flags & MOTE__TASK_MAIN)) {
@@ -195,7 +214,6 @@ static void enqueue(mote__task *t, bool next) {
         mote__wake_worker(S.main);
         return;
     }
-    worker *w = cur_worker();
     if (w) {
         /* The main thread runs only the main task: what it makes runnable
          * goes to its queue, for the workers to steal. */
@@ -230,6 +248,7 @@ bool mote__task_schedule(mote__task *t) {
         if (atomic_compare_exchange_weak(&t->state, &s, mote__task_word(s, MOTE__QUEUED)))
             break;
     }
+    TRACE_TASK(MOTE__TR_SCHED, t, trace_current(cur_worker()));
     enqueue(t, true);
     return true;
 }
@@ -240,12 +259,15 @@ void mote__task_requeue(mote__task *t) {
 
 void mote__task_settle_idle(mote__task *t) {
     uint64_t s = atomic_load(&t->state);
+    MOTE_ASSERT(MOTE__ST(s) == MOTE__RUNNING);
     atomic_store(&t->state, mote__task_word(s, MOTE__IDLE));
 }
 
 uint64_t mote__park_prepare(void) {
     mote__task *t = mote__task_current();
+    MOTE_ASSERT_MSG(t != NULL, "only a task parks");
     uint64_t old = atomic_load(&t->state), neu;
+    MOTE_ASSERT(MOTE__ST(old) == MOTE__RUNNING);
     do {
         neu = MOTE__TASK_WORD(MOTE__SEQ(old) + 1, MOTE__RUNNING);
     } while (!atomic_compare_exchange_weak(&t->state, &old, neu));
@@ -255,6 +277,12 @@ uint64_t mote__park_prepare(void) {
 static void switch_out(int reason) {
     worker *w = cur_worker();
     mote__task *t = w->current;
+    MOTE_ASSERT(t && t->stack);
+    if (reason == MOTE__SW_PARK)
+        ctr_add(w, MOTE__CTR_PARKS, 1);
+    TRACE_TASK(MOTE__TR_STOP, t,
+               reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
+                                       : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
     if (MOTE_UNLIKELY(w->is_main)) {
         w->reason = reason;
         mote__ctx_switch(&t->stack->ctx, &w->ctx);
@@ -281,15 +309,24 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
         switch (MOTE__ST(old)) {
         case MOTE__PARKED:
             if (atomic_compare_exchange_weak(&t->state, &old, mote__task_word(old, MOTE__QUEUED))) {
-                enqueue(t, true);
+                MOTE_ASSERT_MSG(t->stack, "a parked task keeps its stack");
+                worker *w = cur_worker(); /* the waker's, if any */
+                if (w)
+                    ctr_add(w, MOTE__CTR_WAKEUPS, 1);
+                else
+                    mote__count(MOTE__CTR_WAKEUPS, 1);
+                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(w));
+                enqueue_on(w, t, true);
                 return true;
             }
             break;
         case MOTE__RUNNING:
             if (old & MOTE__NOTIFIED)
                 return false;
-            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED))
-                return true;
+            if (atomic_compare_exchange_weak(&t->state, &old, old | MOTE__NOTIFIED)) {
+                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(cur_worker()));
+                return true; /* counted by finish_park, on the task's worker */
+            }
             break;
         default:
             return false;
@@ -299,7 +336,12 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
 
 void mote__sched_tick(void) {
     worker *w = cur_worker();
-    if (w && w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
+    if (!w) {
+        mote__count(MOTE__CTR_MSGS_SENT, 1);
+        return;
+    }
+    ctr_add(w, MOTE__CTR_MSGS_SENT, 1);
+    if (w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
         w->calls = 0;
         mote__yield();
     }
@@ -337,9 +379,12 @@ void mote__yield(void) {
         return;
     }
     /* Straight to the next suspended task: one switch instead of two. */
+    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_YIELD);
     set_running(n);
     mon_mark(w, MON_RUN);
+    ctr_add(w, MOTE__CTR_TURNS, 1);
     w->current = n;
+    TRACE_TASK(MOTE__TR_RUN, n, 0);
     w->pend_task = t;
     w->pend_reason = MOTE__SW_YIELD;
     mote__ctx_switch(&t->stack->ctx, &n->stack->ctx);
@@ -350,6 +395,7 @@ void mote__task_abandon(void) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     t->stack->dirty = true;
+    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_ABANDON);
     if (w->is_main) { /* not reached: a panicking main process exits */
         w->reason = MOTE__SW_DONE;
         mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
@@ -379,6 +425,7 @@ static void main_task_entry(void *arg) {
 /* The main thread runs only the main task, from its own stack. */
 static void run_main_task(worker *w, mote__task *t) {
     uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
+    MOTE_ASSERT(MOTE__ST(st) == MOTE__QUEUED && (t->flags & MOTE__TASK_MAIN));
     atomic_store(&t->state, mote__task_word(st, MOTE__RUNNING));
     if (!t->stack) {
         t->stack = stack_get(w);
@@ -389,10 +436,13 @@ static void run_main_task(worker *w, mote__task *t) {
         mote__ctx_make(t->stack, main_task_entry, t);
     }
     w->current = t;
+    ctr_add(w, MOTE__CTR_TURNS, 1);
+    MOTE_TRACE(MOTE__TR_BUSY, 0, 0); /* the main thread waited for it */
+    TRACE_TASK(MOTE__TR_RUN, t, 0);
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
     if (w->reason == MOTE__SW_PARK)
-        finish_park(t);
+        finish_park(w, t);
     else if (w->reason == MOTE__SW_YIELD)
         requeue(t);
 }
@@ -420,6 +470,7 @@ void mote__sched_run_main(mote__task *m) {
 void mote__sched_main_exit(void) {
     worker *w = cur_worker();
     atomic_store(&S.main_exit, true);
+    TRACE_TASK(MOTE__TR_STOP, w->current, MOTE__TR_END_DONE);
     w->reason = 0; /* run_main_task does nothing more with the main task */
     mote__ctx_switch_final(&w->current->stack->ctx, &w->ctx);
 }

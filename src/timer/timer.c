@@ -103,6 +103,7 @@ void mote__timers_init(mote__timers *ts) {
     ts->n = ts->cap = 0;
     ts->sleeping_until = MOTE__TIMER_OFF;
     atomic_store(&ts->next, MOTE__TIMER_OFF);
+    ts->armed = ts->fired = 0;
     ts->stop = false;
 }
 
@@ -124,6 +125,7 @@ int mote__timers_set_slow(mote__timers *ts, mote__timer *t) {
     /* Read under the lock: the heap may have fired t (OFF) since. */
     int64_t when = atomic_load(&t->when);
     if (when != MOTE__TIMER_OFF) {
+        ts->armed++;
         if (!t->slot) {
             r = heap_push(ts, t, when);
         } else if (ts->heap[t->slot - 1].key > when) {
@@ -167,6 +169,7 @@ static void fire_expired(mote__timers *ts, int64_t now) {
                 break;
             }
             if (atomic_compare_exchange_weak(&t->when, &when, MOTE__TIMER_OFF)) {
+                ts->fired++;
                 t->fire(t);
                 break;
             }
@@ -186,6 +189,13 @@ void mote__timers_fire_due(mote__timers *ts, int64_t now) {
 
 void mote__timer_run_expired(void) {
     mote__timers_fire_due(&T, mote__now());
+}
+
+void mote__timer_counts(uint64_t *armed, uint64_t *fired) {
+    pthread_mutex_lock(&T.lock);
+    *armed = T.armed;
+    *fired = T.fired;
+    pthread_mutex_unlock(&T.lock);
 }
 
 static void *timer_main(void *arg) {

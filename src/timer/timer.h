@@ -67,6 +67,10 @@ typedef struct mote__timers {
     uint32_t n, cap;
     int64_t sleeping_until; /* deadline the thread sleeps to; OFF if none */
     _Atomic int64_t next;   /* earliest key, for idle workers (may be stale) */
+    /* Counts (metrics): deadlines the heap took (a timer without an
+     * entry, or moved earlier; one moved later lazily is not counted) and
+     * fire() calls. */
+    uint64_t armed, fired;
     bool stop;
     pthread_t thread;
 } mote__timers;
@@ -150,5 +154,8 @@ static inline int64_t mote__timer_next(void) {
  * after sleeping until mote__timer_next(): the woken task then runs on that
  * worker at once, one thread wake-up instead of two. */
 void mote__timer_run_expired(void);
+
+/* Timers armed and fired since the runtime started (metrics). */
+void mote__timer_counts(uint64_t *armed, uint64_t *fired);
 
 #endif
