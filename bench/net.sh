@@ -14,7 +14,9 @@
 #
 # Environment:
 #   BENCH_REPEAT      runs per benchmark and implementation, interleaved; medians shown (3)
-#   NET_IMPLS         implementations (epoll mote go tokio)
+#   NET_IMPLS         implementations (epoll mote uring go tokio); uring is mote's servers
+#                     with MOTE_POLLER=uring, shown as rows of their own (n/a when
+#                     the build has no io_uring backend or the kernel refuses it)
 #   NET_ONLY          benchmarks to run, of: http pipe echo idle (all)
 #   NET_SECONDS       seconds of measured load per run (5), after NET_WARMUP (1) unmeasured
 #   NET_CONNS         connections for wrk and the echo client (100)
@@ -29,7 +31,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$BENCH_DIR/run.sh" "${1:?usage: bench/net.sh BUILD_DIR}" || exit 2
 
 REPEAT=${BENCH_REPEAT:-3}
-read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote go tokio}"
+read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote uring go tokio}"
 DURATION=${NET_SECONDS:-5}
 WARMUP=${NET_WARMUP:-1}
 CONNS=${NET_CONNS:-100}
@@ -59,6 +61,20 @@ idle_rss         KiB/conn idle  <=8
 idle_rss_active  KiB/conn idle  <=1
 "
 
+# The same servers with MOTE_POLLER=uring (io_uring readiness and
+# completions), in rows of their own: metric, unit, benchmark, target.
+URING_METRICS="
+http_cpu         us/req   http  <=0.9xepoll
+http_rate        req/s    http  >=tokio
+http_busy        %cpu     http  -
+pipe_cpu         us/req   pipe  -
+pipe_rate        req/s    pipe  -
+echo_rate        rt/s     echo  >=tokio
+echo_cpu         us/rt    echo  -
+echo_busy        %cpu     echo  -
+idle_rss         KiB/conn idle  <=8
+"
+
 declare -A VALUES=() FAILED=()
 SERVER_PID=""
 
@@ -76,8 +92,8 @@ server_bin() {
     local impl=$1 kind=$2
     case $impl/$kind in
     epoll/http | epoll/echo) echo "$BUILD_DIR/bench/net_epoll_$kind" ;;
-    mote/http) echo "$BUILD_DIR/examples/http_hello" ;;
-    mote/echo | mote/echo_active) echo "$BUILD_DIR/examples/$kind" ;;
+    mote/http | uring/http) echo "$BUILD_DIR/examples/http_hello" ;;
+    mote/echo | mote/echo_active | uring/echo) echo "$BUILD_DIR/examples/$kind" ;;
     go/http | go/echo) echo "$OUT/go/net_$kind" ;;
     tokio/http | tokio/echo) echo "$OUT/tokio-target/release/net_$kind" ;;
     esac
@@ -94,7 +110,9 @@ start_server() {
         while accepting "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
         ADDR=127.0.0.1:$NEXT_PORT
         NEXT_PORT=$((NEXT_PORT + 1))
-        MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" >>"$log" 2>&1 &
+        poller=""
+        [[ $impl == uring ]] && poller=uring
+        MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" >>"$log" 2>&1 &
         SERVER_PID=$!
         for ((i = 0; i < 100; i++)); do
             accepting "${ADDR#*:}" && return 0
@@ -244,6 +262,17 @@ net_table() {
             "$(ratio "$(num "${c[mote]}")" "$(num "${c[tokio]}")")" \
             "$(net_target "$t" "$unit" "${c[mote]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
     done < <(grep -v '^[[:space:]]*$' <<<"$METRICS")
+    [[ " ${IMPLS[*]} " == *" uring "* ]] || return 0
+    while read -r m unit b t; do
+        [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] || continue
+        declare -A c=()
+        for impl in epoll uring go tokio; do c[$impl]=$(net_cell "$impl" "$m" "$b"); done
+        printf '| %s (%s), MOTE_POLLER=uring | %s | %s | %s | %s | %s | %s | %s |\n' "$m" "$unit" \
+            "${c[epoll]}" "${c[uring]}" "${c[go]}" "${c[tokio]}" \
+            "$(ratio "$(num "${c[uring]}")" "$(num "${c[epoll]}")")" \
+            "$(ratio "$(num "${c[uring]}")" "$(num "${c[tokio]}")")" \
+            "$(net_target "$t" "$unit" "${c[uring]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
+    done < <(grep -v '^[[:space:]]*$' <<<"$URING_METRICS")
 }
 
 net_machine() { # run.sh's lines, then this benchmark's settings
@@ -255,6 +284,14 @@ net_machine() { # run.sh's lines, then this benchmark's settings
     [[ -r /proc/pressure/cpu ]] &&
         echo "- CPU pressure (/proc/pressure/cpu, some) before the runs: $PRESSURE_BEFORE"
     echo "- %cpu: the server's CPU time / wall time (100 = its core saturated; less = the load, not the server, sets the rate)"
+}
+
+# The build has the io_uring backend and the kernel accepts io_uring
+# (io_uring_setup is system call 425 everywhere; see scripts/check-uring.sh).
+uring_usable() {
+    grep -qs '^MOTE_URING_LIB:FILEPATH=/' "$BUILD_DIR/CMakeCache.txt" &&
+        grep -qs '^MOTE_POLLERS:STRING=.*uring' "$BUILD_DIR/CMakeCache.txt" &&
+        perl -e '$p = "\0" x 120; exit(syscall(425, 4, $p) < 0 ? 1 : 0)' 2>/dev/null
 }
 
 net_main() {
@@ -275,6 +312,10 @@ net_main() {
         if [[ $impl == go || $impl == tokio ]]; then
             log "== building $impl"
             "build_$impl" || { log "$impl: cannot be built; its column will be n/a"; continue; }
+        fi
+        if [[ $impl == uring ]] && ! uring_usable; then
+            log "uring: no io_uring backend in $BUILD_DIR, or the kernel refuses io_uring; its rows are left out"
+            continue
         fi
         built+=("$impl")
     done

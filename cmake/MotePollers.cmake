@@ -1,9 +1,14 @@
 # Poller backends: src/poll/poller_<name>.c, one per backend, behind the
 # ops table of src/poll/poller.h. MOTE_POLLERS says which are compiled in;
 # at run time the MOTE_POLLER environment variable picks one of them
-# (default: the first built in the order epoll, kqueue).
+# (default: the first built in the order epoll, kqueue, uring).
 #
 #   epoll   Linux.
+#   uring   Linux io_uring, over the system's liburing (Debian: liburing-dev),
+#           built by default on Linux when liburing is found, skipped
+#           (with a status line) when it is not. Chosen only by name
+#           (MOTE_POLLER=uring); it falls back to epoll at run time when
+#           the kernel refuses io_uring.
 #   kqueue  the kernel's on BSD and macOS. On Linux, over libkqueue (kqueue
 #           in user space on top of epoll), built from the tarball in
 #           MOTE_KQUEUE_SHARED_DIR into this build folder and linked into
@@ -16,21 +21,32 @@
 # MOTE_POLLER_DEFINITIONS, and defines mote_add_poller_deps(), which
 # src/CMakeLists.txt calls once the library targets exist.
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  set(_mote_default_pollers epoll)
+  set(_mote_default_pollers "epoll;uring")
 else()
   set(_mote_default_pollers kqueue)
 endif()
 set(MOTE_POLLERS "${_mote_default_pollers}" CACHE STRING
-  "Poller backends to build (epoll, kqueue); MOTE_POLLER picks one at run time")
+  "Poller backends to build (epoll, kqueue, uring); MOTE_POLLER picks one at run time")
 set(MOTE_KQUEUE_SHARED_DIR "${PROJECT_SOURCE_DIR}/../shared/third_party" CACHE PATH
   "Folder holding libkqueue-*.tar.gz, for the kqueue backend on Linux")
 
 set(MOTE_POLLER_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/poll/poller.c)
 set(MOTE_POLLER_DEFINITIONS "")
 set(_mote_libkqueue "")
+set(MOTE_URING_LIBRARY "")
 foreach(_p IN LISTS MOTE_POLLERS)
-  if(NOT _p MATCHES "^(epoll|kqueue)$")
-    message(FATAL_ERROR "MOTE_POLLERS: unknown poller '${_p}' (known: epoll, kqueue)")
+  if(NOT _p MATCHES "^(epoll|kqueue|uring)$")
+    message(FATAL_ERROR "MOTE_POLLERS: unknown poller '${_p}' (known: epoll, kqueue, uring)")
+  endif()
+  if(_p STREQUAL "uring")
+    find_path(MOTE_URING_INCLUDE_DIR liburing.h)
+    find_library(MOTE_URING_LIB uring)
+    if(NOT CMAKE_SYSTEM_NAME STREQUAL "Linux" OR NOT MOTE_URING_INCLUDE_DIR OR NOT MOTE_URING_LIB)
+      message(STATUS "uring: skipped (liburing not found; Debian: liburing-dev)")
+      continue()
+    endif()
+    set(MOTE_URING_LIBRARY ${MOTE_URING_LIB})
+    message(STATUS "uring: over ${MOTE_URING_LIB}")
   endif()
   if(_p STREQUAL "kqueue" AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
     file(GLOB _tarball "${MOTE_KQUEUE_SHARED_DIR}/libkqueue-*.tar.gz")
@@ -89,6 +105,16 @@ message(STATUS "mote pollers: ${MOTE_POLLER_DEFINITIONS}")
 # shared one links the PIC archive and keeps its symbols to itself; the
 # static one gets its members appended (GNU ar's MRI script).
 function(mote_add_poller_deps)
+  # liburing is the system's: the shared library needs it, and whoever
+  # links the static one links it too.
+  if(MOTE_URING_LIBRARY)
+    target_include_directories(mote_objects PRIVATE ${MOTE_URING_INCLUDE_DIR})
+    # By name, not path: the installed CMake package stays relocatable.
+    target_link_libraries(mote_static PRIVATE uring)
+    target_link_libraries(mote_shared PRIVATE uring)
+    set(MOTE_PC_LIBS_PRIVATE " -luring" PARENT_SCOPE)
+    set(MOTE_PC_STATIC_LIBS " -luring" PARENT_SCOPE)
+  endif()
   if(NOT _mote_libkqueue)
     return()
   endif()
@@ -104,5 +130,9 @@ function(mote_add_poller_deps)
     COMMAND ${CMAKE_COMMAND} -DAR=${CMAKE_AR} -DSCRIPT=${CMAKE_CURRENT_BINARY_DIR}/merge-libkqueue.mri
       -P ${PROJECT_SOURCE_DIR}/cmake/ar-script.cmake
     COMMENT "Appending libkqueue.a to libmote.a")
-  set(MOTE_PC_LIBS_PRIVATE " -lrt" PARENT_SCOPE)
+  if(MOTE_URING_LIBRARY)
+    set(MOTE_PC_LIBS_PRIVATE " -luring -lrt" PARENT_SCOPE)
+  else()
+    set(MOTE_PC_LIBS_PRIVATE " -lrt" PARENT_SCOPE)
+  endif()
 endfunction()

@@ -4,14 +4,18 @@
  * little background work keeps the counters moving: a ticker process
  * wakes every 10 ms and calls a counter process.
  *
- *   metrics_http [addr]   default 127.0.0.1:9464; prints "listening on ADDR"
+ *   metrics_http [HOST:PORT]   default 127.0.0.1:9464 (port 0: any free
+ *                              one); prints "listening on ADDR"
  *   curl http://127.0.0.1:9464/metrics
+ *
+ * SIGINT or SIGTERM stops it gracefully (examples/common/graceful.h).
  *
  * A scrape configuration for Prometheus itself:
  *   scrape_configs: [{job_name: mote, static_configs: [{targets: ["127.0.0.1:9464"]}]}]
  */
 #include <mote.h>
-#include "common/serve.h"
+#include "common/cli.h"
+#include "common/graceful.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +48,7 @@ static void connection(void *arg) {
     mote_proc_set_name(mote_self(), "http");
     mote_reader *r;
     if (mote_reader_new(&r, mote_socket_stream(c), 4096) < 0) {
-        mote_socket_close(c);
+        graceful_conn_close(c);
         return;
     }
     const char *line;
@@ -74,18 +78,31 @@ static void connection(void *arg) {
         respond(c, "404 Not Found", "text/plain", "not found\n", 10);
     }
     mote_reader_free(r);
-    mote_socket_close(c);
+    graceful_conn_close(c);
 }
 
 static int serve(void *arg) {
+    const char *addr = arg;
+    mote_socket *l;
+    int r = mote_tcp_listen(&l, addr, 128, false);
+    if (r < 0) {
+        fprintf(stderr, "metrics_http: listen %s: %s\n", addr, mote_strerror(r));
+        return 1;
+    }
     mote_proc *counter;
     int64_t zero = 0;
     mote_spawn(&counter, &zero, sizeof zero, NULL);
     mote_proc_set_name(counter, "counter");
     mote_spawn_fn(NULL, ticker, &counter, sizeof counter);
-    return serve_forever("metrics_http", arg, 128, connection);
+    /* The ticker keeps using counter until the runtime shuts down. */
+    return graceful_serve("metrics_http", l, connection, NULL);
 }
 
 int main(int argc, char **argv) {
-    return mote_run(NULL, serve, argc > 1 ? argv[1] : "127.0.0.1:9464");
+    const char *addr;
+    int r = cli_one_arg(argc, argv, "127.0.0.1:9464", cli_tcp_addr_ok, "[HOST:PORT]  (default 127.0.0.1:9464)",
+                        &addr);
+    if (r == 0)
+        r = mote_run(NULL, serve, (void *)addr);
+    return r < 0 ? 1 : r;
 }

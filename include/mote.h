@@ -120,6 +120,16 @@ MOTE_API const char *mote_strerror(int err);
  *                                 while no worker does: the last idle
  *                                 worker sleeps in the poller itself.
  * A value set in the struct wins over the environment.
+ *
+ * The poller backend is the environment's choice only, MOTE_POLLER:
+ *   epoll   the default on Linux: sockets read and write when ready, files
+ *           use blocking sections
+ *   uring   io_uring (Linux 5.19+, a build with liburing): sockets' accept,
+ *           read and write and files' read and write are io_uring
+ *           completions, submitted in batches, one per scheduler round;
+ *           where the kernel refuses io_uring, epoll, silently
+ *   kqueue  the default elsewhere
+ * A name not built in makes mote_run return -EINVAL.
  */
 typedef struct mote_config {
     unsigned threads;
@@ -144,10 +154,11 @@ typedef int (*mote_main_fn)(void *arg);
  * -ENOMEM, -EAGAIN for thread creation). Only one runtime runs at a time;
  * mote_run may be called again after it returns. cfg may be NULL.
  *
- * Out of memory, calls that allocate return -ENOMEM. Only where the
- * runtime cannot go on without memory (a stack for a process that must
- * run or resume, room in a run queue) does it print "mote: out of memory
- * for ..." to stderr and abort() (SIGABRT, exit status 134 from a shell).
+ * Out of memory, calls that allocate return -ENOMEM, and calls that would
+ * suspend a process return -ENOMEM instead (see "Waiting without memory").
+ * The runtime aborts only where nobody could be told: when a process that
+ * panicked with a handler leaves its worker no stack to carry on with, it
+ * prints "mote: no stack left ..." to stderr and calls abort().
  */
 MOTE_API int mote_run(const mote_config *cfg, mote_main_fn main, void *arg);
 
@@ -289,6 +300,15 @@ MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t siz
 /*
  * If the receiver ends (panics) or the runtime shuts down before a message
  * runs, its future resolves with err == -ECANCELED.
+ *
+ * Waiting without memory: a process that waits holds a stack, and the
+ * worker it leaves needs another to carry on. When none can be had (memory
+ * or the process's mappings are used up: see vm.max_map_count in the
+ * README), every call that would suspend the process returns -ENOMEM
+ * instead of waiting: mote_await, mote_await_for and mote_poll (the
+ * futures stay valid, as on -ETIMEDOUT), mote_call (before it sends
+ * anything), mote_receive, mote_sleep, mote_fd_wait and the socket calls.
+ * Spawning and sending return -ENOMEM when memory runs out. Nothing aborts.
  */
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
@@ -349,7 +369,8 @@ MOTE_API int mote_msg_kind(const mote_msg *m);
 /* Suspend the calling process for ns nanoseconds (a foreign thread sleeps).
  * ns == 0 only yields; ns < 0 (MOTE_FOREVER) sleeps forever: nothing wakes
  * the process, which stays suspended until the runtime shuts down (a
- * foreign thread never returns). Returns 0. */
+ * foreign thread never returns). Returns 0, or -ENOMEM at once if no stack
+ * can be had for the wait (see "Waiting without memory" above). */
 MOTE_API int mote_sleep(int64_t ns);
 
 /* A future that resolves with value 0 after ns nanoseconds: await it, or
@@ -495,6 +516,12 @@ MOTE_API void mote_waitset_free(mote_waitset *ws);
  * reading, one writing; a second process that would wait in the same
  * direction gets -EBUSY); mote_socket_close wakes any process waiting on it
  * with -EBADF, and the handle must not be used after close returns.
+ * With MOTE_POLLER=uring, accept, read and write (with a timeout other
+ * than 0) are io_uring operations: a timeout or a close cancels the
+ * operation in the kernel before the call returns, so nothing is written
+ * into the buffer afterwards (what the operation read or accepted before
+ * the cancel is returned, not lost), and processes waiting in the same
+ * direction each have an operation of their own instead of -EBUSY.
  */
 typedef struct mote_socket mote_socket;
 
@@ -736,8 +763,10 @@ typedef struct mote_file_info {
 
 /*
  * Files run every call in a blocking section (regular files cannot be
- * polled). Every descriptor is close-on-exec. Errors are negative errno:
- * -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
+ * polled); with MOTE_POLLER=uring, reads and writes are io_uring
+ * completions instead: the process parks until its data is there, and its
+ * worker runs the others. Every descriptor is close-on-exec. Errors are
+ * negative errno: -ENOENT, -EISDIR, -EBADF (reading a write-only file), ...
  */
 MOTE_API int mote_file_open(mote_file **out, const char *path, int flags);
 MOTE_API int mote_file_close(mote_file *f);

@@ -7,6 +7,8 @@ check() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"
 for p in cmake make gcc g++ clang pkg-config libcriterion-dev socat curl valgrind binutils spin libhttp-parser-dev redis-tools; do check "$p"; done
 # The manual (man pages, HTML); the build skips it when pandoc is missing.
 check pandoc
+# The io_uring poller backend; the build skips it when liburing is missing.
+check liburing-dev
 # Symbolised backtraces (optional for the library, expected by the tests) and
 # the debugger the gdb-script test drives.
 for p in libdw-dev gdb; do check "$p"; done

@@ -10,11 +10,9 @@
 # Each run must end in one of (see tests/fault/common.h):
 #   completed   exit 0, prints "ok"
 #   error       exit 1, a message "fault-X: <call>: <error>"
-#   abort       SIGABRT after a "mote: ..." message: the runtime could not
-#               get memory it cannot do without (a stack to run a process,
-#               the run queue); documented in README "Testing"
-# Anything else fails: a crash, a sanitizer report or leak, a hang (30 s),
-# or a lost message (exit 2).
+# Anything else fails: a crash, an abort (the runtime returns -ENOMEM
+# wherever memory runs out), a sanitizer report or leak, a hang (30 s), or
+# a lost message (exit 2).
 #
 # Usage: scripts/fault.sh [build-dir]   (default build-asan; configured and
 # the fault programs built if needed)
@@ -36,7 +34,7 @@ export ASAN_OPTIONS=detect_leaks=1:exitcode=86:handle_abort=0
 export LSAN_OPTIONS=exitcode=87
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 failures=0
-declare -A tally aborts
+declare -A tally
 
 # run PROG VAR N: one run with VAR=N; classifies it into tally, prints failures.
 run() {
@@ -46,11 +44,8 @@ run() {
   rc=$(cat "$tmp/rc")
   if [ $rc = 0 ] && grep -qx ok "$tmp/out"; then class=completed
   elif [ $rc = 1 ] && grep -Eq "^$prog: [a-z_]+: " "$tmp/err" && ! grep -q Sanitizer "$tmp/err"; then class=error
-  elif [ $rc = 134 ] && grep -q "^mote: " "$tmp/err" && ! grep -q Sanitizer "$tmp/err"; then
-    class=abort
-    aborts[$(grep -m1 "^mote: " "$tmp/err")]=1
   else
-    case $rc in 124) class=HANG ;; 2) class=LOST ;; 86|87) class=SANITIZER ;; *) class="CRASH(rc=$rc)" ;; esac
+    case $rc in 124) class=HANG ;; 2) class=LOST ;; 86|87) class=SANITIZER ;; 134) class=ABORT ;; *) class="CRASH(rc=$rc)" ;; esac
     failures=$((failures + 1))
     echo "FAIL $prog $var=$n: $class"
     head -c 3000 "$tmp/err" | sed 's/^/    /'
@@ -72,7 +67,6 @@ for prog in "${progs[@]}"; do
   for ((n = 1; n <= ios + 1; n++)); do run "$prog" FAULT_IO $n; done
 done
 for key in "${!tally[@]}"; do echo "$key: ${tally[$key]}"; done | sort
-for msg in "${!aborts[@]}"; do echo "abort message seen: $msg"; done | sort
 
 # Descriptor exhaustion: the accept loop (examples/common/serve.h) must back
 # off while accept says EMFILE, and serve again once descriptors are free.

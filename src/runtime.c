@@ -29,6 +29,10 @@
 #define MIN_BLOCKING_THRESHOLD MOTE_USEC(1)
 #define MAX_BLOCKING_THRESHOLD MOTE_SEC(10)
 #define DEFAULT_NETPOLL_THREADS 1
+#define MAX_WARN_BLOCKING_MS 3600000 /* an hour: more is surely a mistake */
+#define DEFAULT_MAX_MAP_COUNT 65530 /* Linux's, when /proc cannot tell */
+#define STACK_MAPS_SHARE 2          /* stacks may map max_map_count / 2 VMAs */
+#define STACK_GUARDS_SHARE 8        /* guarded stacks: max_map_count / 8 (2 VMAs each) */
 
 /* Every setting of a runtime, final. */
 typedef struct rt_config {
@@ -57,6 +61,19 @@ static unsigned default_threads(void) {
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* vm.max_map_count: the VMAs a process may have. */
+static size_t max_map_count(void) {
+    size_t n = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f) {
+        unsigned long v;
+        if (fscanf(f, "%lu", &v) == 1)
+            n = v;
+        fclose(f);
+    }
+    return n ? n : DEFAULT_MAX_MAP_COUNT;
+}
+
 /* A setting: the caller's value, else the environment's, else def. */
 static size_t setting(size_t given, const char *env, size_t def) {
     return given ? given : mote__env_size(env, def);
@@ -80,6 +97,12 @@ static int config_resolve(const mote_config *c, rt_config *out) {
     size_t page = mote__page_size();
     s->stack_size = (stack + page - 1) & ~(page - 1);
 
+    /* Stack mappings (sched/stack.c): internal knobs, for tests and for
+     * a program that maps a lot itself. */
+    size_t maps = max_map_count();
+    s->stack_maps = (unsigned)mote__env_size("MOTE_STACK_MAPS", maps / STACK_MAPS_SHARE);
+    s->stack_guards = (unsigned)mote__env_size("MOTE_STACK_GUARDS", maps / STACK_GUARDS_SHARE);
+
     size_t backups = setting(c->backup_threads, "MOTE_BACKUP_THREADS",
                              BACKUP_THREADS_PER_THREAD * (size_t)s->threads);
     if (backups > MAX_BACKUP_THREADS)
@@ -92,6 +115,12 @@ static int config_resolve(const mote_config *c, rt_config *out) {
                                              (size_t)DEFAULT_BLOCKING_THRESHOLD);
     if (s->blocking_threshold < MIN_BLOCKING_THRESHOLD || s->blocking_threshold > MAX_BLOCKING_THRESHOLD)
         return -EINVAL;
+
+    /* MOTE_WARN_BLOCKING=ms: report sections and turns that long (debug). */
+    size_t warn_ms = mote__env_size("MOTE_WARN_BLOCKING", 0);
+    if (warn_ms > (size_t)MAX_WARN_BLOCKING_MS)
+        return -EINVAL;
+    s->warn_blocking = MOTE_MSEC((int64_t)warn_ms);
 
     out->msg_budget = (unsigned)setting(c->msg_budget, "MOTE_MSG_BUDGET", DEFAULT_MSG_BUDGET);
     if (!out->msg_budget)
@@ -172,6 +201,7 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
     mote__timer_stop();
     mote__trace_shutdown(); /* every thread that traces has stopped */
     mote__proc_reap_all();
+    mote__sched_free_stacks();
     mote__futures_reap_all();
     mote__alloc_release_all();
     mote__symbols_release();

@@ -143,6 +143,7 @@ for cxx in g++ clang++; do
         continue
     fi
     # shellcheck disable=SC2086
+    # The static library and what it needs (liburing, when built in).
     $cxx $cxxflags -o "$work/consumer/cxx-$cxx" "$work/consumer/consumer.cpp" $(pkg-config --libs mote-static) ||
         fail "mote.h does not build as C++ with $cxx"
     out=$("$work/consumer/cxx-$cxx") || fail "C++ consumer ($cxx) failed"

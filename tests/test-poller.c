@@ -17,8 +17,21 @@
  * a check pass wrongly, never fail wrongly. */
 #define QUIET MOTE_MSEC(20)
 
+/* Every backend built, but one that falls back to another when the
+ * kernel refuses it (uring without io_uring): test-uring covers that. */
 #define EACH_BACKEND(ops)                                                                          \
-    for (unsigned ops##_i = 0; (ops = mote__poller_backend(ops##_i)) != NULL; ops##_i++)
+    for (unsigned ops##_i = 0; (ops = mote__poller_backend(ops##_i)) != NULL; ops##_i++)         \
+        if (falls_back(ops)) {                                                                     \
+        } else
+
+static bool falls_back(const mote__poller_ops *ops) {
+    mote__poller *p = NULL;
+    if (ops->open(&p) != 0)
+        return false; /* open_backend says why */
+    bool other = strcmp(mote__poller_name(p), ops->name) != 0;
+    mote__poller_close(p);
+    return other;
+}
 
 static mote__poller *open_backend(const mote__poller_ops *ops) {
     mote__poller *p = NULL;
@@ -330,7 +343,8 @@ Test(poller, the_environment_chooses_the_backend) {
         /* The suite runs under this choice: check that it is the one used. */
         mote__poller *p;
         cr_assert_eq(mote__poller_open(&p), 0, "MOTE_POLLER=%s", given);
-        cr_assert_str_eq(mote__poller_name(p), given);
+        if (strcmp(given, "uring") != 0 || strcmp(mote__poller_name(p), "epoll") != 0)
+            cr_assert_str_eq(mote__poller_name(p), given); /* uring may fall back to epoll */
         mote__poller_close(p);
     }
     unsetenv("MOTE_POLLER");

@@ -814,6 +814,10 @@ static void fn_many_client(void *arg) {
             off += n;
         }
         ok = ok && memcmp(in, out, MANY_BYTES) == 0;
+        /* Wait for the server's end: its process has closed its socket
+         * then, so nothing of it is left when main returns. */
+        char end;
+        ok = ok && mote_socket_shutdown(c, SHUT_WR) == 0 && mote_socket_read(c, &end, 1, T_PATIENCE) == 0;
         mote_socket_close(c);
     }
     free(out);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static inline void bench_result(const char *metric, const char *unit, double value) {
@@ -114,6 +115,25 @@ static inline int64_t bench_cpu_ns(void) {
     getrusage(RUSAGE_SELF, &ru);
     return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
            ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* Run fn(arg) as mote's main process in a child process of its own (so
+ * it starts from a fresh address space); the child's exit status. */
+static inline int bench_run_child(mote_main_fn fn, void *arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        int rc = mote_run(NULL, fn, arg);
+        if (rc < 0)
+            fprintf(stderr, "mote_run: %s\n", mote_strerror(rc));
+        fflush(stdout);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
 /* Run fn as mote's main process; the program's exit status. */

@@ -1,11 +1,17 @@
 /*
  * file_read: read a 1 GiB file that sits in the page cache in 64 KiB and
- * in 4 KiB chunks, from a process with mote_file_read (each read in a
- * blocking section)
- * and, for comparison, with a plain read() loop on the main thread with no
- * runtime running. Reports GB/s for each and mote/plain: each way reads
- * the file ROUNDS times (the ways interleaved), timing every 64 MiB of it,
- * and the fastest 64 MiB counts (other work on the machine only slows).
+ * in 4 KiB chunks, from a process with mote_file_read, each read in a
+ * blocking section (the default poller) and, where io_uring is available,
+ * as an io_uring completion (MOTE_POLLER=uring); and, for comparison, with
+ * a plain read() loop on the main thread with no runtime running. Reports
+ * GB/s for each and mote/plain: each way reads the file ROUNDS times (the
+ * ways interleaved), timing every 64 MiB of it, and the fastest 64 MiB
+ * counts (other work on the machine only slows).
+ *
+ * Then the same file from the disk, cold (posix_fadvise DONTNEED drops its
+ * pages first; BENCH_COLD=0 skips this part), in 64 KiB chunks, with
+ * blocking sections and with io_uring, COLD_ROUNDS times each way,
+ * interleaved; the fastest whole read counts.
  *
  * The file is BENCH_FILE (default /tmp/mote-bench-1g), created when missing
  * and read once before the clock starts so that it is cached.
@@ -16,7 +22,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-enum { ROUNDS = 3 };
+enum { ROUNDS = 3, COLD_ROUNDS = 2 };
 #define FILE_SIZE ((int64_t)1 << 30)
 #define SLICE ((int64_t)64 << 20) /* timed separately */
 
@@ -55,16 +61,24 @@ static void prepare(void) {
     close(fd);
 }
 
+/* Drop the file's pages from the page cache: the next read is the disk's. */
+static void evict(void) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fdatasync(fd) != 0 || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+        die("evict");
+    close(fd);
+}
+
 /* Read the whole file in chunks of `chunk`; returns the fewest ns any
  * SLICE bytes of it took (the machine is shared: the best stretch is the
- * least disturbed one), or exits. */
-static int64_t read_all(size_t chunk, bool with_mote) {
-    /* mote: the files API (each read in a blocking section); plain: read(). */
+ * least disturbed one), or with whole, the ns the whole file took. */
+static int64_t read_all(size_t chunk, bool with_mote, bool whole) {
+    /* mote: the files API; plain: read(). */
     mote_file *f = NULL;
     int fd = -1;
     if (with_mote ? mote_file_open(&f, path, MOTE_FILE_READ) < 0 : (fd = open(path, O_RDONLY)) < 0)
         die("open");
-    int64_t total = 0, best = INT64_MAX, t0 = mote_now();
+    int64_t total = 0, best = INT64_MAX, start = mote_now(), t0 = start;
     for (;;) {
         int64_t n = with_mote ? mote_file_read(f, buf, chunk) : read(fd, buf, chunk);
         if (n <= 0) {
@@ -79,6 +93,7 @@ static int64_t read_all(size_t chunk, bool with_mote) {
             t0 = t1;
         }
     }
+    int64_t took = mote_now() - start;
     if (with_mote)
         mote_file_close(f);
     else
@@ -88,26 +103,69 @@ static int64_t read_all(size_t chunk, bool with_mote) {
                 (long long)FILE_SIZE);
         exit(1);
     }
-    return best;
+    return whole ? took : best;
 }
 
 typedef struct reader_arg {
-    int64_t *ns; /* one per chunk size */
+    int64_t *ns;   /* one per chunk size; or the cold read's */
+    bool cold;
     mote_proc *main;
 } reader_arg;
 
 static void reader(void *arg) {
     const reader_arg *a = arg;
-    for (int c = 0; c < 2; c++)
-        a->ns[c] = read_all(chunks[c], true);
+    if (a->cold)
+        a->ns[0] = read_all(chunks[0], true, true);
+    else
+        for (int c = 0; c < 2; c++)
+            a->ns[c] = read_all(chunks[c], true, false);
     int64_t done = 1;
     bench_ok(mote_send(a->main, &done, sizeof done), "mote_send");
 }
 
+typedef struct round_arg {
+    int64_t *ns;
+    bool cold;
+} round_arg;
+
 static int mote_round(void *arg) {
-    reader_arg a = {arg, mote_self()};
+    round_arg *r = arg;
+    reader_arg a = {r->ns, r->cold, mote_self()};
     bench_ok(mote_spawn_fn(NULL, reader, &a, sizeof a), "mote_spawn_fn");
     return bench_receive_i64() == 1 ? 0 : 1;
+}
+
+/* One round in a runtime whose poller is `poller` (NULL: the default, so
+ * blocking sections). False if this build has no such poller. */
+static bool run_round(const char *poller, int64_t *ns, bool cold) {
+    if (poller)
+        setenv("MOTE_POLLER", poller, 1);
+    else
+        unsetenv("MOTE_POLLER");
+    round_arg r = {ns, cold};
+    int rc = mote_run(NULL, mote_round, &r);
+    unsetenv("MOTE_POLLER");
+    if (rc == -EINVAL && poller)
+        return false;
+    if (rc != 0) {
+        fprintf(stderr, "mote_run: %s\n", rc < 0 ? mote_strerror(rc) : "reader failed");
+        exit(1);
+    }
+    return true;
+}
+
+static int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
+static void report(const char *name, const char *way, int64_t best, int64_t plain) {
+    char metric[64];
+    double gbs = (double)SLICE / (double)best;
+    snprintf(metric, sizeof metric, "%s%s", name, way);
+    /* two decimals, finer than bench_result's one */
+    printf("RESULT %s GB/s %.2f\n", metric, gbs);
+    snprintf(metric, sizeof metric, "%s%s_ratio", name, way);
+    printf("RESULT %s x %.3f\n", metric, (double)plain / (double)best);
 }
 
 int main(void) {
@@ -115,28 +173,48 @@ int main(void) {
     if (!path || !*path)
         path = "/tmp/mote-bench-1g";
     prepare();
-    int64_t best_plain[2] = {INT64_MAX, INT64_MAX}, best_mote[2] = {INT64_MAX, INT64_MAX};
+    /* io_uring where the build has it; MOTE_POLLER=uring falls back to
+     * epoll (and so to blocking sections) where the kernel refuses it. */
+    bool uring = true;
+    int64_t best_plain[2] = {INT64_MAX, INT64_MAX}, best_mote[2] = {INT64_MAX, INT64_MAX},
+            best_uring[2] = {INT64_MAX, INT64_MAX};
     for (int r = 0; r < ROUNDS; r++) {
         int64_t ns[2];
-        for (int c = 0; c < 2; c++) {
-            ns[c] = read_all(chunks[c], false);
-            best_plain[c] = ns[c] < best_plain[c] ? ns[c] : best_plain[c];
-        }
-        int rc = mote_run(NULL, mote_round, ns);
-        if (rc != 0) {
-            fprintf(stderr, "mote_run: %s\n", rc < 0 ? mote_strerror(rc) : "reader failed");
-            return 1;
-        }
         for (int c = 0; c < 2; c++)
-            best_mote[c] = ns[c] < best_mote[c] ? ns[c] : best_mote[c];
+            best_plain[c] = min64(best_plain[c], read_all(chunks[c], false, false));
+        run_round(NULL, ns, false);
+        for (int c = 0; c < 2; c++)
+            best_mote[c] = min64(best_mote[c], ns[c]);
+        if (uring && (uring = run_round("uring", ns, false)))
+            for (int c = 0; c < 2; c++)
+                best_uring[c] = min64(best_uring[c], ns[c]);
     }
     for (int c = 0; c < 2; c++) {
-        double mote = (double)SLICE / (double)best_mote[c];
-        double plain = (double)SLICE / (double)best_plain[c];
-        /* two decimals, finer than bench_result's one */
-        printf("RESULT %s GB/s %.2f\n", names[c], mote);
-        printf("RESULT %s_plain GB/s %.2f\n", names[c], plain);
-        printf("RESULT %s_ratio x %.3f\n", names[c], mote / plain);
+        printf("RESULT %s_plain GB/s %.2f\n", names[c], (double)SLICE / (double)best_plain[c]);
+        report(names[c], "", best_mote[c], best_plain[c]);
+        if (uring)
+            report(names[c], "_uring", best_uring[c], best_plain[c]);
+    }
+    fflush(stdout);
+    const char *cold = getenv("BENCH_COLD");
+    if (cold && strcmp(cold, "0") == 0)
+        return 0;
+    int64_t cold_mote = INT64_MAX, cold_uring = INT64_MAX;
+    for (int r = 0; r < COLD_ROUNDS; r++) {
+        int64_t ns[2];
+        evict();
+        run_round(NULL, ns, true);
+        cold_mote = min64(cold_mote, ns[0]);
+        if (uring) {
+            evict();
+            run_round("uring", ns, true);
+            cold_uring = min64(cold_uring, ns[0]);
+        }
+    }
+    printf("RESULT cold64k GB/s %.3f\n", (double)FILE_SIZE / (double)cold_mote);
+    if (uring) {
+        printf("RESULT cold64k_uring GB/s %.3f\n", (double)FILE_SIZE / (double)cold_uring);
+        printf("RESULT cold64k_uring_ratio x %.3f\n", (double)cold_mote / (double)cold_uring);
     }
     return 0;
 }

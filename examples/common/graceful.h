@@ -49,17 +49,20 @@ static struct graceful {
     size_t nfds, cap;
 } G = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Wake the server's loop: connect to it (or send it an empty datagram). */
+/* Wake the server's loop: connect to it (or send it an empty datagram).
+ * A plain non-blocking socket, never waited on: the knock starts the
+ * connection and is done, so the stopper never sits suspended in it with
+ * a socket allocated when the runtime shuts down. */
 static inline void graceful_knock(void) {
     const struct sockaddr *sa = (const struct sockaddr *)G.knock_at.storage;
-    mote_socket *s;
-    if (mote_socket_open(&s, sa->sa_family, G.type, 0) < 0)
+    int fd = socket(sa->sa_family, G.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
         return;
     if (G.type == SOCK_DGRAM)
-        mote_socket_send_to(s, "", 0, &G.knock_at, MOTE_SEC(1));
+        (void)!sendto(fd, "", 0, MSG_NOSIGNAL, sa, G.knock_at.len);
     else
-        mote_socket_connect(s, &G.knock_at, MOTE_SEC(1));
-    mote_socket_close(s);
+        (void)!connect(fd, sa, G.knock_at.len);
+    close(fd);
 }
 
 static inline void graceful_stopper(void *arg) {

@@ -117,7 +117,7 @@ static void uc_trampoline(unsigned hi_fn, unsigned lo_fn, unsigned hi_arg, unsig
     mote__entry_fn fn = (mote__entry_fn)(((uintptr_t)hi_fn << 32) | lo_fn);
     void *arg = (void *)(((uintptr_t)hi_arg << 32) | lo_arg);
     fn(arg);
-    abort();
+    abort(); /* unreachable: an entry function never returns */
 }
 
 void mote__ctx_make(mote__stack *s, mote__entry_fn fn, void *arg) {
@@ -195,38 +195,91 @@ void mote__ctx_entered(void) {
 #endif
 }
 
-mote__stack *mote__stack_new(size_t size) {
+_Static_assert(offsetof(mote__stack, canary) + sizeof(((mote__stack *)0)->canary) == sizeof(mote__stack),
+               "the canary must end the header, and so the slot");
+
+/* The header ends the slot: its canary is the slot's last bytes. */
+static mote__stack *header_at(char *slot_end) {
+    mote__stack *s = (mote__stack *)(void *)(slot_end - sizeof(mote__stack));
+    memset(s, 0, offsetof(mote__stack, canary));
+    s->dirty = true;
+    return s;
+}
+
+static void canary_set(mote__stack *s, uint64_t v) {
+    for (int i = 0; i < MOTE__CANARY_WORDS; i++)
+        atomic_store_explicit(&s->canary[i], v, memory_order_relaxed);
+}
+
+static void stack_register(mote__stack *s, char *lo) {
+    atomic_fetch_add_explicit(&stacks_mapped, 1, memory_order_relaxed);
+    s->ctx.lo = lo;
+    s->ctx.size = (size_t)((char *)s - lo);
+#if defined(MOTE_HAVE_VALGRIND)
+    s->vg_id = VALGRIND_STACK_REGISTER(lo, (char *)s);
+#endif
+}
+
+/* len bytes of stack memory (page multiple) above a PROT_NONE guard page:
+ * two VMAs. Returns the guard page (the mapping's start), NULL on failure.
+ * MAP_NORESERVE: stacks cost nothing until touched, and most of each stays
+ * untouched. */
+static char *map_guarded(size_t len) {
     size_t page = mote__page_size();
-    size = (size + page - 1) & ~(page - 1);
-    size_t map_size = size + page; /* + guard page */
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+    char *map = mmap(NULL, page + len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         return NULL;
     if (mprotect(map, page, PROT_NONE) != 0) {
-        munmap(map, map_size);
+        munmap(map, page + len);
         return NULL;
     }
-    size_t hdr = (sizeof(mote__stack) + 63) & ~(size_t)63;
-    mote__stack *s = (mote__stack *)(map + map_size - hdr);
-    memset(s, 0, sizeof *s);
+    return map;
+}
+
+mote__stack *mote__stack_new(size_t size) {
+    size_t page = mote__page_size();
+    size = (size + page - 1) & ~(page - 1);
+    char *map = map_guarded(size);
+    if (!map)
+        return NULL;
+    mote__stack *s = header_at(map + page + size);
     s->map = map;
-    s->map_size = map_size;
-    s->dirty = true;
-    s->ctx.lo = map + page;
-    s->ctx.size = map_size - page - hdr;
-#if defined(MOTE_HAVE_VALGRIND)
-    s->vg_id = VALGRIND_STACK_REGISTER(map + page, map + map_size);
-#endif
-    atomic_fetch_add_explicit(&stacks_mapped, 1, memory_order_relaxed);
+    s->map_size = page + size;
+    canary_set(s, MOTE__CANARY); /* unused: nothing sits above a guarded stack */
+    stack_register(s, map + page);
     return s;
+}
+
+void *mote__arena_map(size_t slot, size_t n, void **guard) {
+    char *map = map_guarded(slot * n);
+    *guard = map;
+    return map ? map + mote__page_size() : NULL;
+}
+
+void mote__arena_unmap(void *guard, size_t slot, size_t n) {
+    munmap(guard, mote__page_size() + slot * n);
+}
+
+mote__stack *mote__stack_carve(void *base, size_t slot, void *guard, bool lowest) {
+    char *lo = base;
+    mote__stack *s = header_at(lo + slot);
+    s->map = guard;
+    s->below = lowest ? NULL : (_Atomic uint64_t *)(void *)(lo - sizeof s->canary);
+    canary_set(s, MOTE__CANARY);
+    stack_register(s, lo);
+    return s;
+}
+
+void *mote__stack_base(const mote__stack *s) {
+    return (void *)s->ctx.lo;
 }
 
 void mote__stack_free(mote__stack *s) {
     if (!s)
         return;
 #if defined(MOTE_ASAN)
-    /* The next mapping at this address must not inherit stale poison. */
+    /* The next stack at this address must not inherit stale poison. */
     __asan_unpoison_memory_region(s->ctx.lo, s->ctx.size);
 #endif
 #if defined(MOTE_TSAN)
@@ -236,7 +289,8 @@ void mote__stack_free(mote__stack *s) {
 #if defined(MOTE_HAVE_VALGRIND)
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
-    munmap(s->map, s->map_size);
+    if (s->map_size)
+        munmap(s->map, s->map_size);
     atomic_fetch_sub_explicit(&stacks_mapped, 1, memory_order_relaxed);
 }
 
@@ -244,13 +298,4 @@ bool mote__stack_guard_hit(const mote__stack *s, const void *addr) {
     const char *a = addr, *g = s->map;
     /* The guard page, and a little below it: a large frame can jump past. */
     return a >= g - 65536 && a < g + mote__page_size();
-}
-
-void mote__stack_trim(mote__stack *s) {
-    /* Drop the pages of the usable area except the top one (header). */
-    size_t page = mote__page_size();
-    char *lo = (char *)s->ctx.lo;
-    size_t len = ((char *)s - lo) & ~(page - 1);
-    if (len > page)
-        madvise(lo, len - page, MADV_DONTNEED);
 }

@@ -11,11 +11,19 @@
  * ThreadSanitizer and valgrind that the stack changes; without that they
  * report nonsense.
  *
- * Stacks are mmap'd with a PROT_NONE guard page below them. The stack header
- * (struct mote__stack) lives at the top of the mapping, so a stack costs one
- * mmap and two VMAs (guard + stack) and no malloc. Stacks are cached per
- * worker and globally and reused, so the number of mappings follows the
- * number of processes suspended at once, not the number spawned.
+ * A stack is a slot of stack_size bytes whose header (struct mote__stack)
+ * sits at the top, so a stack costs no malloc. Two kinds:
+ *
+ *   guarded  a mapping of its own with a PROT_NONE guard page below the
+ *            slot: two VMAs; an overflow faults at once;
+ *   arena    a slot carved from an arena, one mapping of many slots with a
+ *            single guard page below the lowest. An overflow runs into the
+ *            slot below, whose header ends with a canary: the scheduler
+ *            checks it at every switch away from the task (and an overflow
+ *            that runs on down faults on the arena's guard page).
+ *
+ * vm.max_map_count (65530 by default) bounds the VMAs of a process, so
+ * guarded stacks are rationed (sched/stack.c) and arenas take the rest.
  */
 #ifndef MOTE_CTX_H
 #define MOTE_CTX_H
@@ -56,14 +64,27 @@ typedef struct mote__wait_note {
     int64_t until; /* deadline (mote__now), -1 none */
 } mote__wait_note;
 
+#define MOTE__CANARY_WORDS 8
+#define MOTE__CANARY 0x6d6f7465cafe5a5aull /* "mote" + a pattern */
+
 typedef struct mote__stack {
     mote__ctx ctx;
     const mote__wait_note *wait; /* while a task is suspended on this stack */
-    struct mote__stack *next; /* free-list link */
-    void *map;                /* mmap base (the guard page) */
-    size_t map_size;
+    struct mote__stack *next, *prev; /* free lists */
+    void *map;      /* the guard page an overflow runs into: this mapping's
+                     * own, or the arena's (below its lowest slot) */
+    size_t map_size; /* the mapping's size; 0 for an arena slot */
+    /* The canary an overflow of this stack hits first (the header of the
+     * arena slot below), or NULL: a guarded stack, or an arena's lowest
+     * slot (right above the guard page). */
+    _Atomic uint64_t *below;
     unsigned vg_id; /* valgrind stack id */
     bool dirty;     /* must be reset with mote__ctx_make before use */
+    /* Last, so it ends the slot: the words an overflow of the slot above
+     * writes first. MOTE__CANARY while the slot is carved, 0 once its
+     * pages went back to the kernel. Atomic: the slot above reads it from
+     * any worker while this one is carved again. */
+    _Alignas(64) _Atomic uint64_t canary[MOTE__CANARY_WORDS];
 } mote__stack;
 
 /*
@@ -106,16 +127,45 @@ _Noreturn void mote__ctx_switch_final(mote__ctx *from, mote__ctx *to);
 /* Must be the first call of every entry function given to mote__ctx_make. */
 void mote__ctx_entered(void);
 
-/* Stacks mapped now (metrics). */
+/* Stacks that exist now: guarded ones mapped and arena slots carved
+ * (metrics). */
 uint64_t mote__stacks_mapped(void);
 
-/* Stacks. size is the usable size (a multiple of the page size). */
+/* A guarded stack: a mapping of size bytes (page multiple) plus the guard
+ * page, two VMAs. NULL if mmap fails. */
 mote__stack *mote__stack_new(size_t size);
+/* Map an arena of n slots of slot bytes (page multiple) above one guard
+ * page: two VMAs. Returns the lowest slot's address, NULL if mmap fails;
+ * *guard receives the guard page (the arena's mapping starts there). */
+void *mote__arena_map(size_t slot, size_t n, void **guard);
+/* Unmap an arena: guard and n slots, as mote__arena_map returned them. */
+void mote__arena_unmap(void *guard, size_t slot, size_t n);
+/* Make the arena slot at base (slot bytes) a stack: write its header and
+ * canary. lowest: the slot sits right above the arena's guard page. */
+mote__stack *mote__stack_carve(void *base, size_t slot, void *guard, bool lowest);
+/* A stack's slot: the lowest address of an arena slot or of a guarded
+ * stack's usable area. */
+void *mote__stack_base(const mote__stack *s);
+/* Forget s: sanitizer and valgrind bookkeeping, then munmap a guarded
+ * stack. An arena slot's memory stays mapped (its arena's). */
 void mote__stack_free(mote__stack *s);
 /* Given a faulting address, true if it lies in s's guard page. */
 bool mote__stack_guard_hit(const mote__stack *s, const void *addr);
-/* Release the stack's pages to the kernel (keeps the mapping). */
-void mote__stack_trim(mote__stack *s);
+/* False if the canary below s was overwritten: s overflowed. Each of its
+ * words reads MOTE__CANARY (the slot below is carved) or 0 (its pages
+ * went back to the kernel, or it is not carved yet); while it is being
+ * carved, from another worker, both at once. */
+static inline bool mote__stack_canary_ok(const mote__stack *s) {
+    const _Atomic uint64_t *c = s->below;
+    if (!c)
+        return true;
+    bool ok = true;
+    for (int i = 0; i < MOTE__CANARY_WORDS; i++) {
+        uint64_t v = atomic_load_explicit(&c[i], memory_order_relaxed);
+        ok &= v == 0 || v == MOTE__CANARY;
+    }
+    return ok;
+}
 
 size_t mote__page_size(void);
 

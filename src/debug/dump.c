@@ -329,10 +329,6 @@ static void on_signal(int sig) {
 static void *dump_thread(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "mote-dump", 0, 0, 0);
-    /* The signal is for the others: this thread only prints. */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     for (;;) {
         uint32_t word;
         while ((word = atomic_load(&D.word)) == 0)

@@ -90,6 +90,11 @@ static struct {
 
 static _Thread_local tr_buf *tls_ring;
 static _Thread_local uint64_t tls_gen;
+static _Thread_local char tls_label[32];
+
+void mote__trace_thread_name(const char *name) {
+    snprintf(tls_label, sizeof tls_label, "%s", name);
+}
 
 static inline uint64_t stamp(void) {
 #if defined(__x86_64__)
@@ -116,8 +121,12 @@ static MOTE_NOINLINE tr_buf *ring_new(uint64_t gen) {
             t->cap = TR.cap;
             t->map_size = size;
             t->tid = (int)syscall(SYS_gettid);
-            prctl(PR_GET_NAME, t->name, 0, 0, 0);
-            t->name[sizeof t->name - 1] = '\0';
+            if (tls_label[0]) {
+                snprintf(t->name, sizeof t->name, "%s", tls_label);
+            } else {
+                prctl(PR_GET_NAME, t->name, 0, 0, 0); /* 16 bytes at most */
+                t->name[15] = '\0';
+            }
             t->next = TR.rings;
             TR.rings = t;
         }

@@ -59,6 +59,9 @@ void mote__trace_mark(unsigned type, uint64_t a, uint64_t b);
             (MOTE__TR_UNSTAMPED(type) ? mote__trace_mark : mote__trace)((type), (a), (b));       \
     } while (0)
 
+/* How traces call the calling thread (default: its OS name). */
+void mote__trace_thread_name(const char *name);
+
 /* A process got a name: the trace keeps it for the file (any thread). */
 void mote__trace_name(uint64_t id, const char *name);
 

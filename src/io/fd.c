@@ -123,7 +123,7 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
             mask |= bits[d];
     if (atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled)))
         return -EBADF; /* closed while we waited */
-    return mask ? mask : -ETIMEDOUT;
+    return mask ? mask : w.err ? w.err : -ETIMEDOUT;
 }
 
 /* Sockets close the descriptor only when no call is in flight, so its

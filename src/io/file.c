@@ -6,6 +6,10 @@
  * a section suspends, so the process stays on its OS thread from the call
  * to the errno read that follows it.
  *
+ * Where the runtime polls with io_uring, reads and writes are io_uring
+ * completions instead (uring.c): no blocking section, the process parks
+ * until the completion and its worker runs the others.
+ *
  * Every call returns 0 or a count, or a negative errno. Descriptors are
  * opened close-on-exec.
  */
@@ -20,7 +24,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "base/base.h"
+#include "io/internal.h"
 
 struct mote_file {
     int fd;
@@ -120,16 +124,18 @@ int mote_file_fd(const mote_file *f) {
 int64_t mote_file_read(mote_file *f, void *buf, size_t len) {
     if (!f || (!buf && len))
         return -EINVAL;
-    ssize_t r;
-    BLOCKING_CALL(r, read(f->fd, buf, clamp_len(len)));
+    ssize_t r = mote__uring_file_io(f->fd, buf, clamp_len(len), -1, false);
+    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
+        BLOCKING_CALL(r, read(f->fd, buf, clamp_len(len)));
     return r;
 }
 
 int64_t mote_file_write(mote_file *f, const void *buf, size_t len) {
     if (!f || (!buf && len))
         return -EINVAL;
-    ssize_t r;
-    BLOCKING_CALL(r, write(f->fd, buf, clamp_len(len)));
+    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), -1, true);
+    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
+        BLOCKING_CALL(r, write(f->fd, buf, clamp_len(len)));
     return r;
 }
 
@@ -152,16 +158,18 @@ int mote_file_write_all(mote_file *f, const void *buf, size_t len) {
 int64_t mote_file_pread(mote_file *f, void *buf, size_t len, uint64_t off) {
     if (!f || (!buf && len) || off > INT64_MAX)
         return -EINVAL;
-    ssize_t r;
-    BLOCKING_CALL(r, pread(f->fd, buf, clamp_len(len), (off_t)off));
+    ssize_t r = mote__uring_file_io(f->fd, buf, clamp_len(len), (int64_t)off, false);
+    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
+        BLOCKING_CALL(r, pread(f->fd, buf, clamp_len(len), (off_t)off));
     return r;
 }
 
 int64_t mote_file_pwrite(mote_file *f, const void *buf, size_t len, uint64_t off) {
     if (!f || (!buf && len) || off > INT64_MAX)
         return -EINVAL;
-    ssize_t r;
-    BLOCKING_CALL(r, pwrite(f->fd, buf, clamp_len(len), (off_t)off));
+    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), (int64_t)off, true);
+    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
+        BLOCKING_CALL(r, pwrite(f->fd, buf, clamp_len(len), (off_t)off));
     return r;
 }
 

@@ -96,6 +96,18 @@ void mote__pd_unregister(mote__pdesc *pd, int fd);
 /* Readiness (or a close) for direction d: hand it to the waiter, or keep
  * it as READY for the next one (if keep). */
 void mote__pd_signal(mote__pdesc *pd, int d, bool keep);
+/* The runtime's poller if it is open, else (with start) open it now;
+ * NULL if it is not open (and cannot be, or start is false). */
+struct mote__poller *mote__netpoll_poller(bool start);
+/* The backend MOTE_POLLER chose when the runtime started (the poller
+ * opens on first use). */
+const struct mote__poller_ops *mote__netpoll_chosen(void);
+/* The name of the runtime's poller backend ("epoll", "uring", ...; after
+ * a fallback, the one actually used), or NULL; for tests. */
+const char *mote__netpoll_backend(void);
+/* Poll without waiting and wake the ready descriptors' waiters (io/uring.c:
+ * a process looks for its own completion before it parks). */
+int mote__netpoll_poll_now(void);
 
 /* ---- fd.c ---- */
 
@@ -122,6 +134,35 @@ int mote__fd_activate(int fd, mote_proc *p, mote_active_fn fn, void *obj,
 void mote__active_notify(mote__pdesc *pd);
 /* Shutdown: the process of an active descriptor is gone; let go of it. */
 void mote__active_abandon(mote__pdesc *pd);
+
+/* ---- uring.c ---- */
+
+/*
+ * Reads, writes and accepts as io_uring completions, where the runtime's
+ * poller is the uring backend and the caller is a process (elsewhere every
+ * call returns -ENOTSUP and the caller takes its readiness or blocking
+ * path). A call returns only after the kernel's final completion of its
+ * operation: a timeout, a close or a cancellation cancels the operation
+ * and then waits for that completion, so the kernel never writes into a
+ * buffer (or a stack) after the call returned.
+ *
+ * Socket calls wait until deadline (absolute, < 0: none) and return
+ * -ETIMEDOUT after it, -EBADF once *closed is set (mote__uring_abort_fd
+ * then wakes them); data that arrived before the cancel is returned.
+ */
+int64_t mote__uring_recv(int fd, void *buf, size_t len, int64_t deadline, _Atomic bool *closed);
+int64_t mote__uring_send(int fd, const void *buf, size_t len, int64_t deadline, _Atomic bool *closed);
+/* accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC) as a completion. */
+int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadline, _Atomic bool *closed);
+/* A file's read or write (off < 0: at the file position), without a
+ * blocking section: the process parks until the completion. */
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write);
+/* Closing fd under its callers: cancel their operations (they return
+ * -EBADF once they see their closed flag). No-op without io_uring. */
+void mote__uring_abort_fd(int fd);
+/* Operations started and completed through io_uring so far, in this
+ * process (tests). */
+void mote__uring_counts(uint64_t *started, uint64_t *completed);
 
 /* ---- signal.c, child.c: called by mote_run after the workers and the
  * poller stop, before processes are freed ---- */

@@ -32,6 +32,7 @@ static struct {
     _Atomic(_Atomic(mote__pdesc *) *) dir[MOTE__PD_DIR_SIZE];
     mote__poller *poller;
     unsigned nthreads; /* MOTE_NETPOLL_THREADS */
+    const mote__poller_ops *chosen; /* MOTE_POLLER's, at mote_run */
     pthread_t threads[MOTE__NETPOLL_THREADS_MAX];
     _Atomic bool started;
     _Atomic uint32_t stop; /* futex word: 1 when poller threads must end */
@@ -82,6 +83,8 @@ static void dispatch(const mote__poll_event *ev, int n) {
         mote__count(MOTE__CTR_POLL_EVENTS, (uint64_t)n);
     for (int i = 0; i < n; i++) {
         mote__pdesc *pd = ev[i].data;
+        if (!pd)
+            continue; /* completions (io_uring): their waiters are woken already */
         (void)atomic_load_explicit(&pd->published, memory_order_acquire);
         if (ev[i].events & MOTE__EV_HUP)
             atomic_store(&pd->rd_closed, true); /* before the wake: see socket reads */
@@ -168,6 +171,11 @@ static void pollers_join(unsigned n) {
 
 void mote__netpoll_configure(unsigned threads) {
     N.nthreads = threads;
+    N.chosen = mote__poller_choose();
+}
+
+const mote__poller_ops *mote__netpoll_chosen(void) {
+    return N.chosen;
 }
 
 static int netpoll_start(void) {
@@ -270,6 +278,23 @@ void mote__pd_refresh(mote__pdesc *pd, int fd) {
             mote__pd_consume(pd, d);
     }
     mote__spin_unlock(&pd->lock);
+}
+
+mote__poller *mote__netpoll_poller(bool start) {
+    if (atomic_load_explicit(&N.started, memory_order_acquire))
+        return N.poller;
+    if (!start || !mote__sched_running() || netpoll_start() != 0)
+        return NULL;
+    return N.poller;
+}
+
+const char *mote__netpoll_backend(void) {
+    mote__poller *p = mote__netpoll_poller(true);
+    return p ? mote__poller_name(p) : NULL;
+}
+
+int mote__netpoll_poll_now(void) {
+    return atomic_load_explicit(&N.started, memory_order_acquire) ? netpoll(0) : 0;
 }
 
 void mote__pd_unregister(mote__pdesc *pd, int fd) {

@@ -88,7 +88,7 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
     /* Leave: after this the helper never touches our waiter. */
     mote__slot_leave(&r->waiter, &w);
     bool done = atomic_load(&w.events) > 0;
-    int n = -ETIMEDOUT;
+    int n = w.err ? w.err : -ETIMEDOUT;
     if (done) {
         n = r->err;
         if (n == 0) {

@@ -142,6 +142,7 @@ int mote_socket_close(mote_socket *s) {
     if (atomic_exchange(&s->closed, true))
         return -EBADF;
     mote__fd_abort(s->fd); /* waiters return -EBADF */
+    mote__uring_abort_fd(s->fd); /* and so do io_uring operations */
     /* A state destructor closing its socket at shutdown: a call in flight
      * belonged to a process whose stack is gone and will never drop its
      * reference, so the handle's is the last one. */
@@ -166,6 +167,18 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
     if (atomic_load(&s->closed))
         return -EBADF;
     return r < 0 ? r : 0;
+}
+
+/* A read or a write as an io_uring completion (uring.c), where the
+ * runtime's poller is io_uring: its result, or -ENOTSUP when the call
+ * takes the readiness path here (no io_uring; a zero timeout, which only
+ * tries; a kernel that answered EAGAIN instead of waiting). */
+static int64_t sock_uring(mote_socket *s, void *buf, size_t len, int64_t timeout, int64_t dl, bool out) {
+    if (timeout == 0)
+        return -ENOTSUP;
+    int64_t r = out ? mote__uring_send(s->fd, buf, len, dl, &s->closed)
+                    : mote__uring_recv(s->fd, buf, len, dl, &s->closed);
+    return r == -EAGAIN ? -ENOTSUP : r;
 }
 
 /* Run op until it does not say EAGAIN. op returns >= 0 or -errno. */
@@ -196,6 +209,10 @@ int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout)
     if (r < 0)
         return r;
     int64_t dl = deadline_of(timeout);
+    if ((r = sock_uring(s, buf, len, timeout, dl, false)) != -ENOTSUP) {
+        sock_unref(s);
+        return r;
+    }
     /* After a short read the receive queue was empty, and every byte that
      * arrives since raises a new edge (kept as READY if nobody waits): so
      * wait first instead of paying for a read that says EAGAIN (tokio does
@@ -229,7 +246,8 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
     if (r < 0)
         return r;
     int64_t dl = deadline_of(timeout);
-    SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
+    if ((r = sock_uring(s, (void *)(uintptr_t)buf, len, timeout, dl, true)) == -ENOTSUP)
+        SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
     sock_unref(s);
     return r;
 }
@@ -244,7 +262,9 @@ static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool
     int64_t dl = deadline_of(timeout);
     size_t done = 0;
     while (done < len) {
-        if (out)
+        if ((r = sock_uring(s, buf + done, len - done, timeout, dl, out)) != -ENOTSUP)
+            ; /* done as a completion */
+        else if (out)
             SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf + done, len - done));
         else
             SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, buf + done, len - done));
@@ -328,8 +348,10 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
     int64_t dl = deadline_of(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    SOCK_IO(s, MOTE_READABLE, dl,
-            (sl = sizeof ss, accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)));
+    r = timeout != 0 ? mote__uring_accept(s->fd, &ss, &sl, dl, &s->closed) : -ENOTSUP;
+    if (r == -ENOTSUP || r == -EAGAIN)
+        SOCK_IO(s, MOTE_READABLE, dl,
+                (sl = sizeof ss, accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)));
     if (r >= 0) {
         int fd = (int)r;
         r = sock_new(out, fd);

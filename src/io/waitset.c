@@ -410,6 +410,7 @@ int mote_waitset_wait(mote_waitset *ws, mote_waitset_event *out, size_t cap, int
         return -ETIMEDOUT;
     int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
     atomic_store(&ws->w.timed_out, false);
+    ws->w.err = 0;
     mote__waiter_note(&ws->w, MOTE__WAIT_WAITSET, ws->count > INT32_MAX ? INT32_MAX : (int32_t)ws->count, 0);
     for (;;) {
         mote_proc *p = ws->mailbox ? ws->owner : NULL;
@@ -427,6 +428,8 @@ int mote_waitset_wait(mote_waitset *ws, mote_waitset_event *out, size_t cap, int
             return n;
         if (atomic_load(&ws->w.timed_out))
             return -ETIMEDOUT;
+        if (ws->w.err) /* the wait could not start: no stack, no timer room */
+            return ws->w.err;
     }
 }
 

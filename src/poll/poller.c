@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(MOTE_POLLER_EPOLL) && !defined(MOTE_POLLER_KQUEUE)
+#if !defined(MOTE_POLLER_EPOLL) && !defined(MOTE_POLLER_KQUEUE) && !defined(MOTE_POLLER_URING)
 #error "no poller backend: build with MOTE_POLLERS (defines MOTE_POLLER_<NAME>)"
 #endif
 
@@ -19,6 +19,9 @@ static const mote__poller_ops *const backends[] = {
 #endif
 #ifdef MOTE_POLLER_KQUEUE
     &mote__poller_kqueue,
+#endif
+#ifdef MOTE_POLLER_URING
+    &mote__poller_uring, /* chosen by name only: MOTE_POLLER=uring */
 #endif
     NULL,
 };

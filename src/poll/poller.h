@@ -4,7 +4,7 @@
  * table; CMake's MOTE_POLLERS says which are compiled in (each defines
  * MOTE_POLLER_<NAME>), and poller.c picks one when a poller is opened:
  * the one the MOTE_POLLER environment variable names, else the first
- * built (epoll on Linux, kqueue elsewhere). io/netpoll.c, which uses it, never sees the OS API.
+ * built (epoll on Linux, kqueue elsewhere; uring is never the default). io/netpoll.c, which uses it, never sees the OS API.
  *
  * The contract every backend keeps (io/netpoll.c relies on each point):
  *   - add registers a descriptor once, edge-triggered, for both
@@ -49,6 +49,9 @@ typedef struct mote__poller_ops {
 /* One per backend file (poller_<name>.c); only those built exist. */
 extern const mote__poller_ops mote__poller_epoll;
 extern const mote__poller_ops mote__poller_kqueue;
+/* io_uring (poller_uring.c, uring.h): opening it falls back to epoll's
+ * poller when the kernel refuses io_uring. */
+extern const mote__poller_ops mote__poller_uring;
 
 /* Every backend's state starts with this header: the calls below
  * dispatch through it. A backend's open sets it. */

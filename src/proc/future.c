@@ -131,6 +131,7 @@ void mote__waiter_init(mote__waiter *w) {
     atomic_init(&w->futex, 0);
     atomic_init(&w->events, 0);
     atomic_init(&w->timed_out, false);
+    w->err = 0;
     w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
@@ -154,7 +155,8 @@ static void park_noted(mote__waiter *w, int64_t deadline) {
     const mote__wait_note **note = &w->task->stack->wait;
     w->note.until = deadline;
     *note = &w->note;
-    mote__park();
+    if (mote__park() < 0)
+        w->err = -ENOMEM; /* no stack for the worker to carry on with */
     *note = NULL;
 }
 
@@ -168,12 +170,12 @@ static void task_sleep(mote__waiter *w, int64_t deadline) {
     if (d)
         atomic_store(&d->seq, seq);
     if (!d || mote__timer_set(&d->timer, deadline) != 0) {
-        atomic_store(&w->timed_out, true); /* cannot time a wait: give up now */
+        w->err = -ENOMEM; /* cannot time a wait: give up now */
         return;
     }
     park_noted(w, deadline);
     mote__timer_disarm(&d->timer);
-    if (atomic_load(&d->fired) == seq && mote__now() >= deadline)
+    if (!w->err && atomic_load(&d->fired) == seq && mote__now() >= deadline)
         atomic_store(&w->timed_out, true);
 }
 
@@ -217,7 +219,7 @@ void mote__waiter_notify(mote__waiter *w) {
 
 /* True if the wait should stop. */
 static bool waiter_should_stop(mote__waiter *w) {
-    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out);
+    return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out) || w->err;
 }
 
 /* Sleep on w until an event, the deadline, or (timeout == 0) at once. */
@@ -301,7 +303,9 @@ int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64
     if (r <= 0)
         return r;
     mote__waiter_wait(&w, timeout);
-    return future_unregister(f, &w) ? 0 : -ETIMEDOUT;
+    if (future_unregister(f, &w))
+        return 0;
+    return w.err ? w.err : -ETIMEDOUT;
 }
 
 bool mote_future_ready(const mote_future *f) {
@@ -412,7 +416,7 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
             futs[keep++] = f;
     }
     *n = keep;
-    return k > 0 ? (int)k : -ETIMEDOUT;
+    return k > 0 ? (int)k : w.err ? w.err : -ETIMEDOUT;
 }
 
 /* ---- Timers as futures ---- */
@@ -470,5 +474,5 @@ int mote_sleep(int64_t ns) {
     /* ns < 0 waits forever: no timer is armed and no source has the
      * waiter, so only shutdown (which discards the stack) ends it. */
     mote__waiter_wait(&w, ns);
-    return 0;
+    return w.err;
 }

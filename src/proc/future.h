@@ -68,6 +68,7 @@ typedef struct mote__waiter {
     _Atomic uint32_t futex;  /* foreign thread: 1 once woken */
     _Atomic uint32_t events; /* futures that completed while registered */
     _Atomic bool timed_out;
+    int err; /* -ENOMEM: the wait could not start (no stack to park on, no timer room) */
     mote__wait_note note; /* the stack header points here while it parks */
 } mote__waiter;
 
@@ -103,7 +104,9 @@ static inline void mote__waiter_note(mote__waiter *w, uint32_t kind, int32_t arg
  * word). The caller then re-checks its condition, and sleeps only if it
  * still does not hold: a wake after the arm is never lost. */
 void mote__waiter_arm(mote__waiter *w);
-/* Sleep until woken or the deadline (absolute; < 0 forever) passes. */
+/* Sleep until woken or the deadline (absolute; < 0 forever) passes. If it
+ * cannot (no stack for the worker to carry on with, no room for the timer)
+ * it returns at once with w->err set to -ENOMEM. */
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline);
 /* Wake w without an event. */
 void mote__waiter_wake(mote__waiter *w);
@@ -111,7 +114,8 @@ void mote__waiter_wake(mote__waiter *w);
  * before the waiter's park sequence is read, so a waiter that armed and
  * then looked at the count either sees it or is woken. */
 void mote__waiter_notify(mote__waiter *w);
-/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). */
+/* Wait for an event, the timeout (ns; < 0 forever; 0 not at all), or a
+ * failure to wait (w->err). */
 void mote__waiter_wait(mote__waiter *w, int64_t timeout);
 
 /* ---- Single-waiter slots ---- */

@@ -45,6 +45,10 @@ static mote_proc *proc_alloc(size_t size) {
     mote_proc *p = mote__alloc(sizeof(mote_proc) + size);
     if (!p)
         return NULL;
+    if (mote__task_room_take() < 0) { /* no room to queue it: -ENOMEM */
+        mote__free(p, sizeof(mote_proc) + size);
+        return NULL;
+    }
     memset(p, 0, sizeof *p);
     p->task.aux = (uint32_t)size;
     p->born_ms = mote__coarse_ms();
@@ -104,6 +108,7 @@ static void proc_destroy(mote_proc *p) {
         mote__timer_cancel(&e->deadline.timer);
     free(e);
     mote__free(p, sizeof(mote_proc) + p->task.aux);
+    mote__task_room_drop();
 }
 
 /* ---- Messages ---- */
@@ -260,6 +265,10 @@ int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_r
         return r < 0 ? r : -EINVAL;
     if (p == mote__proc_self())
         return -EDEADLK;
+    /* The result comes back onto this stack: once the message is sent,
+     * the wait must not fail, so the stack it needs is taken first. */
+    if (mote__park_reserve() < 0)
+        return -ENOMEM;
     mote__msg *m = msg_new(fn, arg, size);
     if (!m)
         return -ENOMEM;
@@ -487,6 +496,10 @@ int mote_receive(mote_msg **out, int64_t timeout) {
         }
         if (timeout == 0 || atomic_load(&w.timed_out))
             break;
+        if (w.err) { /* no stack to wait on */
+            r = w.err;
+            break;
+        }
         mote__waiter_arm(&w);
         atomic_store(&p->recv_seq, atomic_load(&w.seq));
         MOTE_STORE_LOAD_FENCE();
@@ -515,14 +528,19 @@ void mote_msg_free(mote_msg *m) {
 
 /* ---- Scheduler hooks ---- */
 
+static void warn_message(mote_proc *p, mote_msg_fn fn);
+
 static unsigned proc_entry(mote__task *t) {
     mote_proc *p = (mote_proc *)t;
     MOTE_ASSERT_MSG(!p->cur, "a turn starts with no message in flight");
     unsigned budget = P.budget;
     mote__msg *m;
     while (budget && (m = mbox_pop(p))) {
+        mote_msg_fn fn = m->fn; /* m is freed by the run */
         mote__msg_run(p, m);
         budget--;
+        if (MOTE_UNLIKELY(mote__warn_ns))
+            warn_message(p, fn);
     }
     return P.budget - budget;
 }
@@ -564,6 +582,69 @@ static char *fmt_str(char *dst, const char *s) {
     return dst;
 }
 
+/* ---- MOTE_WARN_BLOCKING ---- */
+
+typedef struct warn_report {
+    mote_proc *p;
+    int64_t ns;
+    int kind;
+    mote_msg_fn fn;
+    void *pcs[48];
+    int n;
+} warn_report;
+
+static void warn_print(void *arg) {
+    warn_report *r = arg;
+    mote__out o;
+    mote__out_init(&o, 2);
+    char name[MOTE_NAME_MAX], fn[512] = "";
+    mote__proc_name(r->p, name, sizeof name);
+    mote__out_printf(&o, "mote: process %llu%s%s%s ", (unsigned long long)r->p->id, *name ? " (" : "", name,
+                     *name ? ")" : "");
+    double ms = (double)r->ns / 1e6, limit = (double)mote__warn_ns / 1e6;
+    switch (r->kind) {
+    case MOTE__WARN_SECTION:
+        mote__out_printf(&o, "spent %.1f ms in a blocking section (MOTE_WARN_BLOCKING=%.0f); it ended here:\n", ms,
+                         limit);
+        break;
+    case MOTE__WARN_MESSAGE:
+        mote__symbol_name((const void *)r->fn, fn, sizeof fn);
+        mote__out_printf(&o, "ran %.1f ms in one turn (MOTE_WARN_BLOCKING=%.0f), up to the end of message %s\n", ms,
+                         limit, fn);
+        break;
+    default:
+        mote__out_printf(&o, "ran %.1f ms in one turn (MOTE_WARN_BLOCKING=%.0f), until it %s here:\n", ms, limit,
+                         r->kind == MOTE__WARN_SUSPEND ? "suspended" : "yielded");
+    }
+    if (r->n)
+        mote__frames_print(&o, "  ", r->pcs, r->n, false);
+    mote__out_flush(&o);
+}
+
+/* Report once per process: the first report wins. Not inlined, and
+ * called not as a tail call: the backtrace leaves out exactly its own
+ * frame and its caller's. */
+static MOTE_NOINLINE void warn_report_once(mote_proc *p, int64_t ns, int kind, mote_msg_fn fn, bool backtrace) {
+    if (atomic_fetch_or(&p->flags, MOTE__P_WARNED) & MOTE__P_WARNED)
+        return;
+    warn_report r = {p, ns, kind, fn, {0}, 0};
+    if (backtrace) /* this stack, from the caller of the hook (proc_warn) on */
+        r.n = mote__backtrace_here(r.pcs, 48, 2);
+    /* Symbolising needs more stack than a process may have left. */
+    mote__run_on_thread(warn_print, &r);
+}
+
+static MOTE_NOINLINE void warn_message(mote_proc *p, mote_msg_fn fn) {
+    int64_t ns = mote__turn_elapsed();
+    if (ns >= mote__warn_ns && fn)
+        warn_report_once(p, ns, MOTE__WARN_MESSAGE, fn, false);
+}
+
+static MOTE_NOINLINE void proc_warn(mote__task *t, int64_t ns, int kind) {
+    warn_report_once((mote_proc *)t, ns, kind, NULL, true);
+    __asm__ __volatile__("" ::: "memory"); /* keeps this frame (no tail call) */
+}
+
 /* Async-signal-safe (called from the SIGSEGV handler). */
 static void proc_describe(mote__task *t, char *buf, size_t len) {
     (void)len; /* the text below is bounded well under 256 bytes */
@@ -586,6 +667,7 @@ static void proc_describe(mote__task *t, char *buf, size_t len) {
 }
 
 const mote__sched_hooks mote__proc_hooks = {
+    .warn = proc_warn,
     .entry = proc_entry,
     .settle = proc_settle,
     .describe = proc_describe,

@@ -43,6 +43,7 @@ typedef struct mote__msg {
 /* Process flags. */
 #define MOTE__P_PANICKED 1u /* ended by a panic: messages are cancelled */
 #define MOTE__P_DTOR_DONE 2u
+#define MOTE__P_WARNED 4u /* MOTE_WARN_BLOCKING reported it (once) */
 
 /* What few processes need, allocated on first use (mote__proc_ext) and
  * freed with the process: kept out of the header, which must stay within

@@ -24,7 +24,6 @@
  * it last looked (S.poll.polled).
  */
 #include "sched/internal.h"
-#include "timer/timer.h"
 
 #include <errno.h>
 
@@ -144,16 +143,28 @@ static void token_release(void) {
 /* One idle worker at a time (the timer watcher) sleeps only until the next
  * timer and fires it itself: the woken task then runs here (it lands in
  * our runnext), one thread wake-up instead of the timer thread's two. */
-static bool timer_watch_take(void) {
+static bool timer_watch_take(worker *w) {
     int zero = 0;
-    return mote__timer_next() != INT64_MAX &&
-           atomic_compare_exchange_strong(&S.idle.timer_watcher, &zero, 1);
+    if (mote__timer_next() == INT64_MAX ||
+        !atomic_compare_exchange_strong(&S.idle.timer_watcher, &zero, 1))
+        return false;
+    atomic_store(&S.idle.watcher, w);
+    return true;
+}
+
+static void timer_watch_give(void) {
+    atomic_store(&S.idle.watcher, NULL);
+    atomic_store(&S.idle.watch_until, INT64_MAX);
+    atomic_store(&S.idle.timer_watcher, 0);
 }
 
 /* How long the timer watcher may sleep: -1 (no timer, or not watching),
- * 0 (a timer is due: fire it), or nanoseconds. */
+ * 0 (a timer is due: fire it), or nanoseconds. The watcher publishes
+ * until when, so that a timer armed earlier pokes it (timer_earliest). */
 static int64_t timer_timeout(bool watch) {
     int64_t next = watch ? mote__timer_next() : INT64_MAX;
+    if (watch)
+        atomic_store(&S.idle.watch_until, next);
     if (next == INT64_MAX)
         return -1;
     int64_t left = next - mote__now();
@@ -199,7 +210,7 @@ static void park_worker(worker *w) {
     const mote__netpoll_ops *np = token_take(w);
     if (!np)
         mote__spin_while(&w->sleep, 1, MOTE_SPIN_NS);
-    bool watch = timer_watch_take();
+    bool watch = timer_watch_take(w);
     if (np) {
         sleep_in_poller(w, np, watch);
         token_release();
@@ -208,7 +219,7 @@ static void park_worker(worker *w) {
     mote__busy_mark(w, true);
     MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
     if (watch)
-        atomic_store(&S.idle.timer_watcher, 0);
+        timer_watch_give();
     mote__monitor_kick();
 }
 
@@ -263,9 +274,54 @@ mote__task *mote__find_elsewhere(worker *w) {
         note_polled();
     if (np && np->poll(0) > 0 && has_local_work(w))
         return NULL; /* readiness woke something here */
+    if (stack_chores_due() && mote__stack_chores(w)) {
+        fire_due_timers(); /* a batch takes a while: a timer may be due */
+        return NULL;       /* then look for work again */
+    }
     park_worker(w);
     return NULL;
 }
+
+/* ---- Timers, for the timer layer (mote__timer_set_hooks) ---- */
+
+/* The workers fire due timers on time: one sleeps until the next deadline
+ * (the timer watcher), or every active worker runs short turns and fires
+ * them at its next scheduling point (take_fair): none parked (not
+ * watching), stalled, or in a blocking section. */
+static bool timers_covered(void) {
+    if (atomic_load(&S.idle.timer_watcher))
+        return true;
+    if (atomic_load(&S.idle.nidle) || atomic_load(&S.mon.nstalled))
+        return false;
+    for (unsigned i = 0, ns = nscan(); i < ns; i++) {
+        worker *w = &S.w[i];
+        if (w->is_main || (w->spare && !atomic_load_explicit(&w->active, memory_order_relaxed)))
+            continue;
+        if ((atomic_load_explicit(&w->mon, memory_order_relaxed) & MON_ACTIVITY) == MON_BLOCK)
+            return false;
+    }
+    return true;
+}
+
+/* A timer became the earliest: a watcher sleeping past it wakes up to sleep
+ * less (Go's wakeNetPoller). A poke that slips in just before the watcher's
+ * wait is lost; the timer thread fires the timer then, a little late. */
+static void timer_earliest(int64_t when) {
+    atomic_thread_fence(memory_order_seq_cst); /* the new deadline, then the watcher */
+    worker *w = atomic_load(&S.idle.watcher);
+    if (!w || when >= atomic_load(&S.idle.watch_until))
+        return;
+    const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
+    if (np && atomic_load(&S.poll.sleeper) == w)
+        np->interrupt();
+    else
+        mote__futex_wake(&w->sleep, 1); /* its wait returns; w->sleep stays 1 */
+}
+
+const mote__timer_hooks mote__sched_timer_hooks = {
+    .covered = timers_covered,
+    .earliest = timer_earliest,
+};
 
 /* ---- The poll token, for the I/O layer ---- */
 
@@ -290,4 +346,9 @@ void mote__netpoll_rewake(void) {
     const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
     if (bw && bw != cur_worker() && np && atomic_load(&bw->sleep) == 0)
         np->interrupt();
+}
+
+bool mote__sched_polls_when_idle(void) {
+    worker *w = cur_worker();
+    return w && !w->is_main;
 }

@@ -9,7 +9,9 @@
  *              idle workers and parking, the poll token
  *   task.c     running tasks: the worker loop, switching, parking, waking,
  *              yielding, the main task
- *   stack.c    the stack cache, signal stacks, stack-overflow reports
+ *   stack.c    stacks: per-worker caches, the shared pool, arenas and the
+ *              mapping budget, idle-time trimming, signal stacks,
+ *              stack-overflow reports
  *   monitor.c  blocking sections, the monitor, spare workers and the
  *              backup threads that run them
  *   observe.c  what observers read: worker views for dumps, counters
@@ -23,13 +25,21 @@
 
 #include "sched/sched.h"
 #include "debug/trace.h"
+#include "timer/timer.h"
 
 #include <pthread.h>
 #include <signal.h>
 
 #define RUNQ_SIZE 256u        /* a worker's ring of runnable tasks */
 #define FAIR_TICKS 61u        /* scheduling points between looks at the global queue */
-#define LOCAL_STACK_CACHE 8u  /* free stacks a worker keeps for itself */
+#define LOCAL_STACK_CACHE 16u /* free stacks a worker keeps for itself */
+
+/* A list of free stacks, most recently freed first (stack.c). */
+typedef struct stack_list {
+    mote__stack *head, *tail;
+    unsigned n;
+    unsigned low; /* the fewest it held since the current trim period began */
+} stack_list;
 
 /* What a worker is doing, as the monitor samples it: the low MON_BITS of
  * its `mon` word; the rest counts changes (turns and section edges). */
@@ -77,6 +87,9 @@ typedef struct worker {
     uint32_t tick;           /* scheduling points (fairness) */
     uint32_t streak;         /* turns taken from runnext in a row */
     uint32_t rnd;            /* random state: where stealing starts */
+    int64_t turn_start;      /* warn_blocking on: when the turn began, */
+    int64_t section_start;   /* and the blocking section */
+    unsigned room;           /* run-queue room taken and not used (runq.c) */
 
     /* Monitor word (monitor.c): (changes << MON_BITS) | MON_*, written by
      * the owner with relaxed stores at every turn and blocking section,
@@ -139,6 +152,8 @@ typedef struct sched_state {
         mote__task **buf;
         size_t head, cap;
         _Atomic size_t size;
+        _Atomic size_t room;  /* cap, readable without the lock */
+        _Atomic size_t tasks; /* room taken: tasks, and workers' spare room */
     } gq;
 
     /* Idle list (idle.c). */
@@ -148,6 +163,8 @@ typedef struct sched_state {
         _Atomic int nidle;
         _Atomic int nspinning;
         _Atomic int timer_watcher; /* an idle worker sleeps until the next timer */
+        _Atomic(struct worker *) watcher; /* which one */
+        _Atomic int64_t watch_until;      /* and until when */
     } idle;
 
     /* Poll token (idle.c). */
@@ -158,11 +175,26 @@ typedef struct sched_state {
         _Atomic(worker *) sleeper;   /* the worker that may be blocked in poll */
     } poll;
 
-    /* Stack cache shared by the workers (stack.c). */
+    /* Stacks shared by the workers (stack.c), under lock. */
     struct {
         pthread_mutex_t lock;
-        mote__stack *list;
-        unsigned n;
+        stack_list guarded; /* free guarded stacks */
+        stack_list warm;    /* free arena stacks */
+        void *cold;         /* arena slots whose pages went back: to carve again */
+        size_t ncold, cold_cap;
+        size_t cold_pending; /* slots chores are trimming, to become cold */
+        char *carve, *carve_end; /* the newest arena's slots not yet carved */
+        void *carve_guard;       /* its guard page */
+        size_t arena_slots;      /* slots of the next arena */
+        struct stack_arena *arenas;
+        unsigned maps;           /* VMAs made for stacks: guarded ones and arenas */
+        unsigned nguarded;       /* guarded stacks in existence */
+        unsigned making;         /* of those, being made by idle workers */
+        bool guard_failed;       /* mmap refused one: no more in this run */
+        int64_t trim_at;         /* when the current trim period ends */
+        unsigned trim_g, trim_w; /* stacks of each list left to trim in it */
+        _Atomic int64_t chores_due; /* idle workers have stack work from then */
+        mote__stack *main;       /* the main task's: a thread-sized guarded one */
     } stacks;
 
     /* The main task (task.c). */
@@ -243,6 +275,12 @@ static inline uint64_t trace_current(worker *w) {
     return w ? (uintptr_t)w->current : 0;
 }
 
+/* warn_blocking: a turn begins on w (owner only). */
+static inline void warn_turn_start(worker *w) {
+    if (MOTE_UNLIKELY(mote__warn_ns))
+        w->turn_start = mote__now();
+}
+
 /* w starts (busy) or stops (parked) running tasks: owner only. */
 void mote__busy_mark(worker *w, bool busy);
 void mote__counts_reset(void);
@@ -310,12 +348,21 @@ static inline mote__task *global_get(worker *w, size_t max) {
     return mote__global_get_slow(w, max);
 }
 
-/* Fairness: every FAIR_TICKS scheduling points, look at the queues nobody
- * else drains while this worker is busy: the global one and the main
- * thread's. */
+/* Fairness: every FAIR_TICKS scheduling points, look at what nobody else
+ * sees while this worker is busy: due timers (fired here, so the tasks
+ * they wake land in this worker's runnext and run next instead of queueing
+ * behind a backlog, as Go's checkTimers does), the global queue and the
+ * main thread's queue. */
+static inline void fire_due_timers(void) {
+    int64_t next = mote__timer_next();
+    if (next != INT64_MAX && next <= mote__now())
+        mote__timer_run_expired();
+}
+
 static inline mote__task *take_fair(worker *w) {
     if (++w->tick % FAIR_TICKS != 0)
         return NULL;
+    fire_due_timers();
     mote__task *t = global_get(w, 1);
     return t ? t : mote__runq_steal(w, S.main, false);
 }
@@ -325,6 +372,7 @@ static inline mote__task *take_fair(worker *w) {
 void mote__wakep_slow(void);
 void mote__wake_worker(worker *w);
 mote__task *mote__find_elsewhere(worker *w);
+extern const mote__timer_hooks mote__sched_timer_hooks;
 
 /* Make sure somebody will pick up newly queued, stealable work: wake one
  * parked worker, but only if nobody spins. */
@@ -354,19 +402,23 @@ mote__stack *mote__loop_stack(worker *w);
 /* ---- Stacks (stack.c) ---- */
 
 mote__stack *mote__stack_get_slow(worker *w);
-void mote__stack_put_slow(worker *w, mote__stack *s);
-void mote__stack_list_free(mote__stack *s);
+void mote__stack_spill(worker *w);
+void mote__stack_release(mote__stack *s);
+int mote__stacks_start(void);
+void mote__stacks_return(worker *w);
+bool mote__stack_chores(worker *w);
+_Noreturn void mote__stack_overflow(mote__task *t);
 void mote__altstack_setup(void **slot);
 void mote__altstack_teardown(void **slot);
 void mote__fault_handler_install(void);
 void mote__fault_handler_restore(void);
 
-/* A free stack: from w's own cache, else the shared one, else a new one
- * (NULL if out of memory). */
+/* A free stack: from w's own cache, else the shared pool, else a new one
+ * (NULL if none can be had: out of memory or mappings). */
 static inline mote__stack *stack_get(worker *w) {
     MOTE_ASSERT_MSG(!w->stacks == !w->nstacks, "the stack cache's count matches its list");
     mote__stack *s = w->stacks;
-    if (MOTE_LIKELY(s && !w->is_main)) {
+    if (MOTE_LIKELY(s)) {
         w->stacks = s->next;
         w->nstacks--;
         return s;
@@ -374,15 +426,28 @@ static inline mote__stack *stack_get(worker *w) {
     return mote__stack_get_slow(w);
 }
 
+/* Back into w's cache; a full cache gives half of itself to the pool. No
+ * system call: pages go back to the kernel later, from idle workers. */
 static inline void stack_put(worker *w, mote__stack *s) {
     MOTE_ASSERT(s && w->nstacks <= LOCAL_STACK_CACHE);
-    if (MOTE_LIKELY(w->nstacks < LOCAL_STACK_CACHE && !w->is_main)) {
-        s->next = w->stacks;
-        w->stacks = s;
-        w->nstacks++;
-        return;
-    }
-    mote__stack_put_slow(w, s);
+    if (MOTE_UNLIKELY(w->nstacks >= LOCAL_STACK_CACHE))
+        mote__stack_spill(w);
+    s->next = w->stacks;
+    w->stacks = s;
+    w->nstacks++;
+}
+
+/* Report an overflow of t's stack if the canary below it was hit: at
+ * every switch away from a task, and at its runtime calls. */
+static inline void stack_check(mote__task *t) {
+    if (MOTE_UNLIKELY(!mote__stack_canary_ok(t->stack)))
+        mote__stack_overflow(t);
+}
+
+/* Stack work for an idle worker (trimming, guarded stacks to make)? */
+static inline bool stack_chores_due(void) {
+    int64_t due = atomic_load_explicit(&S.stacks.chores_due, memory_order_relaxed);
+    return due != INT64_MAX && mote__now() >= due;
 }
 
 /* ---- Monitor and spare workers (monitor.c) ---- */

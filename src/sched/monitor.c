@@ -55,6 +55,8 @@ void mote_blocking_begin(void) {
         mon_mark(w, MON_BLOCK);
         ctr_add(w, MOTE__CTR_SECTIONS, 1);
         TRACE_TASK(MOTE__TR_BLOCK, w->current, 0);
+        if (MOTE_UNLIKELY(mote__warn_ns))
+            w->section_start = mote__now();
     }
 }
 
@@ -63,6 +65,12 @@ void mote_blocking_end(void) {
     if (w && !w->is_main && w->current) {
         mon_mark(w, MON_RUN);
         TRACE_TASK(MOTE__TR_UNBLOCK, w->current, 0);
+        if (MOTE_UNLIKELY(mote__warn_ns) && w->section_start) {
+            int64_t ns = mote__now() - w->section_start;
+            w->section_start = 0;
+            if (ns >= mote__warn_ns) /* on the task's stack: the backtrace shows the caller */
+                S.hooks.warn(w->current, ns, MOTE__WARN_SECTION);
+        }
     }
 }
 
@@ -115,10 +123,14 @@ static void *backup_main(void *arg) {
         mote__busy_mark(w, true);
         MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
         mote__stack *s = mote__loop_stack(w);
-        mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
-        mote__busy_mark(w, false);
-        mote__stack_free(w->exit_stack);
-        w->exit_stack = NULL;
+        if (s) {
+            mote__ctx_switch(&w->ctx, &s->ctx); /* returns on retire or stop */
+            mote__busy_mark(w, false);
+            mote__stack_release(w->exit_stack);
+            w->exit_stack = NULL;
+        } else { /* no stack to run it on: it retires at once (its queue is empty) */
+            atomic_fetch_sub(&S.mon.nactive, 1);
+        }
         mote__ctx_destroy_thread(&w->ctx);
         mote__tls_worker = NULL;
         atomic_store(&b->spare, NULL);

@@ -7,6 +7,13 @@
 
 #include <string.h>
 
+int64_t mote__warn_ns;
+
+int64_t mote__turn_elapsed(void) {
+    worker *w = cur_worker();
+    return mote__warn_ns && w && !w->is_main ? mote__now() - w->turn_start : 0;
+}
+
 /* Counts made outside any worker (foreign, timer, poller, monitor threads). */
 static _Atomic uint64_t shared_ctr[MOTE__CTR_N];
 
@@ -69,7 +76,7 @@ bool mote__sched_counts_get(mote__sched_counts *out) {
     }
     out->workers = S.cfg.threads;
     pthread_mutex_lock(&S.stacks.lock);
-    out->stacks_cached += S.stacks.n;
+    out->stacks_cached += S.stacks.guarded.n + S.stacks.warm.n;
     pthread_mutex_unlock(&S.stacks.lock);
     pthread_mutex_lock(&S.backups.lock);
     out->backup_threads = S.backups.count;

@@ -10,21 +10,28 @@
  *
  * The global queue takes overflow and what foreign threads, the timer
  * thread and the monitor make runnable: a growable ring of pointers under
- * a mutex, its size readable without the lock.
+ * a mutex, its size readable without the lock. It always has room for
+ * every task there is (a task is in one queue at a time): room is taken
+ * when a task is made (mote__task_room_take, which may fail with -ENOMEM)
+ * and the ring grows then, so queueing a task never needs memory. A
+ * worker takes room ROOM_BATCH at a time and keeps what its tasks give
+ * back, so the shared count moves once per batch.
  */
 #include "sched/internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #define GQ_INITIAL_CAP 1024u
+#define ROOM_BATCH 64u
 
-/* With the global queue's lock held: make room for n more. */
-static bool global_reserve(size_t n) {
-    size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
-    if (size + n <= S.gq.cap)
+/* With the global queue's lock held: make the ring hold want tasks. */
+static bool global_grow(size_t want) {
+    if (want <= S.gq.cap)
         return true;
+    size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
     size_t cap = S.gq.cap ? S.gq.cap : GQ_INITIAL_CAP;
-    while (cap < size + n)
+    while (cap < want)
         cap *= 2;
     mote__task **q = malloc(cap * sizeof *q);
     if (!q)
@@ -35,7 +42,47 @@ static bool global_reserve(size_t n) {
     S.gq.buf = q;
     S.gq.cap = cap;
     S.gq.head = 0;
+    atomic_store_explicit(&S.gq.room, cap, memory_order_release);
     return true;
+}
+
+/* Room for n more tasks: the shared count, and the ring grown to hold it. */
+static bool room_add(size_t n) {
+    size_t want = atomic_fetch_add(&S.gq.tasks, n) + n;
+    if (want <= atomic_load_explicit(&S.gq.room, memory_order_acquire))
+        return true;
+    pthread_mutex_lock(&S.gq.lock);
+    bool ok = global_grow(want);
+    pthread_mutex_unlock(&S.gq.lock);
+    if (!ok)
+        atomic_fetch_sub(&S.gq.tasks, n);
+    return ok;
+}
+
+int mote__task_room_take(void) {
+    worker *w = cur_worker();
+    if (MOTE_LIKELY(w && w->room)) {
+        w->room--;
+        return 0;
+    }
+    if (!room_add(w ? ROOM_BATCH : 1))
+        return -ENOMEM;
+    if (w)
+        w->room = ROOM_BATCH - 1;
+    return 0;
+}
+
+void mote__task_room_drop(void) {
+    if (!atomic_load_explicit(&S.running, memory_order_relaxed))
+        return; /* the shutdown reaper: the count starts afresh */
+    worker *w = cur_worker();
+    if (MOTE_LIKELY(w && w->room < 2 * ROOM_BATCH)) {
+        w->room++;
+        return;
+    }
+    atomic_fetch_sub(&S.gq.tasks, w ? ROOM_BATCH : 1);
+    if (w)
+        w->room -= ROOM_BATCH - 1;
 }
 
 void mote__global_push(mote__task **ts, size_t n) {
@@ -46,12 +93,13 @@ void mote__global_push(mote__task **ts, size_t n) {
         pthread_mutex_unlock(&S.gq.lock);
         return;
     }
-    if (!global_reserve(n)) {
-        mote__write_stderr("mote: out of memory for the run queue\n");
+    size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
+    /* A runtime took room for every task, so the ring never grows here
+     * (test-runq pushes without taking room). */
+    if (MOTE_UNLIKELY(size + n > S.gq.cap) && !global_grow(size + n)) {
+        mote__write_stderr("mote: internal error: no room in the global run queue\n");
         abort();
     }
-    size_t size = atomic_load_explicit(&S.gq.size, memory_order_relaxed);
-    MOTE_ASSERT(size + n <= S.gq.cap);
     for (size_t i = 0; i < n; i++)
         S.gq.buf[(S.gq.head + size + i) % S.gq.cap] = ts[i];
     atomic_store(&S.gq.size, size + n);

@@ -50,9 +50,7 @@ bool mote__sched_running(void) {
 /* ---- Threads ---- */
 
 static void worker_teardown(worker *w) {
-    mote__stack_list_free(w->stacks);
-    w->stacks = NULL;
-    w->nstacks = 0;
+    mote__stacks_return(w);
     mote__altstack_teardown(&w->altstack);
     mote__ctx_destroy_thread(&w->ctx);
     mote__alloc_thread_exit();
@@ -62,19 +60,20 @@ static void worker_teardown(worker *w) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     mote__tls_worker = w;
-    char name[16]; /* "mote-worker-N": tools (top -H, traces) tell them apart */
-    snprintf(name, sizeof name, "mote-worker-%u", w->id);
-    prctl(PR_SET_NAME, name, 0, 0, 0);
+    prctl(PR_SET_NAME, "mote-worker", 0, 0, 0);
+    char label[32]; /* traces tell the workers apart */
+    snprintf(label, sizeof label, "worker %u", w->id);
+    mote__trace_thread_name(label);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* idle workers time timers */
     mote__alloc_thread_init();
     mote__ctx_init_thread(&w->ctx);
     mote__altstack_setup(&w->altstack);
     mote__busy_mark(w, true);
     MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
+    /* Its cache holds a stack (mote__stacks_start): this cannot fail. */
     mote__stack *s = mote__loop_stack(w);
     mote__ctx_switch(&w->ctx, &s->ctx); /* returns when the runtime stops */
     mote__busy_mark(w, false);
-    mote__stack_free(w->exit_stack);
     worker_teardown(w);
     return NULL;
 }
@@ -119,7 +118,12 @@ static void state_reset(void) {
     atomic_store(&S.idle.nidle, 0);
     atomic_store(&S.idle.nspinning, 0);
     atomic_store(&S.idle.timer_watcher, 0);
+    atomic_store(&S.idle.watcher, NULL);
+    atomic_store(&S.idle.watch_until, INT64_MAX);
     S.idle.list = NULL;
+    mote__warn_ns = S.cfg.warn_blocking; /* before any thread reads it */
+    atomic_store(&S.gq.tasks, 0);
+    atomic_store(&S.gq.room, 0);
 }
 
 /* The calling thread becomes the main thread's worker entry. */
@@ -152,12 +156,25 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     if (err)
         return err;
     state_reset();
+    err = mote__stacks_start();
+    if (err) {
+        for (unsigned i = 0; i < S.cfg.threads; i++)
+            mote__stacks_return(&S.w[i]);
+        mote__sched_free_stacks();
+        free(S.w);
+        S.w = NULL;
+        return err;
+    }
     mote__fault_handler_install();
     main_thread_init();
     atomic_store(&S.running, true);
     err = workers_start();
     if (err) {
+        for (unsigned i = 0; i < S.cfg.threads; i++)
+            mote__stacks_return(&S.w[i]);
         worker_teardown(S.main);
+        mote__fault_handler_restore();
+        mote__sched_free_stacks();
         free(S.w);
         S.w = NULL;
         atomic_store(&S.running, false);
@@ -166,14 +183,17 @@ int mote__sched_start(const mote__sched_config *cfg, const mote__sched_hooks *ho
     err = mote__monitor_start();
     if (err) {
         mote__sched_stop();
+        mote__sched_free_stacks();
         return err;
     }
+    mote__timer_set_hooks(&mote__sched_timer_hooks);
     return 0;
 }
 
 /* ---- Stop ---- */
 
 void mote__sched_stop(void) {
+    mote__timer_set_hooks(NULL); /* the timer thread fires on time again */
     atomic_store(&S.stopping, true);
     mote__monitor_stop(); /* first: it activates spares */
     for (unsigned i = 0; i < S.cfg.threads + 1 + S.cfg.backup_threads; i++)
@@ -189,16 +209,15 @@ void mote__sched_stop(void) {
     S.gq.buf = NULL;
     S.gq.cap = S.gq.head = 0;
     atomic_store(&S.gq.size, 0);
+    atomic_store(&S.gq.room, 0);
     pthread_mutex_unlock(&S.gq.lock);
     atomic_store(&S.main_slot, NULL);
     for (unsigned i = 0; i < S.cfg.backup_threads; i++) /* spares keep theirs between turns */
-        mote__stack_list_free(S.spares[i].stacks);
-    mote__stack_list_free(S.stacks.list);
-    S.stacks.list = NULL;
-    S.stacks.n = 0;
+        mote__stacks_return(&S.spares[i]);
     worker_teardown(S.main);
     mote__fault_handler_restore();
     free(S.w);
     S.w = NULL;
+    mote__warn_ns = 0; /* every worker has been joined */
     atomic_store(&S.running, false);
 }

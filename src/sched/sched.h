@@ -76,7 +76,20 @@ typedef struct mote__sched_hooks {
     /* Async-signal-safe: write a short description of t (for the stack
      * overflow report) into buf. */
     void (*describe)(mote__task *t, char *buf, size_t len);
+    /* warn_blocking: t, running on this thread, just ended a blocking
+     * section or a turn (suspending, or yielding) that lasted ns (kind:
+     * MOTE__WARN_*). The hook reports it, once per task. */
+    void (*warn)(mote__task *t, int64_t ns, int kind);
 } mote__sched_hooks;
+
+enum { MOTE__WARN_SECTION = 1, MOTE__WARN_SUSPEND, MOTE__WARN_YIELD, MOTE__WARN_MESSAGE };
+
+/* warn_blocking of the running scheduler (0: off): a trace point's
+ * branch for the layers above. */
+extern int64_t mote__warn_ns MOTE_HIDDEN;
+/* Nanoseconds since the calling task's turn began (only while
+ * warn_blocking is on; else 0). */
+int64_t mote__turn_elapsed(void);
 
 /* Resolved by the runtime (runtime.c): every field is final. */
 typedef struct mote__sched_config {
@@ -84,6 +97,9 @@ typedef struct mote__sched_config {
     size_t stack_size;          /* usable bytes per task stack, page-rounded */
     unsigned backup_threads;    /* spare workers, and backup threads at most */
     int64_t blocking_threshold; /* ns in a section before a worker is stalled */
+    int64_t warn_blocking;      /* ns: report longer sections and turns; 0 off */
+    unsigned stack_maps;        /* VMAs that stacks may map (guarded stacks, arenas) */
+    unsigned stack_guards;      /* guarded stacks at most; the others come from arenas */
 } mote__sched_config;
 
 /* Start worker threads. Returns 0 or -errno. */
@@ -93,9 +109,13 @@ void mote__sched_run_main(mote__task *main_task);
 /* Called by the main task's entry when main() returned: switch back to the
  * main thread's loop for good. */
 _Noreturn void mote__sched_main_exit(void);
-/* Stop and join every worker, free every cached stack. Tasks still queued
- * are forgotten: their owner frees them. */
+/* Stop and join every worker. Tasks still queued are forgotten: their
+ * owner frees them, and gives back their stacks with
+ * mote__task_discard_stack before mote__sched_free_stacks. */
 void mote__sched_stop(void);
+/* After mote__sched_stop and the last mote__task_discard_stack: free
+ * every stack and unmap the arenas. */
+void mote__sched_free_stacks(void);
 unsigned mote__sched_threads(void);
 bool mote__sched_running(void);
 
@@ -109,9 +129,15 @@ mote__task *mote__task_current(void);
 /* True if the calling thread is a worker or the main thread of mote. */
 bool mote__on_runtime_thread(void);
 
-/* Waiting. Only the current task may call these. */
+/* Waiting. Only the current task may call these. A park needs a stack for
+ * the worker to carry on with: mote__park returns -ENOMEM (without
+ * waiting) if none can be had, else 0 once woken. mote__park_reserve
+ * makes sure one is at hand: after it returns 0, parks of the current
+ * task cannot fail until it returns from the call that waits (the stack a
+ * resumed task's worker comes from goes back to that worker's cache). */
 uint64_t mote__park_prepare(void);
-void mote__park(void);
+int mote__park(void);
+int mote__park_reserve(void);
 /* Wake t if it is (about to be) parked with sequence seq. Any thread. */
 bool mote__task_wake(mote__task *t, uint64_t seq);
 
@@ -143,6 +169,10 @@ void mote__netpoll_give(void);
 /* A poll consumed a wake-up meant for the worker blocked in poll (if any,
  * and if that is not the caller): pass it on. */
 void mote__netpoll_rewake(void);
+/* True on a worker's thread (not the main thread's, not a foreign one):
+ * a worker polls whenever its queues run dry, before it parks, so I/O
+ * queued there for the next poll is submitted within the round. */
+bool mote__sched_polls_when_idle(void);
 
 /* A message was sent: count it (metrics), and against the current turn's
  * budget; yields when that is used up, so a process that only sends
@@ -163,8 +193,15 @@ void mote__task_settle_idle(mote__task *t);
  * answer for a task that has more to do). */
 void mote__task_requeue(mote__task *t);
 
-/* Free the stack of a task that will never run again (shutdown only). */
+/* Give back the stack of a task that will never run again (shutdown
+ * only, between mote__sched_stop and mote__sched_free_stacks). */
 void mote__task_discard_stack(mote__task *t);
+
+/* Room in the run queues for one more task (every task fits in the global
+ * queue at once, so queueing one never needs memory): 0 or -ENOMEM. Call
+ * mote__task_room_drop when the task is freed. */
+int mote__task_room_take(void);
+void mote__task_room_drop(void);
 
 /* ---- For observers (mote_dump) ---- */
 

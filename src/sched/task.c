@@ -27,6 +27,7 @@
  */
 #include "sched/internal.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 
@@ -150,14 +151,10 @@ static mote__task *find_work(worker *w) {
 }
 
 /* A stack with a loop ready to run: a cached one (suspended in its loop, or
- * reset), or a new one. */
+ * reset), or a new one; NULL if none can be had. */
 mote__stack *mote__loop_stack(worker *w) {
     mote__stack *s = stack_get(w);
-    if (!s) {
-        mote__write_stderr("mote: out of memory for a process stack\n");
-        abort();
-    }
-    if (s->dirty)
+    if (s && s->dirty)
         mote__ctx_make(s, worker_loop, s);
     return s;
 }
@@ -170,14 +167,16 @@ static void worker_loop(void *arg) {
         worker *w = cur_worker(); /* never cached across a turn or a switch */
         mote__task *t = find_work(w);
         if (!t) { /* stopping or retiring: back to the thread's own stack */
+            s->dirty = true; /* this loop is over: the stack is reset before reuse */
             w->exit_stack = s;
             mote__ctx_switch(&s->ctx, &w->ctx);
-            abort();
+            abort(); /* unreachable: the thread's stack never switches back */
         }
         MOTE_ASSERT_MSG(!w->current, "a worker runs one task at a time");
         set_running(t);
         mon_mark(w, MON_RUN);
         ctr_add(w, MOTE__CTR_TURNS, 1);
+        warn_turn_start(w);
         w->current = t;
         /* No trace event here: a turn starts at the thread's previous
          * event (see debug/trace.h), and the loop has just made one. */
@@ -190,6 +189,7 @@ static void worker_loop(void *arg) {
         t->stack = s;
         w->calls = 0;
         unsigned ran = S.hooks.entry(t);
+        stack_check(t);
         TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_DONE);
         w = cur_worker();
         ctr_add(w, MOTE__CTR_MSGS_RUN, ran);
@@ -274,31 +274,55 @@ uint64_t mote__park_prepare(void) {
     return MOTE__SEQ(neu);
 }
 
-static void switch_out(int reason) {
+/* Leave the current task's stack for a loop stack; back when the task
+ * resumes. -ENOMEM (and no switch) if no loop stack can be had. */
+static int switch_out(int reason) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     MOTE_ASSERT(t && t->stack);
+    stack_check(t);
+    mote__stack *l = NULL; /* the main task goes back to the thread's stack */
+    if (MOTE_LIKELY(!w->is_main) && MOTE_UNLIKELY(!(l = mote__loop_stack(w))))
+        return -ENOMEM;
     if (reason == MOTE__SW_PARK)
         ctr_add(w, MOTE__CTR_PARKS, 1);
     TRACE_TASK(MOTE__TR_STOP, t,
                reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
                                        : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
+    if (MOTE_UNLIKELY(mote__warn_ns) && !w->is_main) {
+        int64_t ns = mote__now() - w->turn_start;
+        if (ns >= mote__warn_ns) /* reported here, on t's stack: the backtrace shows where */
+            S.hooks.warn(t, ns, reason == MOTE__SW_PARK ? MOTE__WARN_SUSPEND : MOTE__WARN_YIELD);
+    }
     if (MOTE_UNLIKELY(w->is_main)) {
         w->reason = reason;
         mote__ctx_switch(&t->stack->ctx, &w->ctx);
-        return;
+        return 0;
     }
-    mote__stack *l = mote__loop_stack(w);
     w->pend_task = t;
     w->pend_reason = reason;
     w->current = NULL;
     mote__ctx_switch(&t->stack->ctx, &l->ctx);
-    /* Resumed, maybe on another OS thread: nothing cached above is valid. */
+    /* Resumed, maybe on another OS thread: nothing cached above is valid.
+     * The loop that resumed us left its stack to post_switch, so this
+     * worker's cache holds one for our next park (mote__park_reserve). */
     post_switch(cur_worker());
+    return 0;
 }
 
-void mote__park(void) {
-    switch_out(MOTE__SW_PARK);
+int mote__park(void) {
+    return switch_out(MOTE__SW_PARK);
+}
+
+int mote__park_reserve(void) {
+    worker *w = cur_worker();
+    if (!w || w->is_main || w->stacks)
+        return 0;
+    mote__stack *s = mote__stack_get_slow(w);
+    if (!s)
+        return -ENOMEM;
+    stack_put(w, s);
+    return 0;
 }
 
 bool mote__task_wake(mote__task *t, uint64_t seq) {
@@ -341,7 +365,10 @@ void mote__sched_tick(void) {
         return;
     }
     ctr_add(w, MOTE__CTR_MSGS_SENT, 1);
-    if (w->current && !w->is_main && ++w->calls >= CALL_BUDGET) {
+    if (!w->current)
+        return;
+    stack_check(w->current);
+    if (!w->is_main && ++w->calls >= CALL_BUDGET) {
         w->calls = 0;
         mote__yield();
     }
@@ -362,27 +389,38 @@ void mote__yield(void) {
         sched_yield();
         return;
     }
+    stack_check(t);
     if (w->is_main) {
-        switch_out(MOTE__SW_YIELD);
+        (void)switch_out(MOTE__SW_YIELD); /* the main task: cannot fail */
         return;
     }
     if (MOTE_UNLIKELY(atomic_load_explicit(&S.stopping, memory_order_relaxed))) {
-        switch_out(MOTE__SW_YIELD); /* let the loop see it and stop */
+        (void)switch_out(MOTE__SW_YIELD); /* let the loop see it and stop */
         return;
     }
+    /* A yield needs a loop stack, or the task it resumes may: without
+     * one at hand, carry on (a yield is only a hint). */
+    if (MOTE_UNLIKELY(!w->stacks) && mote__park_reserve() < 0)
+        return;
     mote__task *n = take_local(w);
     if (!n)
         return; /* nobody else here wants this worker: carry on */
     if (!n->stack) { /* it needs a loop to run on */
         w->handoff = n;
-        switch_out(MOTE__SW_YIELD);
+        (void)switch_out(MOTE__SW_YIELD); /* cannot fail: a stack is cached */
         return;
     }
     /* Straight to the next suspended task: one switch instead of two. */
     TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_YIELD);
+    if (MOTE_UNLIKELY(mote__warn_ns)) {
+        int64_t ns = mote__now() - w->turn_start;
+        if (ns >= mote__warn_ns)
+            S.hooks.warn(t, ns, MOTE__WARN_YIELD);
+    }
     set_running(n);
     mon_mark(w, MON_RUN);
     ctr_add(w, MOTE__CTR_TURNS, 1);
+    warn_turn_start(w);
     w->current = n;
     TRACE_TASK(MOTE__TR_RUN, n, 0);
     w->pend_task = t;
@@ -401,6 +439,10 @@ void mote__task_abandon(void) {
         mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
     }
     mote__stack *l = mote__loop_stack(w);
+    if (!l) { /* the worker cannot carry on without a stack; nothing to fall back on */
+        mote__write_stderr("mote: no stack left for a worker to carry on after a panic; aborting\n");
+        abort();
+    }
     w->pend_task = t;
     w->pend_reason = MOTE__SW_DONE;
     w->current = NULL;
@@ -408,10 +450,9 @@ void mote__task_abandon(void) {
 }
 
 void mote__task_discard_stack(mote__task *t) {
-    if (t->stack) {
-        mote__stack_free(t->stack);
-        t->stack = NULL;
-    }
+    if (t->stack && !(t->flags & MOTE__TASK_MAIN)) /* the main one is the scheduler's */
+        mote__stack_release(t->stack);
+    t->stack = NULL;
 }
 
 /* ---- The main task, on the main thread ---- */
@@ -419,7 +460,7 @@ void mote__task_discard_stack(mote__task *t) {
 static void main_task_entry(void *arg) {
     mote__ctx_entered();
     S.hooks.entry(arg); /* the main function's message ends the program */
-    abort();
+    abort(); /* unreachable: it leaves with mote__sched_main_exit */
 }
 
 /* The main thread runs only the main task, from its own stack. */
@@ -427,12 +468,8 @@ static void run_main_task(worker *w, mote__task *t) {
     uint64_t st = atomic_load_explicit(&t->state, memory_order_relaxed);
     MOTE_ASSERT(MOTE__ST(st) == MOTE__QUEUED && (t->flags & MOTE__TASK_MAIN));
     atomic_store(&t->state, mote__task_word(st, MOTE__RUNNING));
-    if (!t->stack) {
-        t->stack = stack_get(w);
-        if (!t->stack) {
-            mote__write_stderr("mote: out of memory for the main process stack\n");
-            abort();
-        }
+    if (!t->stack) { /* made at start: its own mapping, thread-sized */
+        t->stack = S.stacks.main;
         mote__ctx_make(t->stack, main_task_entry, t);
     }
     w->current = t;

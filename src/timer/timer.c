@@ -7,8 +7,27 @@
 
 #define HEAP_MIN 64
 
+/* How long the timer thread leaves a due timer to the workers while the
+ * scheduler says they cover the timers (see timer.h): the thread is then
+ * only the fallback, for workers stuck in long turns. */
+#define COVERED_GRACE MOTE_MSEC(1)
+
 mote__timers mote__rt_timers = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = MOTE__TIMER_OFF};
 #define T mote__rt_timers
+
+/* The scheduler's hooks, or NULL. They concern the runtime's instance
+ * only (tests' heaps have no thread and no workers). */
+static const mote__timer_hooks *_Atomic timer_hooks;
+
+void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
+    atomic_store(&timer_hooks, hooks);
+}
+
+/* How long after its deadline the runtime's thread fires a timer now. */
+static int64_t thread_grace(void) {
+    const mote__timer_hooks *h = atomic_load_explicit(&timer_hooks, memory_order_acquire);
+    return h && h->covered() ? COVERED_GRACE : 0;
+}
 
 void mote__timer_init(mote__timer *t, void (*fire)(mote__timer *t)) {
     atomic_init(&t->when, MOTE__TIMER_OFF);
@@ -121,6 +140,7 @@ void mote__timers_destroy(mote__timers *ts) {
 
 int mote__timers_set_slow(mote__timers *ts, mote__timer *t) {
     int r = 0;
+    bool earliest = false;
     pthread_mutex_lock(&ts->lock);
     /* Read under the lock: the heap may have fired t (OFF) since. */
     int64_t when = atomic_load(&t->when);
@@ -134,13 +154,19 @@ int mote__timers_set_slow(mote__timers *ts, mote__timer *t) {
             sift_up(ts, t->slot - 1);
         }
         publish_next(ts);
-        /* Wake the thread only if it sleeps past the new deadline. */
-        if (r == 0 && when < ts->sleeping_until) {
-            ts->sleeping_until = when;
+        earliest = r == 0 && ts->heap[0].t == t;
+        /* Wake the thread only if it sleeps past the time it would fire
+         * t at (its deadline, plus the grace while workers cover it). */
+        int64_t at = when + (ts == &T ? thread_grace() : 0);
+        if (r == 0 && at < ts->sleeping_until) {
+            ts->sleeping_until = at;
             pthread_cond_signal(&ts->cond);
         }
     }
     pthread_mutex_unlock(&ts->lock);
+    const mote__timer_hooks *h = atomic_load_explicit(&timer_hooks, memory_order_acquire);
+    if (earliest && h && ts == &T)
+        h->earliest(when);
     return r;
 }
 
@@ -205,12 +231,13 @@ static void *timer_main(void *arg) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     pthread_mutex_lock(&T.lock);
     while (!T.stop) {
-        fire_expired(&T, mote__now());
+        int64_t grace = thread_grace();
+        fire_expired(&T, mote__now() - grace);
         if (T.n == 0) {
             T.sleeping_until = MOTE__TIMER_OFF;
             pthread_cond_wait(&T.cond, &T.lock);
         } else {
-            int64_t when = T.heap[0].key;
+            int64_t when = T.heap[0].key + grace;
             T.sleeping_until = when;
             struct timespec ts = {.tv_sec = when / 1000000000, .tv_nsec = when % 1000000000};
             pthread_cond_timedwait(&T.cond, &T.lock, &ts);

@@ -155,6 +155,19 @@ static inline int64_t mote__timer_next(void) {
  * worker at once, one thread wake-up instead of two. */
 void mote__timer_run_expired(void);
 
+/* Who else fires timers (the scheduler: busy workers at their scheduling
+ * points, an idle worker that sleeps until the next deadline). While
+ * covered() is true they fire due timers on time, and the timer thread
+ * fires a timer only 1 ms after its deadline, as a fallback: it costs the
+ * workers no CPU, and the task a timer wakes runs next on the worker that
+ * fired it instead of queueing behind a backlog. earliest(when) is called
+ * (without the lock) when an armed timer became the earliest, so a worker
+ * sleeping until a later deadline can wake up sooner. NULL: none. */
+typedef struct mote__timer_hooks {
+    bool (*covered)(void);
+    void (*earliest)(int64_t when);
+} mote__timer_hooks;
+void mote__timer_set_hooks(const mote__timer_hooks *hooks);
 /* Timers armed and fired since the runtime started (metrics). */
 void mote__timer_counts(uint64_t *armed, uint64_t *fired);
 

@@ -1,0 +1,236 @@
+/*
+ * uring.c -- socket reads, writes and accepts, and file reads and writes,
+ * as io_uring completions (poll/uring.h), where the runtime's poller is
+ * the uring backend.
+ *
+ * A call prepares one operation on its process's stack, with a stack
+ * future that the operation's final CQE completes, and waits on that
+ * future. On a worker the operation only joins the pending list: the
+ * worker submits everything pending in one io_uring_enter when it next
+ * polls, which it does whenever its queues run dry, before it parks (a
+ * scheduler round). Elsewhere (the main thread) it is submitted at once,
+ * and so are file operations, whose data usually sits in the page cache:
+ * the kernel then completes them inside the submission, the process reaps
+ * its own CQE and does not park at all.
+ *
+ * The classic io_uring pitfall is a buffer that the kernel writes after
+ * its owner gave up: a read that timed out returns, its stack frame is
+ * reused, and the data arrives into it. Here nobody gives up: a timeout,
+ * a close (*closed, with mote__uring_abort_fd) or the caller's own
+ * cancellation only asks the kernel to cancel (IORING_OP_ASYNC_CANCEL),
+ * and the call still waits for the operation's final CQE before it
+ * returns. That CQE says what happened: -ECANCELED (nothing was done:
+ * -ETIMEDOUT, or -EBADF after a close), or the operation's result, which
+ * is returned even after the deadline (the data was consumed, the
+ * connection accepted: dropping them would lose them). A cancel that
+ * comes while the operation is between a wake-up and its retry in the
+ * kernel finds nothing; it is sent again, with a growing pause, until the
+ * final CQE arrives.
+ *
+ * An operation the kernel cancels by itself (its pending work belonged to
+ * a thread that exited) is submitted again.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "io/internal.h"
+#include "poll/uring.h"
+
+#ifdef MOTE_POLLER_URING
+
+#define MAX_IO ((size_t)1 << 30) /* a CQE's result is an int32_t */
+#define CANCEL_PAUSE_MIN MOTE_MSEC(1)
+#define CANCEL_PAUSE_MAX MOTE_MSEC(100)
+
+typedef struct uop {
+    mote__uring_op op;
+    mote_future fut; /* completed by the final CQE; its result's i is the CQE's res */
+} uop;
+
+static _Atomic uint64_t started, completed; /* for tests: mote__uring_counts() */
+
+static void uop_done(mote__uring_op *o, int32_t res, uint32_t flags) {
+    (void)flags; /* single-shot operations: every CQE is the final one */
+    atomic_fetch_add_explicit(&completed, 1, memory_order_relaxed);
+    mote__future_complete(&mote__container_of(o, uop, op)->fut, mote_ok_i(res));
+}
+
+void mote__uring_counts(uint64_t *n_started, uint64_t *n_completed) {
+    *n_started = atomic_load(&started);
+    *n_completed = atomic_load(&completed);
+}
+
+/* The ring to run operations on from here, or NULL: not a process, or the
+ * runtime's poller is not (or would not be) io_uring. Until the poller is
+ * open, the choice is MOTE_POLLER's: a file read under epoll opens no
+ * poller. */
+static mote__poller *ring_here(void) {
+    if (!mote__task_current() || mote__proc_reaping())
+        return NULL;
+    mote__poller *p = mote__netpoll_poller(false);
+    if (!p && mote__netpoll_chosen() == &mote__poller_uring)
+        p = mote__netpoll_poller(true);
+    return mote__uring_is(p) ? p : NULL;
+}
+
+/* Cancel u and wait for its final CQE, however long it takes. */
+static void cancel_and_wait(mote__poller *p, uop *u) {
+    int64_t pause = CANCEL_PAUSE_MIN;
+    mote__uring_cancel(p, &u->op);
+    for (;;) {
+        int64_t t0 = mote__now();
+        if (mote__future_wait(&u->fut, pause) == 0)
+            return;
+        if (mote__now() - t0 < pause) {
+            /* The wait was cut short (the process itself is being
+             * cancelled): the buffer is still the kernel's, so wait on,
+             * reaping the ring ourselves meanwhile. */
+            mote__netpoll_poll_now();
+            continue;
+        }
+        pause = pause * 2 < CANCEL_PAUSE_MAX ? pause * 2 : CANCEL_PAUSE_MAX;
+        mote__uring_cancel(p, &u->op); /* the last one came too early */
+    }
+}
+
+/* Wait for u's future until the deadline (< 0: none). 0 once it is done. */
+static int wait_until(uop *u, int64_t deadline) {
+    int64_t left = -1;
+    if (deadline >= 0 && (left = deadline - mote__now()) < 0)
+        left = 0;
+    return mote__future_wait(&u->fut, left);
+}
+
+/* Run u's prepared SQE to its final CQE. now: submit at once and look for
+ * the completion before parking. Returns the CQE's result, -ETIMEDOUT or
+ * -EBADF (see the head comment). */
+static int64_t uop_run(mote__poller *p, uop *u, int64_t deadline, _Atomic bool *closed, bool now) {
+    u->op.done = uop_done;
+    for (;;) {
+        atomic_fetch_add_explicit(&started, 1, memory_order_relaxed);
+        mote__future_init_stack(&u->fut);
+        mote__uring_queue(p, &u->op);
+        if (now || !mote__sched_polls_when_idle()) {
+            mote__uring_flush(p);
+            if (now)
+                mote__netpoll_poll_now(); /* completed inline, most likely */
+        }
+        /* Queued, then look for a close: a closer sets the flag, then
+         * cancels what was queued before (mote__uring_abort_fd). */
+        MOTE_STORE_LOAD_FENCE();
+        int r = closed && atomic_load(closed) ? -EBADF : wait_until(u, deadline);
+        if (r != 0)
+            cancel_and_wait(p, u);
+        int64_t res = u->fut.res.i;
+        if (res != -ECANCELED)
+            return res;
+        if (closed && atomic_load(closed))
+            return -EBADF;
+        if (r != 0)
+            return r; /* -ETIMEDOUT, or the caller's own cancellation */
+        /* Cancelled by the kernel, not by us: its submitter exited. */
+    }
+}
+
+int64_t mote__uring_recv(int fd, void *buf, size_t len, int64_t deadline, _Atomic bool *closed) {
+    mote__poller *p = ring_here();
+    if (!p)
+        return -ENOTSUP;
+    uop u;
+    io_uring_prep_recv(&u.op.sqe, fd, buf, len < MAX_IO ? len : MAX_IO, 0);
+    return uop_run(p, &u, deadline, closed, false);
+}
+
+int64_t mote__uring_send(int fd, const void *buf, size_t len, int64_t deadline, _Atomic bool *closed) {
+    mote__poller *p = ring_here();
+    if (!p)
+        return -ENOTSUP;
+    uop u;
+    io_uring_prep_send(&u.op.sqe, fd, buf, len < MAX_IO ? len : MAX_IO, MSG_NOSIGNAL);
+    return uop_run(p, &u, deadline, closed, false);
+}
+
+int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadline, _Atomic bool *closed) {
+    mote__poller *p = ring_here();
+    if (!p)
+        return -ENOTSUP;
+    uop u;
+    io_uring_prep_accept(&u.op.sqe, fd, addr, (socklen_t *)addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return uop_run(p, &u, deadline, closed, false);
+}
+
+/* One read or write of a file as a completion, submitted at once. */
+static int64_t file_op(mote__poller *p, int fd, void *buf, size_t len, int64_t off, bool write) {
+    uop u;
+    unsigned n = (unsigned)(len < MAX_IO ? len : MAX_IO);
+    uint64_t at = off < 0 ? (uint64_t)-1 : (uint64_t)off; /* -1: the file position */
+    if (write)
+        io_uring_prep_write(&u.op.sqe, fd, buf, n, at);
+    else
+        io_uring_prep_read(&u.op.sqe, fd, buf, n, at);
+    return uop_run(p, &u, -1, NULL, true);
+}
+
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
+    mote__poller *p = ring_here();
+    if (!p)
+        return -ENOTSUP;
+    if (write)
+        return file_op(p, fd, buf, len, off, true);
+    /* What the page cache holds is copied by one preadv2(RWF_NOWAIT),
+     * which never waits for the disk: a single cached read as an io_uring
+     * operation costs about twice a read(2) (bench/RESULTS.md), and
+     * nothing can be batched with it, since the caller waits for its
+     * data. Only what is missing becomes a completion. */
+    struct iovec v = {buf, len < MAX_IO ? len : MAX_IO};
+    ssize_t got = preadv2(fd, &v, 1, off < 0 ? -1 : off, RWF_NOWAIT);
+    if (got == (ssize_t)v.iov_len || got == 0)
+        return got; /* all of it, or the end of the file */
+    if (got < 0) {
+        int e = mote__errno();
+        if (e != -EAGAIN && e != -EOPNOTSUPP)
+            return e;
+        got = 0; /* nothing cached (or no RWF_NOWAIT for this file) */
+    }
+    int64_t rest = file_op(p, fd, (char *)buf + got, v.iov_len - (size_t)got, off < 0 ? -1 : off + got, false);
+    return got == 0 ? rest : rest > 0 ? got + rest : got;
+}
+
+void mote__uring_abort_fd(int fd) {
+    mote__poller *p = mote__netpoll_poller(false);
+    if (mote__uring_is(p))
+        mote__uring_cancel_fd(p, fd);
+}
+
+#else /* no io_uring in this build: every caller takes its other path */
+
+int64_t mote__uring_recv(int fd, void *buf, size_t len, int64_t deadline, _Atomic bool *closed) {
+    (void)fd, (void)buf, (void)len, (void)deadline, (void)closed;
+    return -ENOTSUP;
+}
+
+int64_t mote__uring_send(int fd, const void *buf, size_t len, int64_t deadline, _Atomic bool *closed) {
+    (void)fd, (void)buf, (void)len, (void)deadline, (void)closed;
+    return -ENOTSUP;
+}
+
+int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadline, _Atomic bool *closed) {
+    (void)fd, (void)addr, (void)addrlen, (void)deadline, (void)closed;
+    return -ENOTSUP;
+}
+
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
+    (void)fd, (void)buf, (void)len, (void)off, (void)write;
+    return -ENOTSUP;
+}
+
+void mote__uring_abort_fd(int fd) {
+    (void)fd;
+}
+
+void mote__uring_counts(uint64_t *n_started, uint64_t *n_completed) {
+    *n_started = *n_completed = 0;
+}
+
+#endif
