@@ -37,7 +37,7 @@ static bool pd_delist(mote__pdesc *pd, int d, mote__waiter *w) {
     return mote__slot_leave(&pd->slot[d], w);
 }
 
-static int poll_now(int fd, int events) {
+int mote__fd_poll_now(int fd, int events) {
     struct pollfd p = {.fd = fd, .events = 0};
     if (events & MOTE_READABLE)
         p.events |= POLLIN;
@@ -95,7 +95,7 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
     if (mask)
         return mask;
     if (timeout == 0) /* "is it ready now?": ask the descriptor itself */
-        return poll_now(fd, events);
+        return mote__fd_poll_now(fd, events);
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, MOTE__WAIT_FD, fd, (uint64_t)events);
@@ -115,7 +115,6 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         for (int d = 0; d < 2; d++)
             if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
                 mask |= bits[d];
-        mote__waiter_done(&w);
         return mask ? mask : busy;
     }
     MOTE_STORE_LOAD_FENCE(); /* enlisted; now look for a close */
@@ -126,7 +125,6 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
     for (int d = 0; d < 2; d++)
         if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
             mask |= bits[d];
-    mote__waiter_done(&w);
     if (atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled)))
         return -EBADF; /* closed while we waited */
     return mask ? mask : waited < 0 && waited != -ETIMEDOUT ? waited : -ETIMEDOUT;

@@ -64,8 +64,8 @@ mote__pdesc *mote__pd_get(int fd, bool create) {
 
 void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
     for (;;) {
-        if (mote__slot_wake(&pd->slot[d], 0))
-            return; /* the waiter consumed this readiness */
+        if (mote__slot_wake(&pd->slot[d], 0, d ? MOTE__HOOK_WRITE : MOTE__HOOK_READ))
+            return; /* the waiter (or a wait set's hook) consumed this readiness */
         uintptr_t old = atomic_load(&pd->slot[d]);
         if (old == MOTE__SLOT_BUSY || mote__slot_holds_waiter(old)) {
             mote__cpu_relax(); /* a wake in flight, or a waiter just came */
