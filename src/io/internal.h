@@ -10,7 +10,7 @@
  *   active.c   active descriptors: readiness sent to a process as a call
  *   waitset.c  wait sets: one wait over futures, descriptors, the mailbox
  *              and timers, their sources hooked into the slots
- *   socket.c, resolve.c, stream.c, file.c, stdio.c: the I/O types on top
+ *   socket.c, dial.c, resolve.c, stream.c, file.c, stdio.c: the I/O types on top
  */
 #ifndef MOTE_IO_INTERNAL_H
 #define MOTE_IO_INTERNAL_H

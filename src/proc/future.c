@@ -251,7 +251,7 @@ static bool waiter_should_stop(mote__waiter *w) {
  * not at all. */
 int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
     if (timeout != 0) {
-        int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+        int64_t deadline = mote__deadline(timeout);
         while (waiter_arm(w) && !waiter_should_stop(w)) {
             mote__waiter_sleep(w, deadline);
             if (waiter_should_stop(w))
