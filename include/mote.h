@@ -546,7 +546,9 @@ MOTE_API int mote_waitset_remove(mote_waitset *ws, uint64_t tag);
  * events to out (the others stay ready for the next wait). Suspends only
  * the calling process (a foreign thread blocks). Returns the number of
  * events (> 0), -ETIMEDOUT, -EINVAL (NULL ws or out, cap 0), -EPERM (not
- * the owner). An empty set just waits out the timeout.
+ * the owner), -ECANCELED (the caller was cancelled: at once, ready sources
+ * or not) or -ENOMEM (it could not wait). An empty set just waits out the
+ * timeout.
  */
 MOTE_API int mote_waitset_wait(mote_waitset *ws, mote_waitset_event *out, size_t cap, int64_t timeout);
 /* Remove every source (futures are handed back; fds keep readiness not
