@@ -89,6 +89,7 @@ ws_10      waitset    -
 ws_100     waitset    -
 ws_1000    waitset    -
 ws_10000   waitset    -
+ws_flat    waitset    <=1.5
 poll_10    waitset    -
 poll_100   waitset    -
 poll_1000  waitset    -
