@@ -157,19 +157,36 @@ static int64_t deadline_of(int64_t timeout) {
     return timeout < 0 ? -1 : mote__now() + timeout;
 }
 
+/* A call's deadline, read from the clock only when the call first has to
+ * wait: most reads and writes never do, and on a VM a clock read costs as
+ * much as 100 ns. Fixed from then on for the whole call. */
+typedef struct call_dl {
+    int64_t timeout;
+    int64_t at; /* absolute (-1: none), or DL_UNREAD */
+} call_dl;
+#define DL_UNREAD INT64_MIN
+
+static call_dl call_dl_of(int64_t timeout) {
+    return (call_dl){timeout, DL_UNREAD};
+}
+
 /* After EAGAIN: wait for ev until the deadline. 0 to retry, or -errno. */
-static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
-    int64_t left = -1;
-    if (deadline >= 0 && (left = deadline - mote__now()) <= 0)
+static int sock_wait(mote_socket *s, int ev, call_dl *d) {
+    if (d->timeout == 0)
         return -ETIMEDOUT;
-    int r = mote__fd_wait_ex(s->fd, ev, left, &s->closed);
+    if (d->at == DL_UNREAD)
+        d->at = d->timeout < 0 ? -1 : mote__now() + d->timeout;
+    else if (d->at >= 0 && mote__now() >= d->at)
+        return -ETIMEDOUT; /* a later wait of the same call */
+    int r = mote__fd_wait_until(s->fd, ev, d->at, &s->closed);
     if (atomic_load(&s->closed))
         return -EBADF;
     return r < 0 ? r : 0;
 }
 
-/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. */
-#define SOCK_IO(s, ev, deadline, call)                                                             \
+/* Run op until it does not say EAGAIN. op returns >= 0 or -errno. dl is
+ * the call's call_dl *. */
+#define SOCK_IO(s, ev, dl, call)                                                                   \
     do {                                                                                           \
         for (;;) {                                                                                 \
             if (atomic_load(&(s)->closed)) {                                                       \
@@ -184,7 +201,7 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
                 continue;                                                                          \
             if (r != -EAGAIN && r != -EWOULDBLOCK)                                                 \
                 break;                                                                             \
-            if ((r = sock_wait((s), (ev), (deadline))) < 0)                                        \
+            if ((r = sock_wait((s), (ev), (dl))) < 0)                                              \
                 break;                                                                             \
         }                                                                                          \
     } while (0)
@@ -195,7 +212,7 @@ int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout)
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
+    call_dl dl = call_dl_of(timeout);
     /* After a short read the receive queue was empty, and every byte that
      * arrives since raises a new edge (kept as READY if nobody waits): so
      * wait first instead of paying for a read that says EAGAIN (tokio does
@@ -205,13 +222,13 @@ int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout)
      * early; like tokio, mote then waits for the next edge.) */
     if (s->rd_drained && timeout != 0 && !mote__fd_read_closed(s->fd)) {
         s->rd_drained = false;
-        if ((r = sock_wait(s, MOTE_READABLE, dl)) < 0) {
+        if ((r = sock_wait(s, MOTE_READABLE, &dl)) < 0) {
             s->rd_drained = r == -ETIMEDOUT;
             sock_unref(s);
             return r;
         }
     }
-    SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, buf, len));
+    SOCK_IO(s, MOTE_READABLE, &dl, read(s->fd, buf, len));
     s->rd_drained = s->is_stream && r > 0 && (size_t)r < len;
     sock_unref(s);
     return r;
@@ -228,8 +245,8 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
-    SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
+    call_dl dl = call_dl_of(timeout);
+    SOCK_IO(s, MOTE_WRITABLE, &dl, do_write(s, buf, len));
     sock_unref(s);
     return r;
 }
@@ -241,13 +258,13 @@ static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
-    int64_t dl = deadline_of(timeout);
+    call_dl dl = call_dl_of(timeout);
     size_t done = 0;
     while (done < len) {
         if (out)
-            SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf + done, len - done));
+            SOCK_IO(s, MOTE_WRITABLE, &dl, do_write(s, buf + done, len - done));
         else
-            SOCK_IO(s, MOTE_READABLE, dl, read(s->fd, buf + done, len - done));
+            SOCK_IO(s, MOTE_READABLE, &dl, read(s->fd, buf + done, len - done));
         if (r <= 0) {
             r = r == 0 && !out ? -ENODATA : r; /* a 0-byte write just retries */
             if (r < 0)
@@ -277,8 +294,8 @@ int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const m
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
-    SOCK_IO(s, MOTE_WRITABLE, dl,
+    call_dl dl = call_dl_of(timeout);
+    SOCK_IO(s, MOTE_WRITABLE, &dl,
             sendto(s->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)to->storage : NULL,
                    to ? to->len : 0));
     sock_unref(s);
@@ -291,10 +308,10 @@ int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
+    call_dl dl = call_dl_of(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    SOCK_IO(s, MOTE_READABLE, dl, (sl = sizeof ss, recvfrom(s->fd, buf, len, 0, (struct sockaddr *)&ss, &sl)));
+    SOCK_IO(s, MOTE_READABLE, &dl, (sl = sizeof ss, recvfrom(s->fd, buf, len, 0, (struct sockaddr *)&ss, &sl)));
     if (r >= 0 && from) {
         memset(from, 0, sizeof *from);
         memcpy(from->storage, &ss, sl);
@@ -325,10 +342,10 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
-    int64_t dl = deadline_of(timeout);
+    call_dl dl = call_dl_of(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    SOCK_IO(s, MOTE_READABLE, dl,
+    SOCK_IO(s, MOTE_READABLE, &dl,
             (sl = sizeof ss, accept4(s->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)));
     if (r >= 0) {
         int fd = (int)r;
@@ -356,7 +373,8 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
         return 0;
     }
     r = mote__errno();
-    int64_t dl = deadline_of(timeout), pause = MOTE_MSEC(1);
+    call_dl cdl = call_dl_of(timeout);
+    int64_t dl = cdl.at = deadline_of(timeout), pause = MOTE_MSEC(1);
     while (r == -EAGAIN) {
         /* A Unix listener whose backlog is full: nothing is in progress
          * (the socket even polls writable), and no event says when there
@@ -376,7 +394,7 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
     }
     if (r == -EINPROGRESS) {
         /* Wait for the handshake, then ask the socket how it went. */
-        r = sock_wait(s, MOTE_WRITABLE, dl);
+        r = sock_wait(s, MOTE_WRITABLE, &cdl);
         if (r == 0) {
             int err = 0;
             socklen_t el = sizeof err;

@@ -222,9 +222,11 @@ static bool waiter_should_stop(mote__waiter *w) {
 
 /* Sleep on w until an event, the deadline, or (timeout == 0) at once. */
 void mote__waiter_wait(mote__waiter *w, int64_t timeout) {
-    if (timeout == 0)
-        return;
-    int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+    if (timeout != 0)
+        mote__waiter_wait_until(w, timeout < 0 ? -1 : mote__now() + timeout);
+}
+
+void mote__waiter_wait_until(mote__waiter *w, int64_t deadline) {
     for (;;) {
         mote__waiter_arm(w);
         if (waiter_should_stop(w))

@@ -113,6 +113,9 @@ void mote__waiter_wake(mote__waiter *w);
 void mote__waiter_notify(mote__waiter *w);
 /* Wait for an event, the timeout (ns; < 0 forever; 0 not at all). */
 void mote__waiter_wait(mote__waiter *w, int64_t timeout);
+/* The same until an absolute deadline (< 0 forever): a caller that has
+ * one does not read the clock again. */
+void mote__waiter_wait_until(mote__waiter *w, int64_t deadline);
 
 /* ---- Single-waiter slots ---- */
 
