@@ -411,7 +411,7 @@ static void *cancel_waiter(void *arg) {
     for (int i = 1; i <= c->rounds; i++) {
         while (atomic_load(&c->go) != i)
             sched_yield();
-        int got = mote__fd_wait_ex(c->x->fds[0], MOTE_READABLE, T_PATIENCE, &c->cancelled);
+        int got = mote__fd_wait_until(c->x->fds[0], MOTE_READABLE, mote_now() + T_PATIENCE, &c->cancelled);
         T_CHECK_EQ(got, -EBADF);
         atomic_store(&c->finished, i);
         if (got != -EBADF)

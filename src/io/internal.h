@@ -111,8 +111,11 @@ int mote__netpoll_poll_now(void);
 
 /* ---- fd.c ---- */
 
-/* As mote_fd_wait; also returns -EBADF if *cancelled is (or becomes) set. */
-int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
+/* As mote_fd_wait, until an absolute deadline (mote__now() time; < 0
+ * forever; MOTE__FD_NOW: ask once, without waiting); also returns -EBADF if
+ * *cancelled is (or becomes) set. */
+#define MOTE__FD_NOW 0 /* a deadline long past */
+int mote__fd_wait_until(int fd, int events, int64_t deadline, _Atomic bool *cancelled);
 /* Ask fd itself (poll(2), no wait) which of events it is ready for: the
  * mask, -ETIMEDOUT if none, or -errno. */
 int mote__fd_poll_now(int fd, int events);

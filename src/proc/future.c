@@ -242,6 +242,14 @@ void mote__waiter_notify(mote__waiter *w) {
     mote__waiter_wake(w);
 }
 
+/* What a wait that stopped says: 0 (an event), -ECANCELED, -ENOMEM or
+ * -ETIMEDOUT. */
+static int waiter_result(mote__waiter *w) {
+    if (atomic_load(&w->events) > 0)
+        return 0;
+    return w->cancelled ? -ECANCELED : w->err ? w->err : -ETIMEDOUT;
+}
+
 /* True if the wait should stop. */
 static bool waiter_should_stop(mote__waiter *w) {
     return atomic_load(&w->events) > 0 || atomic_load(&w->timed_out) || w->err;
@@ -250,17 +258,18 @@ static bool waiter_should_stop(mote__waiter *w) {
 /* Sleep on w until an event, the deadline, a cancel, or (timeout == 0)
  * not at all. */
 int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
-    if (timeout != 0) {
-        int64_t deadline = mote__deadline(timeout);
-        while (waiter_arm(w) && !waiter_should_stop(w)) {
-            mote__waiter_sleep(w, deadline);
-            if (waiter_should_stop(w))
-                break;
-        }
+    if (timeout == 0)
+        return waiter_result(w);
+    return mote__waiter_wait_until(w, mote__deadline(timeout));
+}
+
+int mote__waiter_wait_until(mote__waiter *w, int64_t deadline) {
+    while (waiter_arm(w) && !waiter_should_stop(w)) {
+        mote__waiter_sleep(w, deadline);
+        if (waiter_should_stop(w))
+            break;
     }
-    if (atomic_load(&w->events) > 0)
-        return 0;
-    return w->cancelled ? -ECANCELED : w->err ? w->err : -ETIMEDOUT;
+    return waiter_result(w);
 }
 
 /* ---- Futures ---- */

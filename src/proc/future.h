@@ -122,6 +122,9 @@ void mote__waiter_notify(mote__waiter *w);
  * cancel, or a failure to wait. Returns 0 (an event), -ETIMEDOUT,
  * -ECANCELED or -ENOMEM (w->err). */
 int mote__waiter_wait(mote__waiter *w, int64_t timeout);
+/* The same until an absolute deadline (< 0 forever): a caller that has
+ * one does not read the clock again. */
+int mote__waiter_wait_until(mote__waiter *w, int64_t deadline);
 
 /* ---- Single-waiter slots ---- */
 

@@ -171,7 +171,7 @@ typedef struct sched_state {
     struct {
         const mote__netpoll_ops *_Atomic ops; /* the I/O layer's poller */
         _Atomic uint32_t owner;      /* TOKEN_* */
-        _Atomic bool polled;         /* a worker polled since a poller thread looked */
+        _Atomic bool polled;         /* a worker polled since the monitor looked */
         _Atomic(worker *) sleeper;   /* the worker that may be blocked in poll */
     } poll;
 
@@ -206,7 +206,7 @@ typedef struct sched_state {
         pthread_t thread;
         bool started;
         _Atomic uint32_t word;     /* futex for its periodic sleep */
-        _Atomic uint32_t parked;   /* 1 while it sleeps until a worker wakes */
+        _Atomic uint32_t parked;   /* MON_LIGHT or MON_DEEP while every worker idles (monitor.c) */
         _Atomic unsigned spare_hw; /* spares ever activated: the scan bound */
         _Atomic int nactive;       /* workers + active spares */
         _Atomic int nstalled;      /* of those, stuck in a section or a long turn */
