@@ -53,7 +53,7 @@ METRICS="
 http_cpu         us/req   http  <=1.1xepoll
 http_rate        req/s    http  >=tokio
 http_busy        %cpu     http  -
-pipe_cpu         us/req   pipe  <=1.1xepoll
+pipe_cpu         us/req   pipe  <=1.15xepoll
 pipe_rate        req/s    pipe  >=tokio
 pipe_busy        %cpu     pipe  -
 echo_rate        rt/s     echo  >=tokio
