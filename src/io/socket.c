@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -342,6 +344,7 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
         return (int)r;
     int64_t dl = mote__deadline(timeout);
     struct sockaddr_storage ss;
+    ss.ss_family = AF_UNSPEC;
     socklen_t sl = sizeof ss;
     r = timeout != 0 ? mote__uring_accept(s->fd, &ss, &sl, dl, &s->closed) : -ENOTSUP;
     if (r == -ENOTSUP || r == -EAGAIN)
@@ -350,9 +353,16 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
     if (r >= 0) {
         int fd = (int)r;
         r = sock_new(out, fd);
-        if (r < 0)
+        if (r < 0) {
             close(fd);
-        else if (peer) {
+        } else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            /* As connected ones (dial.c) and as Go does: small writes go
+             * out at once instead of waiting for the peer's delayed ACK.
+             * Not TCP (SCTP): the option is refused, which is harmless. */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (r >= 0 && peer) {
             memset(peer, 0, sizeof *peer);
             memcpy(peer->storage, &ss, sl);
             peer->len = sl;

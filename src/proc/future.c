@@ -67,7 +67,12 @@ static void future_free(mote_future *f) {
     if (f->kind == MOTE__FUT_STACK)
         return;
     if (f->kind == MOTE__FUT_MSG) {
-        mote__msg_free(f->owner);
+        /* The caller went without its reply: a process reference in it
+         * would never be released. */
+        mote__msg *m = f->owner;
+        if ((m->kind & MOTE__MSG_PROC_RESULT) && f->res.err == 0 && f->res.p)
+            mote_proc_release(f->res.p);
+        mote__msg_free(m);
         return;
     }
     if (f->foreign) {
@@ -292,6 +297,7 @@ bool mote__future_complete(mote_future *f, mote_result r) {
     uintptr_t w = future_take(f);
     MOTE_ASSERT_MSG(w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
+        f->res = r; /* nobody reads it: future_free releases what it holds */
         future_free(f);
         return false;
     }

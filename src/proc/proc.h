@@ -48,6 +48,11 @@ typedef struct mote__msg {
                                 * callee finishes second frees the message */
 #define MOTE__MSG_HEAP 0x200u  /* from malloc: a foreign thread's exit notice
                                 * outlives the runtime */
+#define MOTE__MSG_PROC_RESULT 0x400u /* a reply whose result is a process
+                                      * reference (mote_sup_child): released
+                                      * if the caller went without it. Set
+                                      * by the handler on its own message
+                                      * (p->cur), before it completes */
 static inline bool mote__msg_is_exit(const mote__msg *m) {
     return MOTE__MSG_KIND(m->kind) == MOTE_MSG_EXIT;
 }

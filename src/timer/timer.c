@@ -19,8 +19,13 @@ mote__timers mote__rt_timers = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = MOTE_
  * only (tests' heaps have no thread and no workers). */
 static const mote__timer_hooks *_Atomic timer_hooks;
 
+/* Under the lock: the timer thread calls covered() holding it, so once
+ * this returns no call of the old hooks is still reading the scheduler
+ * (which frees its workers right after clearing them). */
 void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
+    pthread_mutex_lock(&T.lock);
     atomic_store(&timer_hooks, hooks);
+    pthread_mutex_unlock(&T.lock);
 }
 
 /* How long after its deadline the runtime's thread fires a timer now. */
