@@ -526,7 +526,7 @@ MOTE_API int mote_socket_close(mote_socket *s);
 
 /* TCP conveniences. Listening sockets get SO_REUSEADDR (and SO_REUSEPORT
  * when reuse_port is true, so several servers can share a port); connected
- * ones get TCP_NODELAY. mote_tcp_connect also takes "host:port": the name
+ * ones, and every TCP connection mote_socket_accept takes, get TCP_NODELAY. mote_tcp_connect also takes "host:port": the name
  * is resolved (getaddrinfo) on a helper thread, so no worker blocks, and
  * each address is tried in turn; the timeout covers the whole call.
  * Resolver failures: MOTE_EAI_NONAME (no such host), MOTE_EAI_AGAIN,

@@ -49,7 +49,7 @@ Test(panic, without_handler_exits_101_and_prints) {
     cr_assert(strstr(c.err, "while running message h_panic at "), "%s", c.err);
     cr_assert(strstr(c.err, "in h_panic at ") && strstr(c.err, "test-panic.c:"),
               "no file:line for h_panic in the report:\n%s", c.err);
-    cr_assert(strstr(c.err, "in mote_panic at ") && strstr(c.err, "proc.c:"), "%s", c.err);
+    cr_assert(strstr(c.err, "in mote_panic at ") && strstr(c.err, "turn.c:"), "%s", c.err);
 #endif
     t_child_free(&c);
 }

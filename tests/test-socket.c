@@ -29,6 +29,12 @@ static void fn_server(void *arg) {
     mote_addr peer;
     int r = mote_socket_accept(a->listener, &c, &peer, T_PATIENCE);
     T_CHECK_EQ(r, 0);
+    if (r == 0 && ((const struct sockaddr *)(const void *)peer.storage)->sa_family != AF_UNIX) {
+        int nodelay = 0; /* accepted TCP connections, like connected ones */
+        socklen_t len = sizeof nodelay;
+        T_CHECK_EQ(getsockopt(mote_socket_fd(c), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+        T_CHECK(nodelay);
+    }
     if (r == 0 && a->mode == 0) {
         char buf[8192];
         int64_t n;

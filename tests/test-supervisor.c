@@ -302,3 +302,55 @@ static int main_start_fails(void *arg) {
 }
 
 Test(supervisor, start_failures_and_errors) { T_RUN_OK(NULL, main_start_fails, NULL); }
+
+/* ---- A caller cancelled while it asks for a child ---------------------------- */
+
+static int start_plain(mote_proc **out, void *arg) {
+    (void)arg;
+    return mote_spawn(out, NULL, 0, NULL);
+}
+
+static void ask_for_child(void *arg) {
+    mote_proc *sup = *(mote_proc **)arg, *c = NULL;
+    if (mote_sup_child(sup, 0, &c) == 0)
+        mote_proc_release(c);
+}
+
+static uint64_t procs_live(void) {
+    mote_metrics m = {.size = sizeof m};
+    return mote_metrics_get(&m) == 0 ? m.procs_live : 0;
+}
+
+/* The reply of mote_sup_child holds a reference to the child: a caller
+ * cancelled before it reads the reply must not keep the child allocated
+ * once the supervisor has gone. Cancels land before, during and after the
+ * call (which one is up to the scheduler): in every case, every process
+ * is freed before shutdown. */
+static int main_cancelled_callers(void *arg) {
+    (void)arg;
+    uint64_t before = procs_live();
+    mote_child_spec child = {start_plain, NULL};
+    mote_sup_spec spec = {MOTE_SUP_ONE_FOR_ONE, 3, MOTE_SEC(5), &child, 1};
+    mote_proc *sup = NULL;
+    T_CHECK_EQ(mote_sup_start(&sup, &spec), 0);
+    for (int i = 0; i < 300; i++) {
+        mote_proc *caller = NULL;
+        T_CHECK_EQ(mote_spawn_fn(&caller, ask_for_child, &sup, sizeof sup), 0);
+        if (i % 3)
+            mote_yield(); /* let some callers get into their call first */
+        T_CHECK_EQ(mote_cancel(caller), 0);
+        mote_proc_release(caller);
+    }
+    mote_sleep(MOTE_MSEC(20)); /* the supervisor answers what is queued */
+    T_CHECK_EQ(mote_cancel(sup), 0);
+    mote_proc_release(sup);
+    uint64_t live = procs_live();
+    for (int64_t waited = 0; live != before && waited < T_PATIENCE; waited += MOTE_MSEC(5)) {
+        mote_sleep(MOTE_MSEC(5));
+        live = procs_live();
+    }
+    T_CHECK_EQ(live, before); /* no reference was lost */
+    return 0;
+}
+
+Test(supervisor, cancelled_caller_of_sup_child_leaks_no_reference) { T_RUN_OK(NULL, main_cancelled_callers, NULL); }

@@ -84,6 +84,11 @@ int mote__errno(void);
 
 /* Monotonic nanoseconds. */
 int64_t mote__now(void);
+/* The deadline of a wait of timeout ns from now: -1 (none) for a negative
+ * timeout, which means forever. */
+static inline int64_t mote__deadline(int64_t timeout) {
+    return timeout < 0 ? -1 : mote__now() + timeout;
+}
 /* Milliseconds on the coarse monotonic clock (cheaper to read; it ticks
  * every 1-4 ms), truncated to 32 bits: differences are right for 49 days. */
 uint32_t mote__coarse_ms(void);

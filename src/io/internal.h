@@ -8,7 +8,7 @@
  *              scheduler's netpoll operations and the poller threads
  *   fd.c       mote_fd_wait and closing: waiting on a poll descriptor
  *   active.c   active descriptors: readiness sent to a process as a call
- *   socket.c, resolve.c, stream.c, file.c, stdio.c: the I/O types on top
+ *   socket.c, dial.c, resolve.c, stream.c, file.c, stdio.c: the I/O types on top
  */
 #ifndef MOTE_IO_INTERNAL_H
 #define MOTE_IO_INTERNAL_H

@@ -1,8 +1,8 @@
 /*
  * socket.c -- sockets whose calls suspend only the calling process, built
- * on mote_fd_wait. One generic socket (any domain and type), and TCP, UDP
- * and Unix conveniences that only open, bind, listen or connect through
- * the generic calls. Addresses are in addr.c, host names in resolve.c.
+ * on mote_fd_wait: one generic socket (any domain and type). The TCP, UDP
+ * and Unix conveniences are in dial.c, addresses in addr.c, host names in
+ * resolve.c.
  *
  * Close under a waiter: mote_socket_close marks the socket closed and wakes
  * every waiter (they return -EBADF), but the descriptor itself is closed
@@ -13,12 +13,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "io/internal.h"
@@ -154,10 +152,6 @@ int mote_socket_close(mote_socket *s) {
 
 /* ---- Waiting ---- */
 
-static int64_t deadline_of(int64_t timeout) {
-    return timeout < 0 ? -1 : mote__now() + timeout;
-}
-
 /* After EAGAIN: wait for ev until the deadline. 0 to retry, or -errno. */
 static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
     int64_t left = -1;
@@ -212,7 +206,7 @@ int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout)
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
+    int64_t dl = mote__deadline(timeout);
     if ((r = sock_uring(s, buf, len, timeout, dl, false)) != -ENOTSUP) {
         sock_unref(s);
         return r;
@@ -249,7 +243,7 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
+    int64_t dl = mote__deadline(timeout);
     if ((r = sock_uring(s, (void *)(uintptr_t)buf, len, timeout, dl, true)) == -ENOTSUP)
         SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
     sock_unref(s);
@@ -263,7 +257,7 @@ static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
-    int64_t dl = deadline_of(timeout);
+    int64_t dl = mote__deadline(timeout);
     size_t done = 0;
     while (done < len) {
         if ((r = sock_uring(s, buf + done, len - done, timeout, dl, out)) != -ENOTSUP)
@@ -301,7 +295,7 @@ int64_t mote_socket_send_to(mote_socket *s, const void *buf, size_t len, const m
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
+    int64_t dl = mote__deadline(timeout);
     SOCK_IO(s, MOTE_WRITABLE, dl,
             sendto(s->fd, buf, len, MSG_NOSIGNAL, to ? (const struct sockaddr *)to->storage : NULL,
                    to ? to->len : 0));
@@ -315,7 +309,7 @@ int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = deadline_of(timeout);
+    int64_t dl = mote__deadline(timeout);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     SOCK_IO(s, MOTE_READABLE, dl, (sl = sizeof ss, recvfrom(s->fd, buf, len, 0, (struct sockaddr *)&ss, &sl)));
@@ -349,8 +343,9 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
-    int64_t dl = deadline_of(timeout);
+    int64_t dl = mote__deadline(timeout);
     struct sockaddr_storage ss;
+    ss.ss_family = AF_UNSPEC;
     socklen_t sl = sizeof ss;
     r = timeout != 0 ? mote__uring_accept(s->fd, &ss, &sl, dl, &s->closed) : -ENOTSUP;
     if (r == -ENOTSUP || r == -EAGAIN)
@@ -359,9 +354,16 @@ int mote_socket_accept(mote_socket *s, mote_socket **out, mote_addr *peer, int64
     if (r >= 0) {
         int fd = (int)r;
         r = sock_new(out, fd);
-        if (r < 0)
+        if (r < 0) {
             close(fd);
-        else if (peer) {
+        } else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            /* As connected ones (dial.c) and as Go does: small writes go
+             * out at once instead of waiting for the peer's delayed ACK.
+             * Not TCP (SCTP): the option is refused, which is harmless. */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (r >= 0 && peer) {
             memset(peer, 0, sizeof *peer);
             memcpy(peer->storage, &ss, sl);
             peer->len = sl;
@@ -386,7 +388,7 @@ int mote_socket_connect(mote_socket *s, const mote_addr *a, int64_t timeout) {
         return 0;
     }
     r = mote__errno();
-    int64_t dl = deadline_of(timeout), pause = MOTE_MSEC(1);
+    int64_t dl = mote__deadline(timeout), pause = MOTE_MSEC(1);
     while (r == -EAGAIN) {
         /* A Unix listener whose backlog is full: nothing is in progress
          * (the socket even polls writable), and no event says when there
@@ -452,173 +454,4 @@ int mote_socket_set_option(mote_socket *s, int level, int name, int value) {
     if (!s)
         return -EINVAL;
     return setsockopt(s->fd, level, name, &value, sizeof value) == 0 ? 0 : mote__errno();
-}
-
-/* ---- TCP ---- */
-
-/* Parse addr and open a stream socket of its family. */
-static int open_stream(mote_socket **s, mote_addr *a, const char *addr) {
-    *s = NULL;
-    int r = mote_addr_parse(a, addr);
-    if (r < 0)
-        return r;
-    return mote_socket_open(s, ((const struct sockaddr *)a->storage)->sa_family, SOCK_STREAM, 0);
-}
-
-static bool is_inet(const mote_addr *a) {
-    return ((const struct sockaddr *)a->storage)->sa_family != AF_UNIX;
-}
-
-/* On failure close s; on success hand it out. */
-static int finish(mote_socket **out, mote_socket *s, int r) {
-    if (r < 0) {
-        if (s)
-            mote_socket_close(s);
-        return r;
-    }
-    *out = s;
-    return 0;
-}
-
-/* A listening stream socket at addr (any family mote_addr_parse reads). */
-static int listen_on(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (backlog < 0)
-        return -EINVAL;
-    mote_addr a;
-    mote_socket *s;
-    int r = open_stream(&s, &a, addr);
-    if (r == 0 && is_inet(&a)) {
-        r = mote_socket_set_option(s, SOL_SOCKET, SO_REUSEADDR, 1);
-        if (r == 0 && reuse_port)
-            r = mote_socket_set_option(s, SOL_SOCKET, SO_REUSEPORT, 1);
-    }
-    if (r == 0)
-        r = mote_socket_bind(s, &a);
-    if (r == 0)
-        r = mote_socket_listen(s, backlog > 0 ? backlog : 1024);
-    return finish(out, s, r);
-}
-
-int mote_tcp_listen(mote_socket **out, const char *addr, int backlog, bool reuse_port) {
-    return listen_on(out, addr, backlog, reuse_port);
-}
-
-static int connect_one(mote_socket **out, const mote_addr *a, int64_t deadline) {
-    mote_socket *s;
-    int r = mote_socket_open(&s, ((const struct sockaddr *)a->storage)->sa_family, SOCK_STREAM, 0);
-    if (r == 0 && is_inet(a))
-        mote_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1);
-    if (r == 0) {
-        int64_t left = deadline < 0 ? -1 : deadline - mote__now();
-        r = deadline >= 0 && left <= 0 ? -ETIMEDOUT : mote_socket_connect(s, a, left);
-    }
-    return finish(out, s, r);
-}
-
-int mote_tcp_connect(mote_socket **out, const char *addr, int64_t timeout) {
-    if (!out || !addr)
-        return -EINVAL;
-    *out = NULL;
-    int64_t deadline = deadline_of(timeout);
-    mote_addr a;
-    if (mote_addr_parse(&a, addr) == 0)
-        return connect_one(out, &a, deadline);
-    /* "host:port": resolve on a helper thread, then try each address. */
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || colon[1] == '\0' || addr[0] == '[' || strncmp(addr, "unix:", 5) == 0)
-        return -EINVAL;
-    char host[256];
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -EINVAL;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    /* A port the resolver would call an unknown "service": say what it is. */
-    const char *port = colon + 1;
-    size_t pl = strspn(port, "0123456789");
-    if (pl == 0 || pl > 5 || port[pl] != '\0' || atoi(port) < 1 || atoi(port) > 65535)
-        return -EINVAL;
-    mote_addr cand[8];
-    int n = mote__cancel_check();
-    if (n == 0)
-        n = mote__resolve(host, colon + 1, cand, 8, timeout);
-    int r = n < 0 ? n : -ECONNREFUSED;
-    for (int i = 0; i < n; i++) {
-        r = connect_one(out, &cand[i], deadline);
-        if (r == 0 || r == -ETIMEDOUT)
-            break;
-    }
-    return r;
-}
-
-/* ---- UDP and Unix ---- */
-
-/* A socket of domain and type, bound to a unless a is NULL. */
-static int open_bound(mote_socket **out, int domain, int type, const mote_addr *a) {
-    mote_socket *s;
-    int r = mote_socket_open(&s, domain, type, 0);
-    if (r == 0 && a)
-        r = mote_socket_bind(s, a);
-    return finish(out, s, r);
-}
-
-int mote_udp_bind(mote_socket **out, const char *addr) {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    mote_addr a;
-    int r = mote_addr_parse(&a, addr);
-    if (r == 0 && !is_inet(&a))
-        r = -EINVAL; /* "unix:...": that is mote_unix_datagram */
-    return r < 0 ? r : open_bound(out, ((const struct sockaddr *)a.storage)->sa_family, SOCK_DGRAM, &a);
-}
-
-/* The text "unix:<path>" for mote_addr_parse (which checks the length). */
-#define UNIX_TEXT_MAX (5 + sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
-static int unix_text(char *buf, const char *path) {
-    if (!path || !path[0])
-        return -EINVAL;
-    int n = snprintf(buf, UNIX_TEXT_MAX, "unix:%s", path);
-    return n < 0 || (size_t)n >= UNIX_TEXT_MAX ? -EINVAL : 0;
-}
-
-int mote_unix_listen(mote_socket **out, const char *path, int backlog) {
-    char text[UNIX_TEXT_MAX];
-    int r = out ? unix_text(text, path) : -EINVAL;
-    if (out)
-        *out = NULL;
-    /* No SO_REUSEADDR and no unlink: an existing socket file stays and
-     * bind says -EADDRINUSE. */
-    return r < 0 ? r : listen_on(out, text, backlog, false);
-}
-
-int mote_unix_connect(mote_socket **out, const char *path, int64_t timeout) {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    char text[UNIX_TEXT_MAX];
-    mote_addr a;
-    int r = unix_text(text, path);
-    if (r == 0)
-        r = mote_addr_parse(&a, text);
-    return r < 0 ? r : connect_one(out, &a, deadline_of(timeout));
-}
-
-int mote_unix_datagram(mote_socket **out, const char *path) {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    char text[UNIX_TEXT_MAX];
-    mote_addr a;
-    if (path) {
-        int r = unix_text(text, path);
-        if (r == 0)
-            r = mote_addr_parse(&a, text);
-        if (r < 0)
-            return r;
-    }
-    return open_bound(out, AF_UNIX, SOCK_DGRAM, path ? &a : NULL);
 }

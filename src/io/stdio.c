@@ -165,7 +165,7 @@ static int64_t stdio_io(stdio_stream *s, void *buf, size_t len, int64_t timeout)
         return r;
     if (len > (size_t)SSIZE_MAX)
         len = (size_t)SSIZE_MAX;
-    int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+    int64_t deadline = mote__deadline(timeout);
     for (;;) {
         ssize_t n = stdio_once(s, buf, len);
         if (n == 0 && s->out && len > 0)

@@ -67,7 +67,12 @@ static void future_free(mote_future *f) {
     if (f->kind == MOTE__FUT_STACK)
         return;
     if (f->kind == MOTE__FUT_MSG) {
-        mote__msg_free(f->owner);
+        /* The caller went without its reply: a process reference in it
+         * would never be released. */
+        mote__msg *m = f->owner;
+        if ((m->kind & MOTE__MSG_PROC_RESULT) && f->res.err == 0 && f->res.p)
+            mote_proc_release(f->res.p);
+        mote__msg_free(m);
         return;
     }
     if (f->foreign) {
@@ -228,7 +233,7 @@ static bool waiter_should_stop(mote__waiter *w) {
  * not at all. */
 int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
     if (timeout != 0) {
-        int64_t deadline = timeout < 0 ? -1 : mote__now() + timeout;
+        int64_t deadline = mote__deadline(timeout);
         while (waiter_arm(w) && !waiter_should_stop(w)) {
             mote__waiter_sleep(w, deadline);
             if (waiter_should_stop(w))
@@ -249,6 +254,7 @@ bool mote__future_complete(mote_future *f, mote_result r) {
     uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
     MOTE_ASSERT_MSG(w != MOTE__FW_BUSY && w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
+        f->res = r; /* nobody reads it: future_free releases what it holds */
         future_free(f);
         return false;
     }

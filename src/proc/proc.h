@@ -48,6 +48,9 @@ typedef struct mote__msg {
                                 * callee finishes second frees the message */
 #define MOTE__MSG_HEAP 0x200u  /* from malloc: a foreign thread's exit notice
                                 * outlives the runtime */
+#define MOTE__MSG_PROC_RESULT 0x400u /* a reply whose result is a process
+                                      * reference (mote_sup_child): released
+                                      * if the caller went without it */
 static inline bool mote__msg_is_exit(const mote__msg *m) {
     return MOTE__MSG_KIND(m->kind) == MOTE_MSG_EXIT;
 }
@@ -143,8 +146,40 @@ struct mote_proc {
     _Alignas(16) unsigned char state[];
 };
 
-/* proc.c */
+/* Largest argument of a message or mote_spawn_fn. */
+#define MOTE__MAX_ARG ((size_t)1 << 30)
+
+/* The next message of p's mailbox, in order (the process itself only).
+ * Inline: a turn pops many. */
+static inline mote__msg *mote__mbox_pop(mote_proc *p) {
+    mote__msg *m = p->fifo;
+    uint32_t n = atomic_load_explicit(&p->fifo_len, memory_order_relaxed);
+    if (!m) {
+        m = MOTE__MBOX_MSG(atomic_exchange(&p->inbox, 0));
+        if (!m)
+            return NULL;
+        /* The inbox is newest-first: reverse it into send order. */
+        mote__msg *rev = NULL;
+        for (n = 0; m; n++) {
+            mote__msg *next = m->next;
+            m->next = rev;
+            rev = m;
+            m = next;
+        }
+        m = rev;
+    }
+    p->fifo = m->next;
+    atomic_store_explicit(&p->fifo_len, n - 1, memory_order_relaxed);
+    return m;
+}
+
+/* proc.c: a process's life */
 mote_proc *mote__proc_self(void);
+/* Free p, whose last reference went (it is IDLE): its normal end. */
+void mote__proc_destroy(mote_proc *p);
+/* p's extension block even once p has ended (names, a panic handler);
+ * NULL only if memory ran out. */
+mote__proc_ext *mote__proc_ext_any(mote_proc *p);
 /* Copy p's name into buf (""  if none): for reports. */
 void mote__proc_name(const mote_proc *p, char *buf, size_t len);
 void mote__proc_reap_all(void);
@@ -153,26 +188,6 @@ void mote__proc_reap_all(void);
  * nothing is sent to a process any more, and no reference is dropped. */
 bool mote__proc_reaping(void);
 int mote__proc_spawn_main(mote_proc **out, int (*fn)(void *), void *arg, int *result);
-extern const mote__sched_hooks mote__proc_hooks;
-void mote__proc_set_budget(unsigned budget); /* >= 1, before the scheduler starts */
-void mote__msg_cancel(mote__msg *m);
-void mote__msg_free(mote__msg *m);
-mote__msg *mote__msg_new(mote_msg_fn fn, const void *arg, size_t size);
-mote__msg *mote__mbox_pop(mote_proc *p);
-bool mote__mbox_nonempty(mote_proc *p);
-/* Messages waiting in p's mailbox: exact when p is not running (a racy
- * snapshot, for dumps). */
-uint32_t mote__mbox_length(mote_proc *p);
-/* Take the first message in p's mailbox that match(m, ctx) accepts (the
- * process itself only). NULL if none. */
-mote__msg *mote__mbox_take(mote_proc *p, bool (*match)(const mote__msg *m, const void *ctx),
-                           const void *ctx);
-void mote__msg_run(mote_proc *p, mote__msg *m);
-/* Queue m for p (p must be referenced by the caller): no fairness yield,
- * so it is safe on paths that must not switch (a process's end). */
-void mote__proc_post(mote_proc *p, mote__msg *m);
-/* Make sure an IDLE p runs (the caller holds a reference). */
-void mote__proc_kick(mote_proc *p);
 /* A new reference to p unless its last one is already gone. */
 bool mote__proc_ref_live(mote_proc *p);
 /* p's extension block, made if need be; NULL if p has ended (its end was
@@ -203,6 +218,35 @@ static inline void mote__proc_daemon(void) {
     if (p)
         atomic_fetch_or(&p->flags, MOTE__P_DAEMON);
 }
+
+/* turn.c: the scheduler's hooks, panics */
+extern const mote__sched_hooks mote__proc_hooks;
+void mote__proc_set_budget(unsigned budget); /* >= 1, before the scheduler starts */
+
+/* message.c: messages and mailboxes */
+void mote__msg_cancel(mote__msg *m);
+/* Cancel the messages p is running and every queued one. */
+void mote__msgs_cancel_all(mote_proc *p);
+/* Queue m for p and give other processes a turn if this one's is long. */
+void mote__proc_send(mote_proc *p, mote__msg *m);
+/* mote_call with extra MOTE__MSG_* flags for the reply message. */
+int mote__call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out, uint32_t flags);
+void mote__msg_free(mote__msg *m);
+mote__msg *mote__msg_new(mote_msg_fn fn, const void *arg, size_t size);
+bool mote__mbox_nonempty(mote_proc *p);
+/* Messages waiting in p's mailbox: exact when p is not running (a racy
+ * snapshot, for dumps). */
+uint32_t mote__mbox_length(mote_proc *p);
+/* Take the first message in p's mailbox that match(m, ctx) accepts (the
+ * process itself only). NULL if none. */
+mote__msg *mote__mbox_take(mote_proc *p, bool (*match)(const mote__msg *m, const void *ctx),
+                           const void *ctx);
+void mote__msg_run(mote_proc *p, mote__msg *m);
+/* Queue m for p (p must be referenced by the caller): no fairness yield,
+ * so it is safe on paths that must not switch (a process's end). */
+void mote__proc_post(mote_proc *p, mote__msg *m);
+/* Make sure an IDLE p runs (the caller holds a reference). */
+void mote__proc_kick(mote_proc *p);
 
 /* stop.c: between main's return and the scheduler's stop (see there). */
 void mote__proc_shutdown(bool graceful, int64_t grace);

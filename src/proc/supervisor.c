@@ -244,7 +244,9 @@ int mote_sup_child(mote_proc *sup, size_t i, mote_proc **out) {
     if (!sup || !out)
         return -EINVAL;
     mote_result r;
-    int rc = mote_call(sup, sup_get_child, &i, sizeof i, &r);
+    /* A caller cancelled while it waits leaves the reference in the reply:
+     * the runtime releases it (MOTE__MSG_PROC_RESULT). */
+    int rc = mote__call(sup, sup_get_child, &i, sizeof i, &r, MOTE__MSG_PROC_RESULT);
     if (rc < 0)
         return rc;
     if (r.err < 0)

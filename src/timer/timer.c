@@ -25,8 +25,13 @@ static struct {
     uint64_t armed, fired;  /* counts (metrics), under the lock */
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
 
+/* Under the lock: the timer thread calls covered() holding it, so once
+ * this returns no call of the old hooks is still reading the scheduler
+ * (which frees its workers right after clearing them). */
 void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
+    pthread_mutex_lock(&T.lock);
     atomic_store(&T.hooks, hooks);
+    pthread_mutex_unlock(&T.lock);
 }
 
 /* How long after its deadline the thread fires a timer now. */
