@@ -241,10 +241,6 @@ static int call_foreign(mote_proc *p, mote_msg_fn fn, const void *arg, size_t si
  * the future, and the callee frees the message when it completes it.
  */
 int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out) {
-    return mote__call(p, fn, arg, size, out, 0);
-}
-
-int mote__call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out, uint32_t flags) {
     int r = check_send(p, arg, size);
     if (r < 0 || !fn)
         return r < 0 ? r : -EINVAL;
@@ -255,7 +251,7 @@ int mote__call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_
         return call_foreign(p, fn, arg, size, out);
     if (MOTE_UNLIKELY(mote__cancel_pending(self)))
         return mote__cancel_check();
-    mote__msg *m = msg_alloc(fn, arg, size, MOTE__MSG_REPLY | flags);
+    mote__msg *m = msg_alloc(fn, arg, size, MOTE__MSG_REPLY);
     if (!m)
         return -ENOMEM;
     mote_future *f = (mote_future *)(void *)(m->data + ((size + 15) & ~(size_t)15));

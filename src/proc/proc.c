@@ -310,7 +310,10 @@ void mote_proc_release(mote_proc *p) {
         return;
     uint32_t held = atomic_fetch_sub(&p->refs, 1);
     MOTE_ASSERT_MSG(held > 0, "released more often than referenced");
-    if (held == 1)
+    /* While shutdown reaps, the reaper frees every process in its walk: a
+     * destructor it runs that releases another process (a supervisor's
+     * children) must not free one the walk has yet to reach. */
+    if (held == 1 && !mote__proc_reaping())
         mote__proc_destroy(p);
 }
 

@@ -50,7 +50,9 @@ typedef struct mote__msg {
                                 * outlives the runtime */
 #define MOTE__MSG_PROC_RESULT 0x400u /* a reply whose result is a process
                                       * reference (mote_sup_child): released
-                                      * if the caller went without it */
+                                      * if the caller went without it. Set
+                                      * by the handler on its own message
+                                      * (p->cur), before it completes */
 static inline bool mote__msg_is_exit(const mote__msg *m) {
     return MOTE__MSG_KIND(m->kind) == MOTE_MSG_EXIT;
 }
@@ -229,8 +231,6 @@ void mote__msg_cancel(mote__msg *m);
 void mote__msgs_cancel_all(mote_proc *p);
 /* Queue m for p and give other processes a turn if this one's is long. */
 void mote__proc_send(mote_proc *p, mote__msg *m);
-/* mote_call with extra MOTE__MSG_* flags for the reply message. */
-int mote__call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t size, mote_result *out, uint32_t flags);
 void mote__msg_free(mote__msg *m);
 mote__msg *mote__msg_new(mote_msg_fn fn, const void *arg, size_t size);
 bool mote__mbox_nonempty(mote_proc *p);

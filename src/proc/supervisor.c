@@ -235,6 +235,13 @@ static mote_result sup_get_child(void *state, void *arg) {
         return mote_error(-EINVAL);
     if (!s->children[i].proc)
         return mote_error(-ESRCH);
+    /* A caller cancelled while it waits leaves the reference in the
+     * reply: mark it, so that the runtime releases it then. Only a
+     * process's call has a reply message (a foreign thread's cannot be
+     * cancelled). */
+    mote__msg *m = mote__proc_self()->cur;
+    if (m->kind & MOTE__MSG_REPLY)
+        m->kind |= MOTE__MSG_PROC_RESULT;
     return mote_ok_p(mote_proc_ref(s->children[i].proc));
 }
 
@@ -244,9 +251,7 @@ int mote_sup_child(mote_proc *sup, size_t i, mote_proc **out) {
     if (!sup || !out)
         return -EINVAL;
     mote_result r;
-    /* A caller cancelled while it waits leaves the reference in the reply:
-     * the runtime releases it (MOTE__MSG_PROC_RESULT). */
-    int rc = mote__call(sup, sup_get_child, &i, sizeof i, &r, MOTE__MSG_PROC_RESULT);
+    int rc = mote_call(sup, sup_get_child, &i, sizeof i, &r);
     if (rc < 0)
         return rc;
     if (r.err < 0)
