@@ -74,8 +74,9 @@ million_total         million <1xgo
 million_sleep_rss     million <=4608
 million_sleep_blocked million -
 million_sleep_total   million <1xgo
-child_true child_true -
+child_true child_true <=1xgo
 child_true_par child_true -
+child_true_main child_true -
 monitor_exit monitor_exit -
 monitor_base monitor_exit -
 cancel_read_p50 cancel_read -
