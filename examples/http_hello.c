@@ -6,6 +6,8 @@
  *
  *   http_hello [addr]   default 127.0.0.1:8080; prints "listening on ADDR"
  *
+ * Every read waits at most 60 s (HTTP_HELLO_DEADLINE=off: forever, to
+ * measure what the deadline costs).
  * Every response to the requests found in one read goes out in one write.
  * A malformed request gets 400, an oversized head 431, an oversized body
  * 413; those, and a request that ends the connection (HTTP/1.0 without
@@ -13,6 +15,8 @@
  * closed.
  */
 #include <mote.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "common/http.h"
@@ -44,13 +48,15 @@ static void lingering_close(mote_socket *c, char *buf, size_t cap) {
     mote_socket_close(c);
 }
 
+static int64_t read_timeout = MOTE_SEC(60);
+
 static void connection(void *arg) {
     mote_socket *s = *(mote_socket **)arg;
     http_conn conn;
     char buf[16384];
     http_conn_init(&conn, hello, NULL);
     for (;;) {
-        int64_t n = mote_socket_read(s, buf, sizeof buf, MOTE_SEC(60));
+        int64_t n = mote_socket_read(s, buf, sizeof buf, read_timeout);
         if (n <= 0)
             break;
         /* Normally one pass: feeding stops early only when out[] is full
@@ -75,5 +81,8 @@ static int serve(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    const char *dl = getenv("HTTP_HELLO_DEADLINE");
+    if (dl && strcmp(dl, "off") == 0)
+        read_timeout = MOTE_FOREVER;
     return mote_run(NULL, serve, argc > 1 ? argv[1] : "127.0.0.1:8080");
 }

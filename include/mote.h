@@ -352,8 +352,9 @@ MOTE_API int mote_call(mote_proc *p, mote_msg_fn fn, const void *arg, size_t siz
  */
 
 /* Wait for f and take its result; f is consumed. Returns 0 and the result in
- * *out (out may be NULL), or -ECANCELED if the caller was cancelled (f is
- * then consumed too: dropped as by mote_future_drop). */
+ * *out (out may be NULL); -EBUSY (f not consumed) if another process or
+ * thread awaits f, or a wait set holds it; or -ECANCELED if the caller was
+ * cancelled (f is then consumed too: dropped as by mote_future_drop). */
 MOTE_API int mote_await(mote_future *f, mote_result *out);
 
 /*
@@ -370,6 +371,7 @@ MOTE_API int mote_await_for(mote_future *f, int64_t timeout, mote_result *out);
  * are moved to ready[] (at most cap of them), removed from futs (the
  * remaining ones keep their relative order) and *n is updated. Returns the
  * number moved (> 0), -ETIMEDOUT, -EINVAL (n == 0, cap == 0, NULL), or
+ * -EBUSY (a future is awaited elsewhere or held by a wait set), or
  * -ECANCELED if the caller was cancelled (futs is left as it was).
  * Ready futures are still futures: take their results with mote_await,
  * which then does not wait. A waiting poller is woken once per future that
@@ -424,6 +426,15 @@ MOTE_API int mote_sleep(int64_t ns);
  * poll it together with results. */
 MOTE_API int mote_timer(mote_future **out, int64_t ns);
 
+/*
+ * Re-arm a timer future made by mote_timer to resolve ns nanoseconds from
+ * now, earlier or later than before (a deadline pushed back on every
+ * request: moving it later costs a few stores, no lock). Returns 0;
+ * -EALREADY if it already fired (its result is ready: await it, and make
+ * a new timer); -EINVAL if f is NULL or not a timer; -ESHUTDOWN; -ENOMEM.
+ */
+MOTE_API int mote_timer_reset(mote_future *f, int64_t ns);
+
 /* ---- Descriptors -------------------------------------------------------- */
 
 #define MOTE_READABLE 1
@@ -451,6 +462,99 @@ MOTE_API int mote_fd_wait(int fd, int events, int64_t timeout);
  * descriptor another thread is closing; sockets (mote_socket_close) see
  * such a close. */
 MOTE_API int mote_fd_close(int fd);
+
+/* ---- Wait sets ----------------------------------------------------------- */
+
+/*
+ * One wait over any mix of futures, descriptors, the caller's mailbox and
+ * timers (Go's select, libdill's choose), in O(ready): a set is persistent,
+ * each source registers once, and a source that becomes ready puts itself
+ * on the set's ready list, waking the waiter once per transition, never to
+ * rescan. A wait over n sources costs what is ready, not n (mote_poll
+ * costs O(n) per call).
+ *
+ * A set belongs to the process (or foreign thread) that made it: only that
+ * one adds, removes, waits and frees (others get -EPERM). Each source has
+ * a tag chosen by the caller, unique in the set; a wait reports sources by
+ * tag. What each kind of source means:
+ *
+ *   future   ready once it has a result. Reported once, then it leaves
+ *            the set: take the result with mote_await (which does not
+ *            wait then). Until it is reported or removed the set holds it:
+ *            mote_await, mote_await_for and mote_poll on it return -EBUSY,
+ *            mote_future_ready says false, and mote_future_drop hands it
+ *            to the set, which drops it (without reporting it) at its next
+ *            wait, remove or free. Removing it gives it back as it is.
+ *   fd       readable and/or writable, edge-triggered as with
+ *            mote_fd_wait: reported when readiness arrives, and again only
+ *            after new readiness, so read or write until EAGAIN (with a
+ *            zero timeout on a socket) after each report. A descriptor
+ *            that is ready when added is reported by the next wait. It
+ *            stays in the set. While it is in the set, mote_fd_wait (and a
+ *            socket call that would wait) in that direction returns
+ *            -EBUSY: one waiter per direction. Closed with mote_fd_close
+ *            or mote_socket_close while in the set: reported with events
+ *            -EBADF, and it leaves the set. Readiness not yet reported when
+ *            it is removed is kept for the next mote_fd_wait.
+ *   mailbox  the calling process's mailbox holds a message (level: every
+ *            wait reports it while it does). Take messages with
+ *            mote_receive(&m, 0), which runs call messages first (and may
+ *            then find no data message: -ETIMEDOUT). One per set.
+ *   timer    ns nanoseconds after it was added. Reported once, then it
+ *            leaves the set.
+ */
+typedef struct mote_waitset mote_waitset;
+
+#define MOTE_WS_FUTURE 1
+#define MOTE_WS_FD 2
+#define MOTE_WS_MAILBOX 3
+#define MOTE_WS_TIMER 4
+
+typedef struct mote_waitset_event {
+    uint64_t tag; /* the source's tag */
+    int kind;     /* MOTE_WS_FUTURE, _FD, _MAILBOX or _TIMER */
+    int events;   /* MOTE_WS_FD: MOTE_READABLE and/or MOTE_WRITABLE, or -EBADF
+                   * (closed; it left the set); the others: MOTE_READABLE */
+} mote_waitset_event;
+
+/* A new, empty set owned by the caller. -EINVAL (out NULL), -ENOMEM,
+ * -ESHUTDOWN (no runtime running). */
+MOTE_API int mote_waitset_new(mote_waitset **out);
+/*
+ * Add a source with its tag. Every add returns 0; -EINVAL (NULL ws or f,
+ * bad events); -EPERM (not the set's owner); -EEXIST (the tag is in the
+ * set); -ENOMEM. And:
+ *   add_future   -EBUSY (awaited by someone, or in a set), -EINVAL
+ *                (dropped)
+ *   add_fd       events MOTE_READABLE and/or MOTE_WRITABLE; -EBADF (not a
+ *                descriptor mote can poll), -EPERM (a regular file),
+ *                -EBUSY (a process waits on it in that direction, another
+ *                set has it, or it is an active socket), -ESHUTDOWN
+ *   add_mailbox  the caller's own mailbox; -EPERM from a foreign thread,
+ *                -EEXIST if the set has it already
+ *   add_timer    ns < 0 counts as 0
+ */
+MOTE_API int mote_waitset_add_future(mote_waitset *ws, mote_future *f, uint64_t tag);
+MOTE_API int mote_waitset_add_fd(mote_waitset *ws, int fd, int events, uint64_t tag);
+MOTE_API int mote_waitset_add_mailbox(mote_waitset *ws, uint64_t tag);
+MOTE_API int mote_waitset_add_timer(mote_waitset *ws, int64_t ns, uint64_t tag);
+/* Take the source with tag out of the set (a timer is cancelled, a future
+ * is handed back). 0, -ENOENT (no such tag), -EINVAL, -EPERM. */
+MOTE_API int mote_waitset_remove(mote_waitset *ws, uint64_t tag);
+/*
+ * Wait until at least one source is ready, or timeout; write up to cap
+ * events to out (the others stay ready for the next wait). Suspends only
+ * the calling process (a foreign thread blocks). Returns the number of
+ * events (> 0), -ETIMEDOUT, -EINVAL (NULL ws or out, cap 0), -EPERM (not
+ * the owner), -ECANCELED (the caller was cancelled: at once, ready sources
+ * or not) or -ENOMEM (it could not wait). An empty set just waits out the
+ * timeout.
+ */
+MOTE_API int mote_waitset_wait(mote_waitset *ws, mote_waitset_event *out, size_t cap, int64_t timeout);
+/* Remove every source (futures are handed back; fds keep readiness not
+ * yet reported) and free the set. NULL is a no-op. Free a set before the
+ * runtime shuts down. */
+MOTE_API void mote_waitset_free(mote_waitset *ws);
 
 /* ---- Sockets ------------------------------------------------------------ */
 

@@ -29,6 +29,13 @@ runs=(
   "src/io/fdslot.pml    -DMUTANT_NO_BUSY_SPIN   fail"
   "src/io/fdslot.pml    -DMUTANT_READY_LOST     fail"
   "src/io/fdslot.pml    -DMUTANT_NO_GEN_CHECK   fail"
+  "src/io/waitset.pml   -DNONE                  ok"
+  "src/io/waitset.pml   -DMUTANT_WAKE_NONEMPTY  fail"
+  "src/io/waitset.pml   -DMUTANT_NO_RECHECK     fail"
+  "src/io/waitset.pml   -DMUTANT_UNHOOK_NO_SPIN fail"
+  "src/io/waitset.pml   -DMUTANT_DROP_FREES     fail"
+  "src/io/waitset.pml   -DMUTANT_FREE_LISTED    fail"
+  "src/io/waitset.pml   -DMUTANT_BITS_FIRST     fail"
 )
 
 status=0

@@ -212,10 +212,12 @@ int mote_run(const mote_config *cfg, mote_main_fn main, void *arg) {
         /* Processes end through their own code while everything runs. */
         mote__proc_shutdown(asked, rc.stop_grace);
     }
-    /* Order matters: workers stop first (a running process may still arm a
-     * timer); then the timer thread (its wakes are ignored once the
-     * scheduler stops); only then are processes, stacks and futures freed. */
+    /* Order matters: timers stop firing first (a fire queues a task, and
+     * the scheduler frees its queues); then the workers stop (a running
+     * process may still arm a timer: it never fires); then the timer
+     * thread; only then are processes, stacks and futures freed. */
     mote__dump_stop(); /* first: a dump reads the workers and processes */
+    mote__timer_halt();
     mote__sched_stop();
     mote__stdio_shutdown();
     mote__netpoll_stop();

@@ -289,9 +289,16 @@ Test(monitor, racing_ends) {
 
 /* ---- Watchers that go first; foreign threads; shutdown ----------------- */
 
+typedef struct watch_leave_arg {
+    mote_proc *target, *main;
+} watch_leave_arg;
+
 static void fn_watch_and_leave(void *arg) {
+    watch_leave_arg *a = arg;
     uint64_t ref;
-    T_CHECK_EQ(mote_monitor(*(mote_proc **)arg, &ref), 0);
+    T_CHECK_EQ(mote_monitor(a->target, &ref), 0);
+    /* main holds the target until every watcher has said this */
+    T_CHECK_EQ(mote_send(a->main, "w", 1), 0);
     /* returns at once: the watcher ends before its target */
 }
 
@@ -299,9 +306,15 @@ static int main_watcher_first(void *arg) {
     (void)arg;
     mote_proc *target = NULL;
     T_CHECK_EQ(mote_spawn(&target, NULL, 8, count_dtor), 0);
+    watch_leave_arg a = {target, mote_self()};
     for (int i = 0; i < 50; i++)
-        T_CHECK_EQ(mote_spawn_fn(NULL, fn_watch_and_leave, &target, sizeof target), 0);
-    mote_sleep(MOTE_MSEC(5));
+        T_CHECK_EQ(mote_spawn_fn(NULL, fn_watch_and_leave, &a, sizeof a), 0);
+    for (int i = 0; i < 50; i++) {
+        mote_msg *m;
+        T_CHECK_EQ(mote_receive(&m, T_PATIENCE), 0);
+        mote_msg_free(m);
+    }
+    mote_sleep(MOTE_MSEC(5)); /* let the watchers end */
     mote_future *f = NULL;
     T_CHECK_EQ(mote_monitor_future(target, &f), 0);
     mote_proc_release(target); /* its end fires at watchers that are gone */

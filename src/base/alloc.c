@@ -24,15 +24,23 @@ void mote__alloc_census(size_t size, size_t *carved, size_t *depot) {
 #define NCLASS 6 /* 64, 128, 256, 512, 1024, 2048 */
 #define MAX_SMALL 2048
 #define CHUNK (64 * 1024)
-#define BATCH 64
 #define CACHE_LIMIT 1024
 
+/* A free object. The first object of a batch in the depot also holds the
+ * batch's bookkeeping (every class is at least 64 bytes), so that moving a
+ * batch between a cache and the depot never walks its objects: a walk
+ * touches one cold cache line per object, which cost more than everything
+ * else in a spawn-and-monitor loop. */
 typedef struct obj {
     struct obj *next;
+    struct obj *batch_next; /* the depot's next batch */
+    struct obj *tail;       /* the batch's last object */
+    uint32_t n;             /* objects in the batch */
 } obj;
 
 typedef struct cache {
     obj *list[NCLASS];
+    obj *tail[NCLASS]; /* list's last object; valid while list is not NULL */
     uint32_t n[NCLASS];
 } cache;
 
@@ -43,8 +51,8 @@ typedef struct chunk {
 
 static struct {
     mote__spinlock lock;
-    obj *list[NCLASS];
-    uint32_t n[NCLASS];
+    obj *batches[NCLASS]; /* a stack of batches */
+    uint32_t n[NCLASS];   /* objects in them */
     size_t carved[NCLASS]; /* objects made from chunks (tests: census) */
     chunk *chunks;
 } D = {.lock = MOTE_SPINLOCK_INIT};
@@ -64,24 +72,37 @@ static inline int class_of(size_t size) {
     return 64 - __builtin_clzl((unsigned long)(size - 1)) - 6;
 }
 
+/* With the depot lock held: push the chain head..tail of n objects. A
+ * single object joins the top batch while that is small, so that foreign
+ * frees do not leave a stack of one-object batches behind. */
+static void depot_put(int c, obj *head, obj *tail, uint32_t n) {
+    obj *top = D.batches[c];
+    tail->next = NULL;
+    if (n == 1 && top && top->n < CACHE_LIMIT) {
+        head->next = top;
+        head->batch_next = top->batch_next;
+        head->tail = top->tail;
+        head->n = top->n + 1;
+    } else {
+        head->batch_next = top;
+        head->tail = tail;
+        head->n = n;
+    }
+    D.batches[c] = head;
+    D.n[c] += n;
+}
 
-/* With the depot lock held: take up to BATCH objects of class c. */
-static obj *depot_take(int c, uint32_t *got) {
-    obj *head = D.list[c];
-    uint32_t n = 0;
-    obj *last = NULL;
-    for (obj *o = head; o && n < BATCH; o = o->next) {
-        last = o;
-        n++;
+/* With the depot lock held: take the top batch of class c, or carve a new
+ * chunk into one. *got and *tail describe it; NULL if out of memory. */
+static obj *depot_take(int c, uint32_t *got, obj **tail) {
+    obj *b = D.batches[c];
+    if (b) {
+        D.batches[c] = b->batch_next;
+        D.n[c] -= b->n;
+        *got = b->n;
+        *tail = b->tail;
+        return b;
     }
-    if (n) {
-        D.list[c] = last->next;
-        D.n[c] -= n;
-        last->next = NULL;
-        *got = n;
-        return head;
-    }
-    /* Carve a new chunk. */
     chunk *ch = malloc(CHUNK);
     if (!ch)
         return NULL;
@@ -92,7 +113,8 @@ static obj *depot_take(int c, uint32_t *got) {
     unsigned char *mem = ch->mem;
     for (size_t i = 0; i + 1 < count; i++)
         ((obj *)(mem + i * osz))->next = (obj *)(mem + (i + 1) * osz);
-    ((obj *)(mem + (count - 1) * osz))->next = NULL;
+    *tail = (obj *)(mem + (count - 1) * osz);
+    (*tail)->next = NULL;
     D.carved[c] += count;
     *got = (uint32_t)count;
     return (obj *)mem;
@@ -107,27 +129,24 @@ void *mote__alloc(size_t size) {
         obj *o = k->list[c];
         k->list[c] = o->next;
         k->n[c]--;
+        /* The next allocation reads the new head's link: objects come back
+         * cold (freed on another thread, or long ago), so fetch it now. */
+        if (o->next)
+            __builtin_prefetch(o->next, 1);
         return o;
     }
     uint32_t got = 0;
+    obj *tail = NULL;
     mote__spin_lock(&D.lock);
-    obj *list = depot_take(c, &got);
-    if (list && !k) { /* foreign thread: keep one, give the rest back */
-        obj *rest = list->next;
-        if (rest) {
-            obj *last = rest;
-            while (last->next)
-                last = last->next;
-            last->next = D.list[c];
-            D.list[c] = rest;
-            D.n[c] += got - 1;
-        }
-    }
+    obj *list = depot_take(c, &got, &tail);
+    if (list && !k && got > 1) /* foreign thread: keep one, give the rest back */
+        depot_put(c, list->next, tail, got - 1);
     mote__spin_unlock(&D.lock);
     if (!list)
         return NULL;
     if (k) {
         k->list[c] = list->next;
+        k->tail[c] = tail;
         k->n[c] = got - 1;
     }
     return list;
@@ -143,31 +162,26 @@ void mote__free(void *p, size_t size) {
     }
     obj *o = p;
     cache *k = my_cache();
-    if (k && k->n[c] < CACHE_LIMIT) {
-        o->next = k->list[c];
-        k->list[c] = o;
-        k->n[c]++;
+    if (!k) { /* foreign thread: straight to the depot */
+        mote__spin_lock(&D.lock);
+        depot_put(c, o, o, 1);
+        mote__spin_unlock(&D.lock);
         return;
     }
-    /* Foreign thread, or a full cache: hand this one (and half the cache)
-     * to the depot. */
-    obj *first = o, *last = o;
-    uint32_t n = 1;
-    if (k) {
-        while (k->n[c] > CACHE_LIMIT / 2) {
-            obj *x = k->list[c];
-            k->list[c] = x->next;
-            k->n[c]--;
-            last->next = x;
-            last = x;
-            n++;
-        }
+    if (k->n[c] >= CACHE_LIMIT) {
+        /* Full: the whole list goes to the depot as one batch; o, the
+         * warmest object, starts the cache again. */
+        mote__spin_lock(&D.lock);
+        depot_put(c, k->list[c], k->tail[c], k->n[c]);
+        mote__spin_unlock(&D.lock);
+        k->list[c] = NULL;
+        k->n[c] = 0;
     }
-    mote__spin_lock(&D.lock);
-    last->next = D.list[c];
-    D.list[c] = first;
-    D.n[c] += n;
-    mote__spin_unlock(&D.lock);
+    if (!k->list[c])
+        k->tail[c] = o;
+    o->next = k->list[c];
+    k->list[c] = o;
+    k->n[c]++;
 }
 
 void mote__alloc_thread_init(void) {
@@ -180,16 +194,9 @@ void mote__alloc_thread_exit(void) {
     if (!k)
         return;
     mote__spin_lock(&D.lock);
-    for (int c = 0; c < NCLASS; c++) {
-        obj *o = k->list[c];
-        while (o) {
-            obj *next = o->next;
-            o->next = D.list[c];
-            D.list[c] = o;
-            D.n[c]++;
-            o = next;
-        }
-    }
+    for (int c = 0; c < NCLASS; c++)
+        if (k->list[c])
+            depot_put(c, k->list[c], k->tail[c], k->n[c]);
     mote__spin_unlock(&D.lock);
     free(k);
 }
@@ -199,7 +206,7 @@ void mote__alloc_release_all(void) {
     chunk *ch = D.chunks;
     D.chunks = NULL;
     for (int c = 0; c < NCLASS; c++) {
-        D.list[c] = NULL;
+        D.batches[c] = NULL;
         D.n[c] = 0;
         D.carved[c] = 0;
     }

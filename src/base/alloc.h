@@ -3,9 +3,10 @@
  *
  * Size classes of 64..2048 bytes. Each runtime thread (worker or main) has a
  * private cache of free objects per class; a cache that runs dry takes a
- * batch from a shared depot, and one that grows past a limit gives half
- * back, so objects freed on another thread than they were allocated on (a
- * message is allocated by its sender and freed by its receiver) flow back.
+ * batch from a shared depot, and one that grows past a limit gives its
+ * list back as one batch, so objects freed on another thread than they
+ * were allocated on (a message is allocated by its sender and freed by its
+ * receiver) flow back. Batches move whole, in O(1), never walked.
  * Foreign threads use the depot directly. Memory comes in 64 KiB chunks that
  * are only returned at runtime shutdown (mote__alloc_release_all), so the
  * footprint is the high-water mark of live objects.

@@ -158,6 +158,9 @@ static void wait_text(mote__out *o, const mote__wait_note *n, int64_t now, const
     case MOTE__WAIT_RESOLVE:
         mote__out_printf(o, "in a host name lookup");
         break;
+    case MOTE__WAIT_WAITSET:
+        mote__out_printf(o, "in a wait set of %d sources", n->arg);
+        break;
     default:
         mote__out_printf(o, "waiting");
         return;

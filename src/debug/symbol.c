@@ -5,6 +5,12 @@
  * /proc/self/maps and opens every ELF file), so there is one, made on
  * first use and guarded by a mutex; an address outside every module it
  * knows (a library dlopen'ed since) makes it re-read the maps once.
+ *
+ * One file on purpose: unwinding (the DWARF call frame information) and
+ * naming frames (the line tables) both work through that one Dwfl and
+ * its lock, and each has a fallback without libdw (frame pointers,
+ * dladdr) chosen at the same #ifdef. Split, the Dwfl, its lock and the
+ * refresh rule would have to be shared through a header for two callers.
  */
 #include "debug/symbol.h"
 

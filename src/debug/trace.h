@@ -52,12 +52,22 @@ void mote__trace_mark(unsigned type, uint64_t a, uint64_t b);
 #define MOTE__TR_UNSTAMPED(type)                                                                   \
     ((type) == MOTE__TR_RUN || (type) == MOTE__TR_WAKE || (type) == MOTE__TR_SCHED)
 
-/* Arguments are evaluated only while tracing. */
+/* Arguments are evaluated only while tracing. MOTE_NO_HOOKS (cmake
+ * -DMOTE_TRACE_HOOKS=OFF) compiles trace points and counters out: a build
+ * that only measures what they cost (bench/RESULTS.md). */
+#ifdef MOTE_NO_HOOKS
+#define MOTE_TRACE(type, a, b)                                                                     \
+    do {                                                                                           \
+        if (0)                                                                                     \
+            mote__trace((type), (a), (b));                                                         \
+    } while (0)
+#else
 #define MOTE_TRACE(type, a, b)                                                                     \
     do {                                                                                           \
         if (MOTE_UNLIKELY(atomic_load_explicit(&mote__tracing, memory_order_relaxed)))            \
             (MOTE__TR_UNSTAMPED(type) ? mote__trace_mark : mote__trace)((type), (a), (b));       \
     } while (0)
+#endif
 
 /* How traces call the calling thread (default: its OS name). */
 void mote__trace_thread_name(const char *name);

@@ -4,8 +4,9 @@
  * Spawning: posix_spawn (glibc runs it with CLONE_VFORK and reports a
  * failed exec, chdir or open as its return value, so "no such program" is
  * -ENOENT from mote_child_spawn, never a child exiting 127), inside a
- * blocking section since copying page tables can take a while in a large
- * program. The file actions set up the three standard streams (inherit,
+ * blocking section: no page tables are copied (CLONE_VM), but the caller
+ * waits until the child's exec has opened and read the program, from disk
+ * if it is not cached. The file actions set up the three standard streams (inherit,
  * /dev/null, or a pipe), change directory, and close every descriptor from
  * 3 up (closefrom), so nothing leaks into the child even when another
  * thread opened one without O_CLOEXEC. The child gets an empty signal mask

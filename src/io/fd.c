@@ -37,7 +37,7 @@ static bool pd_delist(mote__pdesc *pd, int d, mote__waiter *w) {
     return mote__slot_leave(&pd->slot[d], w);
 }
 
-static int poll_now(int fd, int events) {
+int mote__fd_poll_now(int fd, int events) {
     struct pollfd p = {.fd = fd, .events = 0};
     if (events & MOTE_READABLE)
         p.events |= POLLIN;
@@ -62,20 +62,21 @@ int mote_fd_wait(int fd, int events, int64_t timeout) {
     /* A user's descriptor may have been closed behind our back (close()
      * instead of mote_fd_close) and its number reused: the kernel then
      * dropped the old registration, and the new description would never
-     * be polled. Sockets (mote__fd_wait_ex's other callers) know theirs is
+     * be polled. Sockets (mote__fd_wait_until's other callers) know theirs is
      * open and registered, so only this path pays the two syscalls. */
     if (fd >= 0 && fcntl(fd, F_GETFD) < 0)
         return mote__errno();
     mote__pdesc *pd = mote__pd_get(fd, false);
     if (pd)
         mote__pd_refresh(pd, fd);
-    return mote__fd_wait_ex(fd, events, timeout, NULL);
+    int64_t deadline = timeout == 0 ? MOTE__FD_NOW : timeout < 0 ? -1 : mote__now() + timeout;
+    return mote__fd_wait_until(fd, events, deadline, NULL);
 }
 
 /* The canceller sets *cancelled, then wakes the descriptor's waiters
  * (mote__fd_abort): a waiter enlists, then checks the flag, so one of the
  * two always sees the other. */
-int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled) {
+int mote__fd_wait_until(int fd, int events, int64_t deadline, _Atomic bool *cancelled) {
     if (fd < 0 || (unsigned)fd >= MOTE__PD_MAX_FD)
         return -EBADF;
     if (!events || (events & ~(MOTE_READABLE | MOTE_WRITABLE)))
@@ -94,8 +95,8 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
             mask |= bits[d];
     if (mask)
         return mask;
-    if (timeout == 0) /* "is it ready now?": ask the descriptor itself */
-        return poll_now(fd, events);
+    if (deadline == MOTE__FD_NOW) /* "is it ready now?": ask the descriptor itself */
+        return mote__fd_poll_now(fd, events);
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, MOTE__WAIT_FD, fd, (uint64_t)events);
@@ -115,18 +116,16 @@ int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelle
         for (int d = 0; d < 2; d++)
             if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
                 mask |= bits[d];
-        mote__waiter_done(&w);
         return mask ? mask : busy;
     }
     MOTE_STORE_LOAD_FENCE(); /* enlisted; now look for a close */
     bool gone = atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled));
     int waited = 0;
     if (!mask && !gone)
-        waited = mote__waiter_wait(&w, timeout);
+        waited = mote__waiter_wait_until(&w, deadline);
     for (int d = 0; d < 2; d++)
         if ((enlisted & bits[d]) && pd_delist(pd, d, &w))
             mask |= bits[d];
-    mote__waiter_done(&w);
     if (atomic_load(&pd->gen) != gen || (cancelled && atomic_load(cancelled)))
         return -EBADF; /* closed while we waited */
     return mask ? mask : waited < 0 && waited != -ETIMEDOUT ? waited : -ETIMEDOUT;

@@ -14,13 +14,13 @@
  *   gen              pd->gen, bumped by mote__fd_abort (mote_fd_close).
  *   cancelled        the socket's closed flag (s->closed), set by
  *                    mote_socket_close before mote__fd_abort and passed
- *                    to mote__fd_wait_ex. Without it a close that ends
+ *                    to mote__fd_wait_until. Without it a close that ends
  *                    before a wait reads gen leaves that wait asleep: a
  *                    plain mote_fd_close racing with the start of a wait
  *                    is a wait on a closed descriptor (documented), so
  *                    the model checks the socket path.
  *   walive[i]        waiter i's mote__waiter exists (on its stack, from
- *                    mote__waiter_init until mote__fd_wait_ex returns);
+ *                    mote__waiter_init until mote__fd_wait_until returns);
  *                    pd_signal asserts it before touching the waiter.
  *   wevents[i],      w->events and the wake (the park protocol itself is
  *   woken[i]         checked in park.pml: here "woken since armed").
@@ -32,7 +32,7 @@
  *                    (wakes a waiter, keeps no readiness), then CAS
  *                    READY -> 0.
  *   waiter           SOCK_IO's closed check, then
- *                    mote__fd_wait_ex(fd, ev, forever, &s->closed): read gen,
+ *                    mote__fd_wait_until(fd, ev, forever, &s->closed): read gen,
  *                    pd_consume (CAS READY -> 0), pd_enlist (CAS 0 -> me;
  *                    READY: consume; another waiter: -EBUSY; BUSY: spin),
  *                    the gen/cancelled re-check after enlisting,

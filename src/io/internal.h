@@ -8,6 +8,8 @@
  *              scheduler's netpoll operations and the poller threads
  *   fd.c       mote_fd_wait and closing: waiting on a poll descriptor
  *   active.c   active descriptors: readiness sent to a process as a call
+ *   waitset.c  wait sets: one wait over futures, descriptors, the mailbox
+ *              and timers, their sources hooked into the slots
  *   socket.c, dial.c, resolve.c, stream.c, file.c, stdio.c: the I/O types on top
  */
 #ifndef MOTE_IO_INTERNAL_H
@@ -109,8 +111,14 @@ int mote__netpoll_poll_now(void);
 
 /* ---- fd.c ---- */
 
-/* As mote_fd_wait; also returns -EBADF if *cancelled is (or becomes) set. */
-int mote__fd_wait_ex(int fd, int events, int64_t timeout, _Atomic bool *cancelled);
+/* As mote_fd_wait, until an absolute deadline (mote__now() time; < 0
+ * forever; MOTE__FD_NOW: ask once, without waiting); also returns -EBADF if
+ * *cancelled is (or becomes) set. */
+#define MOTE__FD_NOW 0 /* a deadline long past */
+int mote__fd_wait_until(int fd, int events, int64_t deadline, _Atomic bool *cancelled);
+/* Ask fd itself (poll(2), no wait) which of events it is ready for: the
+ * mask, -ETIMEDOUT if none, or -errno. */
+int mote__fd_poll_now(int fd, int events);
 /* True once an event said fd's read side is closed (EOF or an error is
  * waiting to be read): no further readiness edge will come for it. */
 bool mote__fd_read_closed(int fd);

@@ -7,8 +7,8 @@
  * Who waits in the backend: one poll token (sched/idle.c) says which single
  * thread may block in it. Normally the last worker to go idle holds it and
  * blocks in netpoll(); busy workers call netpoll(0) whenever their queues
- * run dry. A poller thread takes the token only when no worker has polled
- * for a while, so readiness is never left unseen.
+ * run dry. A poller thread takes the token only when the monitor finds that
+ * no worker has polled for a while, so readiness is never left unseen.
  *
  * Invariants: a poll descriptor, once created, lives until mote__netpoll_stop
  * (an event's pointer may arrive at any time); dispatching is safe from any
@@ -24,8 +24,9 @@
 #include "poll/poller.h"
 
 #define EVENTS_PER_WAIT 128
-#define POLLER_PAUSE_MIN MOTE_MSEC(1)
-#define POLLER_PAUSE_MAX MOTE_MSEC(10)
+
+/* What the poller threads are asked (N.want). */
+enum { WANT_NONE = 0, WANT_POLL, WANT_STOP };
 
 static struct {
     pthread_mutex_t lock;
@@ -35,7 +36,8 @@ static struct {
     const mote__poller_ops *chosen; /* MOTE_POLLER's, at mote_run */
     pthread_t threads[MOTE__NETPOLL_THREADS_MAX];
     _Atomic bool started;
-    _Atomic uint32_t stop; /* futex word: 1 when poller threads must end */
+    _Atomic bool stop;     /* poller threads must end */
+    _Atomic uint32_t want; /* futex word of the poller threads: WANT_* */
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 mote__pdesc *mote__pd_get(int fd, bool create) {
@@ -64,8 +66,8 @@ mote__pdesc *mote__pd_get(int fd, bool create) {
 
 void mote__pd_signal(mote__pdesc *pd, int d, bool keep) {
     for (;;) {
-        if (mote__slot_wake(&pd->slot[d], 0))
-            return; /* the waiter consumed this readiness */
+        if (mote__slot_wake(&pd->slot[d], 0, d ? MOTE__HOOK_WRITE : MOTE__HOOK_READ))
+            return; /* the waiter (or a wait set's hook) consumed this readiness */
         uintptr_t old = atomic_load(&pd->slot[d]);
         if (old == MOTE__SLOT_BUSY || mote__slot_holds_waiter(old)) {
             mote__cpu_relax(); /* a wake in flight, or a waiter just came */
@@ -118,51 +120,60 @@ static void netpoll_interrupt(void) {
     mote__poller_wakeup(N.poller);
 }
 
-static const mote__netpoll_ops netpoll_ops = {netpoll, netpoll_interrupt};
+/* The monitor saw no worker poll for a while although some run (long
+ * turns): let a poller thread wait in the poller. */
+static void netpoll_starved(void) {
+    uint32_t idle = WANT_NONE;
+    if (atomic_compare_exchange_strong(&N.want, &idle, WANT_POLL))
+        mote__futex_wake(&N.want, 1);
+}
+
+static const mote__netpoll_ops netpoll_ops = {netpoll, netpoll_interrupt, netpoll_starved};
 
 /*
  * A poller thread blocks in the poller only while it holds the poll token
  * (see sched.h): normally the last worker to go idle holds it and sleeps
  * in the poller itself, so readiness wakes a worker directly, and busy
  * workers poll without waiting whenever their queues run dry. The thread
- * takes over when no worker has polled for 1-10 ms (all busy with long
- * turns, or all parked on their futexes), so readiness is never left
- * unseen.
+ * sleeps until the monitor finds that no worker has polled for a while
+ * although some run (netpoll_starved), so readiness is never left unseen
+ * and a server whose workers poll never wakes it. Once awake it waits in
+ * the poller while the token is free, and after each batch of events goes
+ * on only while every worker is idle: they then sleep on their futexes,
+ * and nobody else would poll.
  */
 static void *poller_main(void *arg) {
     (void)arg;
     prctl(PR_SET_NAME, "mote-poller", 0, 0, 0);
-    int64_t pause = POLLER_PAUSE_MIN;
-    while (!atomic_load(&N.stop)) {
-        /* Always a pause between two waits: taking the token again at once
-         * would keep it from the workers for good, and every event would
-         * then cost a hop through this thread. While workers keep polling
-         * the pause grows to 10 ms (Go's sysmon looks at the network every
-         * 10 ms), so an idle server costs ~100 wake-ups a second. */
-        mote__futex_wait(&N.stop, 0, pause);
-        if (atomic_load(&N.stop))
+    for (;;) {
+        uint32_t want = atomic_load(&N.want);
+        if (want == WANT_STOP)
             break;
-        if (!mote__netpoll_take()) {
-            pause = pause * 2 > POLLER_PAUSE_MAX ? POLLER_PAUSE_MAX : pause * 2;
+        if (want == WANT_NONE || !atomic_compare_exchange_strong(&N.want, &want, WANT_NONE)) {
+            mote__futex_wait(&N.want, WANT_NONE, -1);
             continue;
         }
-        pause = POLLER_PAUSE_MIN;
-        mote__poll_event ev[EVENTS_PER_WAIT];
-        bool woken;
-        MOTE_TRACE(MOTE__TR_POLL, 0, 0);
-        int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, -1, &woken);
-        mote__netpoll_give();
-        mote__count(MOTE__CTR_POLL_WAITS, 1);
-        MOTE_TRACE(MOTE__TR_POLLED, 0, n > 0 ? (uint64_t)n : 0);
-        dispatch(ev, n);
+        while (!atomic_load(&N.stop) && mote__netpoll_take()) {
+            mote__poll_event ev[EVENTS_PER_WAIT];
+            bool woken;
+            MOTE_TRACE(MOTE__TR_POLL, 0, 0);
+            int n = mote__poller_wait(N.poller, ev, EVENTS_PER_WAIT, -1, &woken);
+            mote__netpoll_give();
+            mote__count(MOTE__CTR_POLL_WAITS, 1);
+            MOTE_TRACE(MOTE__TR_POLLED, 0, n > 0 ? (uint64_t)n : 0);
+            dispatch(ev, n);
+            if (!mote__sched_all_idle())
+                break; /* a worker runs: it polls, or the monitor calls again */
+        }
     }
     return NULL;
 }
 
 /* Stop and join the first n poller threads. */
 static void pollers_join(unsigned n) {
-    atomic_store(&N.stop, 1);
-    mote__futex_wake(&N.stop, INT32_MAX);
+    atomic_store(&N.stop, true);
+    atomic_store(&N.want, WANT_STOP); /* sticky: no thread sleeps on it again */
+    mote__futex_wake(&N.want, INT32_MAX);
     for (unsigned i = 0; i < n; i++) {
         mote__poller_wakeup(N.poller); /* ends the one in the poller, if any */
         pthread_join(N.threads[i], NULL);
@@ -184,7 +195,8 @@ static int netpoll_start(void) {
     pthread_mutex_lock(&N.lock);
     int r = 0;
     if (!atomic_load(&N.started)) {
-        atomic_store(&N.stop, 0);
+        atomic_store(&N.stop, false);
+        atomic_store(&N.want, WANT_NONE);
         r = mote__poller_open(&N.poller);
         /* Several threads may wait on one epoll set: each event goes to
          * one of them, and dispatching is safe from any thread. */

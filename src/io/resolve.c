@@ -55,7 +55,7 @@ static void *resolver(void *arg) {
     struct addrinfo hints = {.ai_family = r->family, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
     r->err = gai_errno(getaddrinfo(r->host, r->port, &hints, &r->res));
-    mote__slot_wake(&r->waiter, 0); /* unless the caller left already */
+    mote__slot_wake(&r->waiter, 0, MOTE__HOOK_DONE); /* unless the caller left already */
     req_unref(r);
     return NULL;
 }
@@ -85,7 +85,6 @@ int mote__resolve(const char *host, const char *port, mote_addr *out, int max, i
         return -e;
     }
     int waited = mote__waiter_wait(&w, timeout);
-    mote__waiter_done(&w);
     /* Leave: after this the helper never touches our waiter. */
     mote__slot_leave(&r->waiter, &w);
     bool done = atomic_load(&w.events) > 0;

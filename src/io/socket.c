@@ -160,10 +160,9 @@ int mote_socket_close(mote_socket *s) {
 
 /* After EAGAIN: wait for ev until the deadline. 0 to retry, or -errno. */
 static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
-    int64_t left = -1;
-    if (deadline >= 0 && (left = deadline - mote__now()) <= 0)
+    if (deadline >= 0 && deadline <= mote__now())
         return -ETIMEDOUT;
-    int r = mote__fd_wait_ex(s->fd, ev, left, &s->closed);
+    int r = mote__fd_wait_until(s->fd, ev, deadline, &s->closed);
     if (atomic_load(&s->closed))
         return -EBADF;
     return r < 0 ? r : 0;

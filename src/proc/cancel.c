@@ -93,9 +93,9 @@ int mote_cancel_after(mote_proc *p, int64_t ns) {
     if (e->dl_closed || (e->dl_armed && !mote__timer_cancel(&e->deadline))) {
         /* Ended, or the old deadline fired: the process is cancelled. */
     } else {
-        e->deadline.when = mote__now() + ns;
-        e->deadline.fire = deadline_fire;
-        r = mote__timer_add(&e->deadline);
+        if (!e->deadline.fire) /* the block starts zeroed */
+            mote__timer_init(&e->deadline, deadline_fire);
+        r = mote__timer_set(&e->deadline, mote__now() + ns);
         if (r == 0 && !e->dl_armed)
             mote_proc_ref(p);
         drop = r < 0 && e->dl_armed;

@@ -49,7 +49,7 @@ mote_future *mote__future_new(uint32_t kind) {
     f->res = mote_error(0);
     f->kind = (uint16_t)kind;
     f->foreign = foreign;
-    f->timer.slot = 0;
+    f->hooked = 0;
     if (foreign)
         return f;
     unsigned s = freg_shard(f);
@@ -112,28 +112,38 @@ void mote__future_init_stack(mote_future *f) {
     f->res = mote_error(0);
     f->kind = MOTE__FUT_STACK;
     f->foreign = false;
-    f->timer.slot = 0;
+    f->hooked = 0;
+}
+
+/* ---- Deadlines ---- */
+
+/* Under the timer lock, once the deadline passed: wake the sleep whose
+ * sequence was published before the deadline was (see future.h). */
+static void deadline_fire(mote__timer *t) {
+    mote__wake_timer *d = mote__container_of(t, mote__wake_timer, timer);
+    uint64_t seq = atomic_load(&d->seq);
+    atomic_store(&d->fired, seq);
+    mote__task_wake(d->task, seq);
+}
+
+void mote__wake_timer_init(mote__wake_timer *d, mote__task *t) {
+    mote__timer_init(&d->timer, deadline_fire);
+    d->task = t;
+    atomic_init(&d->seq, 0);
+    atomic_init(&d->fired, 0);
 }
 
 /* ---- Waiters ---- */
 
-static void waiter_timer_fire(mote__timer *t) {
-    mote__waiter *w = mote__container_of(t, mote__waiter, timer);
-    atomic_store(&w->timed_out, true);
-    mote__waiter_wake(w);
-}
-
 void mote__waiter_init(mote__waiter *w) {
+    w->hook.notify = NULL;
     w->task = mote__task_current();
     atomic_init(&w->seq, 0);
     atomic_init(&w->futex, 0);
     atomic_init(&w->events, 0);
     atomic_init(&w->timed_out, false);
-    w->timer_armed = false;
     w->err = 0;
     w->cancelled = false;
-    w->timer.slot = 0;
-    w->timer.fire = waiter_timer_fire;
     w->note.kind = MOTE__WAIT_OTHER; /* until the wait says what it is */
 }
 
@@ -164,25 +174,44 @@ bool mote__waiter_arm(mote__waiter *w) {
     return waiter_arm(w);
 }
 
+/* A process's timed sleep: its deadline timer is armed only while it
+ * sleeps (moving it later costs two stores and a load), and disarmed
+ * lazily after. Timed out: the timer woke this very sleep, and the clock
+ * agrees (a fire that took an earlier sleep's deadline may read this
+ * sleep's sequence: it wakes it once, spuriously). */
+/* Park w's task. The stack points at the note while the task is parked
+ * on it; wiped after, so a park that says nothing never shows an old one. */
+static void park_noted(mote__waiter *w, int64_t deadline) {
+    const mote__wait_note **note = &w->task->stack->wait;
+    w->note.until = deadline;
+    *note = &w->note;
+    if (mote__park() < 0)
+        w->err = -ENOMEM; /* no stack for the worker to carry on with */
+    *note = NULL;
+}
+
+static void task_sleep(mote__waiter *w, int64_t deadline) {
+    if (deadline < 0) {
+        park_noted(w, deadline);
+        return;
+    }
+    mote__wake_timer *d = mote__task_wake_timer(w->task);
+    uint64_t seq = atomic_load(&w->seq);
+    if (d)
+        atomic_store(&d->seq, seq);
+    if (!d || mote__timer_set(&d->timer, deadline) != 0) {
+        w->err = -ENOMEM; /* cannot time a wait: give up now */
+        return;
+    }
+    park_noted(w, deadline);
+    mote__timer_disarm(&d->timer);
+    if (!w->err && atomic_load(&d->fired) == seq && mote__now() >= deadline)
+        atomic_store(&w->timed_out, true);
+}
+
 void mote__waiter_sleep(mote__waiter *w, int64_t deadline) {
     if (w->task) {
-        if (deadline >= 0 && !w->timer_armed) {
-            w->timer.when = deadline;
-            w->timer_armed = true;
-            if (mote__timer_add(&w->timer) != 0) {
-                w->timer_armed = false;
-                w->err = -ENOMEM; /* cannot time a wait: give up now */
-                return;
-            }
-        }
-        /* The stack points at the note while the task is parked on it;
-         * wiped after, so a park that says nothing never shows an old one. */
-        const mote__wait_note **note = &w->task->stack->wait;
-        w->note.until = deadline;
-        *note = &w->note;
-        if (mote__park() < 0)
-            w->err = -ENOMEM;
-        *note = NULL;
+        task_sleep(w, deadline);
         return;
     }
     int64_t left = -1;
@@ -218,10 +247,12 @@ void mote__waiter_notify(mote__waiter *w) {
     mote__waiter_wake(w);
 }
 
-void mote__waiter_done(mote__waiter *w) {
-    MOTE_ASSERT_MSG(w->task == mote__task_current(), "a waiter waits where it was made");
-    if (w->timer_armed)
-        mote__timer_cancel(&w->timer);
+/* What a wait that stopped says: 0 (an event), -ECANCELED, -ENOMEM or
+ * -ETIMEDOUT. */
+static int waiter_result(mote__waiter *w) {
+    if (atomic_load(&w->events) > 0)
+        return 0;
+    return w->cancelled ? -ECANCELED : w->err ? w->err : -ETIMEDOUT;
 }
 
 /* True if the wait should stop. */
@@ -232,56 +263,70 @@ static bool waiter_should_stop(mote__waiter *w) {
 /* Sleep on w until an event, the deadline, a cancel, or (timeout == 0)
  * not at all. */
 int mote__waiter_wait(mote__waiter *w, int64_t timeout) {
-    if (timeout != 0) {
-        int64_t deadline = mote__deadline(timeout);
-        while (waiter_arm(w) && !waiter_should_stop(w)) {
-            mote__waiter_sleep(w, deadline);
-            if (waiter_should_stop(w))
-                break;
-        }
+    if (timeout == 0)
+        return waiter_result(w);
+    return mote__waiter_wait_until(w, mote__deadline(timeout));
+}
+
+int mote__waiter_wait_until(mote__waiter *w, int64_t deadline) {
+    while (waiter_arm(w) && !waiter_should_stop(w)) {
+        mote__waiter_sleep(w, deadline);
+        if (waiter_should_stop(w))
+            break;
     }
-    if (atomic_load(&w->events) > 0)
-        return 0;
-    return w->cancelled ? -ECANCELED : w->err ? w->err : -ETIMEDOUT;
+    return waiter_result(w);
 }
 
 /* ---- Futures ---- */
+
+/* Take f's slot to BUSY and return what it held. BUSY is held only for a
+ * moment, by whoever notifies or unhooks a hook: wait it out. */
+static uintptr_t future_take(mote_future *f) {
+    for (unsigned spins = 0;;) {
+        uintptr_t v = atomic_load(&f->w);
+        if (v != MOTE__FW_BUSY && atomic_compare_exchange_weak(&f->w, &v, MOTE__FW_BUSY))
+            return v;
+        mote__slot_pause(&spins);
+    }
+}
 
 bool mote__future_complete(mote_future *f, mote_result r) {
     /* The word first: a dropped future's memory may be a message the
      * consumer left to us, but never a stack frame (mote_call from a
      * process replies into its message, not onto its stack). */
-    uintptr_t w = atomic_exchange(&f->w, MOTE__FW_BUSY);
-    MOTE_ASSERT_MSG(w != MOTE__FW_BUSY && w != MOTE__FW_DONE, "a future completes once");
+    uintptr_t w = future_take(f);
+    MOTE_ASSERT_MSG(w != MOTE__FW_DONE, "a future completes once");
     if (w == MOTE__FW_DROPPED) {
         f->res = r; /* nobody reads it: future_free releases what it holds */
         future_free(f);
         return false;
     }
     f->res = r;
-    if (mote__slot_holds_waiter(w))
-        mote__waiter_notify((mote__waiter *)w);
-    atomic_store(&f->w, MOTE__FW_DONE);
+    uintptr_t after = MOTE__FW_DONE;
+    if (mote__slot_holds_waiter(w)) {
+        if (((mote__hook *)w)->notify)
+            f->hooked |= MOTE__HOOK_DONE; /* the hook stays; its owner reads this */
+        after = mote__slot_notify(w, MOTE__FW_DONE, MOTE__HOOK_DONE);
+    }
+    atomic_store(&f->w, after);
     return true;
 }
 
-/* Only called once the completer has taken the slot (BUSY): DONE is what
- * it leaves. */
-static void spin_until_done(mote_future *f) {
-    mote__slot_spin_busy(&f->w);
-    MOTE_ASSERT_MSG(atomic_load(&f->w) == MOTE__FW_DONE, "a completer leaves DONE");
-}
-
-/* Register w on f. Returns 1 if registered, 0 if f is already done. */
+/* Register w on f. Returns 1 if registered, 0 if f is already done,
+ * -EBUSY if another waiter or a wait set holds it, -EINVAL if dropped. */
 static int future_register(mote_future *f, mote__waiter *w) {
-    uintptr_t exp = 0;
-    if (atomic_compare_exchange_strong(&f->w, &exp, (uintptr_t)w))
-        return 1;
-    if (exp == MOTE__FW_BUSY || exp == MOTE__FW_DONE) {
-        atomic_fetch_add(&w->events, 1);
-        return 0;
+    for (unsigned spins = 0;;) {
+        uintptr_t exp = 0;
+        if (atomic_compare_exchange_strong(&f->w, &exp, (uintptr_t)w))
+            return 1;
+        if (exp == MOTE__FW_DONE) {
+            atomic_fetch_add(&w->events, 1);
+            return 0;
+        }
+        if (exp != MOTE__FW_BUSY)
+            return exp == MOTE__FW_DROPPED ? -EINVAL : -EBUSY;
+        mote__slot_pause(&spins); /* a completion (or a hook's owner) at work */
     }
-    return -EINVAL; /* waited on by someone else, or dropped */
 }
 
 /* Unregister w from f. Returns true if f is done. */
@@ -294,25 +339,15 @@ int mote__future_wait(mote_future *f, int64_t timeout) {
 }
 
 int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
-    uintptr_t s = atomic_load(&f->w);
-    if (s == MOTE__FW_DONE)
+    if (atomic_load(&f->w) == MOTE__FW_DONE)
         return 0;
-    if (s == MOTE__FW_BUSY) {
-        spin_until_done(f);
-        return 0;
-    }
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, kind, 0, obj);
     int r = future_register(f, &w);
-    if (r < 0)
+    if (r <= 0)
         return r;
-    if (r == 0) {
-        spin_until_done(f);
-        return 0;
-    }
     r = mote__waiter_wait(&w, timeout);
-    mote__waiter_done(&w);
     return future_unregister(f, &w) ? 0 : r < 0 ? r : -ETIMEDOUT;
 }
 
@@ -349,13 +384,13 @@ void mote_future_drop(mote_future *f) {
 }
 
 void mote__future_release(mote_future *f) {
-    if (f->kind == MOTE__FUT_TIMER && mote__timer_cancel(&f->timer)) {
-        future_free(f); /* will never fire */
-        return;
-    }
-    for (;;) {
+    for (unsigned spins = 0;;) {
         uintptr_t s = atomic_load(&f->w);
         if (s == 0) {
+            if (f->kind == MOTE__FUT_TIMER && mote__timer_cancel(&f->timer)) {
+                future_free(f); /* will never fire */
+                return;
+            }
             if (atomic_compare_exchange_weak(&f->w, &s, MOTE__FW_DROPPED))
                 return; /* the producer frees it */
         } else if (s == MOTE__FW_DONE) {
@@ -364,11 +399,47 @@ void mote__future_release(mote_future *f) {
             future_free(f);
             return;
         } else if (s == MOTE__FW_BUSY) {
-            mote__slot_spin_busy(&f->w);
+            mote__slot_pause(&spins);
+        } else if (mote__slot_holds_waiter(s) && ((mote__hook *)s)->notify) {
+            /* In a wait set: tell it; it drops f when it lets go of it. */
+            if (atomic_compare_exchange_weak(&f->w, &s, MOTE__FW_BUSY)) {
+                f->hooked |= MOTE__HOOK_DROPPED;
+                atomic_store(&f->w, mote__slot_notify(s, s, MOTE__HOOK_DROPPED));
+                return;
+            }
         } else {
-            return; /* being waited on elsewhere: misuse; leave it alone */
+            return; /* being waited on elsewhere (or dropped twice): misuse; leave it alone */
         }
     }
+}
+
+int mote__future_hook(mote_future *f, mote__hook *h) {
+    for (unsigned spins = 0;;) {
+        uintptr_t exp = 0;
+        if (atomic_compare_exchange_strong(&f->w, &exp, (uintptr_t)h))
+            return 1;
+        if (exp == MOTE__FW_DONE) {
+            /* Hooked all the same, so a done future in a set behaves as
+             * one that completes there (await -EBUSY, drop hands it over).
+             * Only its owner, the caller, could change DONE. */
+            f->hooked = MOTE__HOOK_DONE;
+            atomic_store(&f->w, (uintptr_t)h);
+            return 0;
+        }
+        if (exp != MOTE__FW_BUSY)
+            return exp == MOTE__FW_DROPPED ? -EINVAL : -EBUSY;
+        mote__slot_pause(&spins);
+    }
+}
+
+unsigned mote__future_unhook(mote_future *f, mote__hook *h) {
+    mote__slot_unhook(&f->w, h);
+    unsigned what = f->hooked;
+    f->hooked = 0;
+    atomic_store(&f->w, what & MOTE__HOOK_DONE ? MOTE__FW_DONE : 0);
+    if (what & MOTE__HOOK_DROPPED)
+        mote_future_drop(f);
+    return what;
 }
 
 int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, int64_t timeout) {
@@ -384,10 +455,15 @@ int mote_poll(mote_future **futs, size_t *n, mote_future **ready, size_t cap, in
     mote__waiter w;
     mote__waiter_init(&w);
     mote__waiter_note(&w, MOTE__WAIT_POLL, count > INT32_MAX ? INT32_MAX : (int32_t)count, 0);
-    for (size_t i = 0; i < count; i++)
-        future_register(futs[i], &w);
+    for (size_t i = 0; i < count; i++) {
+        r = future_register(futs[i], &w);
+        if (r < 0) { /* awaited elsewhere, in a wait set, or dropped */
+            while (i-- > 0)
+                future_unregister(futs[i], &w);
+            return r;
+        }
+    }
     r = mote__waiter_wait(&w, timeout);
-    mote__waiter_done(&w);
     if (r == -ECANCELED) { /* every future stays the caller's, ready or not */
         for (size_t i = 0; i < count; i++)
             future_unregister(futs[i], &w);
@@ -421,15 +497,24 @@ int mote_timer(mote_future **out, int64_t ns) {
     mote_future *f = mote__future_new(MOTE__FUT_TIMER);
     if (!f)
         return -ENOMEM;
-    f->timer.when = mote__now() + (ns > 0 ? ns : 0);
-    f->timer.fire = timer_future_fire;
-    int r = mote__timer_add(&f->timer);
+    mote__timer_init(&f->timer, timer_future_fire);
+    int r = mote__timer_set(&f->timer, mote__now() + (ns > 0 ? ns : 0));
     if (r < 0) {
         future_free(f);
         return r;
     }
     *out = f;
     return 0;
+}
+
+/* A later deadline is a store (timer.h); a reset that races with the
+ * firing either moves the deadline or finds it fired (-EALREADY). */
+int mote_timer_reset(mote_future *f, int64_t ns) {
+    if (!f || f->kind != MOTE__FUT_TIMER)
+        return -EINVAL;
+    if (!mote__sched_running())
+        return -ESHUTDOWN;
+    return mote__timer_reset(&f->timer, mote__now() + (ns > 0 ? ns : 0));
 }
 
 int mote_sleep(int64_t ns) {
@@ -455,6 +540,5 @@ int mote_sleep(int64_t ns) {
     /* ns < 0 waits forever: no timer is armed and no source has the
      * waiter, so only a cancel (shutdown cancels every process) ends it. */
     r = mote__waiter_wait(&w, ns);
-    mote__waiter_done(&w);
     return r == -ECANCELED || r == -ENOMEM ? r : 0;
 }

@@ -4,8 +4,9 @@
  *
  * Three threads: the producer (the process running the message), the
  * consumer (the process awaiting the future, with a timeout), and the
- * timer that may fire that timeout. Checked exhaustively by
- * scripts/check-models.sh.
+ * timer that may fire that timeout (the consumer's deadline). Checked
+ * exhaustively by scripts/check-models.sh. (A wait set's hook in the word
+ * is modelled in io/waitset.pml.)
  *
  * Mapping to the C:
  *   w                   f->w: NUL (NULL), WAITER (the consumer's
@@ -14,31 +15,38 @@
  *                       consumer's stack from mote__waiter_init() until
  *                       mote__future_wait() returns. Whoever touches it
  *                       asserts walive (no use after free).
- *   wevents, woken      w->events, and the wake itself (w->futex for a
- *                       thread; for a task the park protocol, checked in
- *                       park.pml, reduced here to "woken since armed").
- *   timed_out, armed    w->timed_out and the waiter's timer: armed by
- *                       mote__waiter_sleep(), cancelled by
- *                       mote__waiter_done() under the timer lock (tlock),
- *                       which the timer holds while it fires
- *                       (waiter_timer_fire -> mote__waiter_wake).
+ *   wevents, seq,       w->events, the consumer's park sequence (bumped by
+ *   woken               mote__waiter_arm) and the wake itself: the park
+ *                       protocol, checked in park.pml, reduced here to
+ *                       "woken with the current sequence since armed"
+ *                       (wake(s) with an older s does nothing).
+ *   dseq, dwhen, fired  the process's deadline (future.h): task_sleep
+ *                       stores dseq = seq, then arms dwhen (the deadline;
+ *                       it may pass at any time), parks, disarms dwhen
+ *                       and sets timed_out if fired == seq. The timer
+ *                       (fire_expired + deadline_fire) takes dwhen with a
+ *                       CAS, then reads dseq, stores fired and wakes that
+ *                       sequence: it never touches the waiter.
  *   ffree               the future was freed (future_free): by the
  *                       consumer after taking the result or on a drop of a
  *                       DONE future, by the producer on DROPPED. Exactly
  *                       once, and nobody touches f after it.
- *   producer            mote__future_complete(): exchange BUSY; DROPPED ->
- *                       free; a waiter -> events++, wake; store DONE.
+ *   producer            mote__future_complete(): take the word to BUSY
+ *                       (future_take: a CAS that waits out another BUSY);
+ *                       DROPPED -> free; a waiter -> events++, wake;
+ *                       store DONE.
  *   consumer            mote_await_for(f, timeout): mote__future_wait()
- *                       (fast paths, future_register, mote__waiter_wait,
- *                       mote__waiter_done, future_unregister, which spins
+ *                       (fast path, future_register, which waits out BUSY,
+ *                       mote__waiter_wait, future_unregister, which spins
  *                       past BUSY); on -ETIMEDOUT it either drops the
  *                       future (mote_future_drop) or awaits it again
  *                       without a timeout (mote_await).
  *
  * Properties: no use of the waiter after it is gone (assert walive in the
- * producer and the timer); the future freed exactly once and never used
- * after (asserts on ffree); no lost wake-up: an await without timeout
- * ends with the result (checker at timeout, and end states).
+ * producer); the future freed exactly once and never used after (asserts
+ * on ffree); no lost wake-up: an await without timeout ends with the
+ * result (checker at timeout, and end states), also when a late fire of
+ * the first wait's deadline comes during the second wait.
  *
  * Mutants (must fail):
  *   MUTANT_DONE_EARLY   the producer stores DONE before waking the waiter:
@@ -59,10 +67,12 @@
 byte w = NUL;
 bit walive = 0;
 byte wevents = 0;
+byte seq = 0;
 bit woken = 0;
 bit timed_out = 0;
-bit armed = 0;
-bit tlock = 0;
+byte dseq = 0;
+bit dwhen = 0;
+byte fired = 0;
 byte ffree = 0;
 bit got_result = 0;
 bit dropped = 0;
@@ -76,15 +86,21 @@ inline free_future() {
     atomic { assert(ffree == 0); ffree++ }
 }
 
-/* mote__waiter_wake: wake the waiter (it must exist). */
+/* mote__waiter_wake: wake the waiter (it must exist) with its current
+ * sequence. */
 inline waiter_wake() {
     atomic { touch_waiter(); woken = 1 }
+}
+
+/* mote__task_wake(task, s): only the current sequence wakes. */
+inline task_wake(s) {
+    atomic { if :: s == seq -> woken = 1 :: else -> skip fi }
 }
 
 active proctype producer() {
     byte old;
     touch_future();                       /* f->res = r */
-    atomic { touch_future(); old = w; w = BUSY };   /* atomic_exchange */
+    atomic { touch_future(); w != BUSY -> old = w; w = BUSY };  /* future_take */
     if
     :: old == DROPPED -> free_future()
     :: old == WAITER ->
@@ -101,41 +117,51 @@ active proctype producer() {
     producer_done = 1
 }
 
-/* The timer thread: fires an armed timer under the timer lock. */
+/* The timer: the deadline may pass whenever it is armed. It takes it (the
+ * CAS of `when` to OFF), then reads the sequence to wake (deadline_fire):
+ * a sleep that moved on meanwhile gets a spurious wake, told apart in C by
+ * the clock (the deadline of one wait passed for all its sleeps). */
 active proctype timer() {
+    byte s;
 end:
     do
-    :: atomic { armed && !tlock -> tlock = 1 };
-        if
-        :: armed -> atomic { touch_waiter(); timed_out = 1 }; waiter_wake(); armed = 0
-        :: else -> skip
-        fi;
-        tlock = 0
+    :: atomic { dwhen -> dwhen = 0 };
+        s = dseq;
+        fired = s;
+        task_wake(s)
     od
 }
 
 /* mote__waiter_wait(w, timeout): until an event or (with a timeout) the
- * timer fires. */
+ * deadline. */
 inline waiter_wait(with_timeout) {
     do
-    :: atomic { woken = 0 };                              /* mote__waiter_arm */
+    :: atomic { seq++; woken = 0 };                       /* mote__waiter_arm */
 #ifndef MUTANT_NO_RECHECK
         if
         :: wevents > 0 || timed_out -> break
         :: else -> skip
         fi;
 #endif
-        if                                                /* mote__waiter_sleep */
-        :: with_timeout && !armed && !timed_out -> armed = 1
+        if                                                /* task_sleep */
+        :: with_timeout -> dseq = seq; dwhen = 1
         :: else -> skip
         fi;
         woken;                                            /* park until woken */
         if
+        :: with_timeout ->
+            dwhen = 0;                                    /* lazy disarm */
+            if
+            :: fired == seq -> timed_out = 1
+            :: else -> skip
+            fi
+        :: else -> skip
+        fi;
+        if
         :: wevents > 0 || timed_out -> break
         :: else -> skip
         fi
-    od;
-    atomic { !tlock -> armed = 0 }                        /* mote__waiter_done */
+    od
 }
 
 /* future_unregister: result is 1 if f is done. */
@@ -157,24 +183,22 @@ inline unregister(res) {
 
 /* mote__future_wait(f, timeout): rc 0 (done) or 1 (timed out). */
 inline future_wait(with_timeout, rc) {
-    byte s;
     bit r;
-    s = w;
     if
-    :: s == DONE -> rc = 0
-    :: s == BUSY -> (w == DONE); rc = 0
+    :: w == DONE -> rc = 0
     :: else ->
         atomic { walive = 1; wevents = 0; woken = 0; timed_out = 0 };  /* mote__waiter_init */
         atomic {                                          /* future_register */
             touch_future();
+            w != BUSY ->                                  /* waits out BUSY */
             if
             :: w == NUL -> w = WAITER; r = 1
-            :: else -> wevents++; r = 0                   /* BUSY or DONE */
+            :: else -> wevents++; r = 0                   /* DONE */
             fi
         };
         if
         :: r -> waiter_wait(with_timeout); unregister(r); rc = 1 - r
-        :: else -> (w == DONE); rc = 0
+        :: else -> rc = 0
         fi;
         walive = 0                                        /* the stack frame ends */
     fi

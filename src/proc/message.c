@@ -334,7 +334,6 @@ int mote_receive(mote_msg **out, int64_t timeout) {
             mote__waiter_sleep(&w, deadline);
         atomic_store(&p->recv_seq, 0);
     }
-    mote__waiter_done(&w);
     return r;
 }
 

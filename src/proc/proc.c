@@ -42,6 +42,8 @@ static void preg_remove(mote_proc *p);
 static void proc_free(mote_proc *p) {
     mote__proc_ext *e = mote__proc_ext_of(p);
     if (e) {
+        if (e->sleep.task) /* final: a fire under way finishes first */
+            mote__timer_cancel(&e->sleep.timer);
         free(e->exit_text);
         mote__free(e, sizeof *e);
     }
@@ -215,6 +217,18 @@ mote__proc_ext *mote__proc_ext_any(mote_proc *p) {
         if (atomic_compare_exchange_weak(&p->ext, &w, (uintptr_t)fresh | (w & MOTE__EXT_CLOSED)))
             return fresh;
     }
+}
+
+/* Only the process itself sleeps on its deadline, so it sets it up
+ * without a race; a dtor's sleep after the end still gets one (mote__proc_ext_any). */
+mote__wake_timer *mote__task_wake_timer(mote__task *t) {
+    mote_proc *p = (mote_proc *)t; /* a task is a process's first member */
+    mote__proc_ext *e = mote__proc_ext_any(p);
+    if (!e)
+        return NULL;
+    if (!e->sleep.task)
+        mote__wake_timer_init(&e->sleep, t);
+    return &e->sleep;
 }
 
 bool mote__proc_ref_live(mote_proc *p) {

@@ -115,6 +115,10 @@ typedef struct mote__proc_ext {
     mote__spinlock dl_lock;
     bool dl_armed, dl_closed;
     mote__timer deadline;
+    /* Timed waits (future.h): set up on the process's first one, by the
+     * process itself (task NULL until then); cancelled before the block
+     * is freed. */
+    mote__wake_timer sleep;
 } mote__proc_ext;
 #define MOTE__EXT_CLOSED ((uintptr_t)1)
 

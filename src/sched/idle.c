@@ -20,8 +20,8 @@
  * in the I/O layer's poller, S.poll.owner says which (TOKEN_*). The last
  * worker to go idle takes it and sleeps in the poller instead of on its
  * futex, so readiness wakes a process on that worker with one thread
- * wake-up. A poller thread takes it only when no worker has polled since
- * it last looked (S.poll.polled).
+ * wake-up. A poller thread takes it only when the monitor finds that no
+ * worker has polled for a while (S.poll.polled) although some run.
  */
 #include "sched/internal.h"
 
@@ -327,11 +327,17 @@ const mote__timer_hooks mote__sched_timer_hooks = {
 
 void mote__sched_set_netpoll(const mote__netpoll_ops *ops) {
     atomic_store_explicit(&S.poll.ops, ops, memory_order_release);
+    /* Workers that parked before there was a poller sleep on their
+     * futexes, and the poller threads wait for the monitor, which sleeps
+     * while every worker does: wake one worker, which parks again holding
+     * the token. A worker parking now publishes itself idle, then reads
+     * ops; here ops is published, then nidle read: one sees the other. */
+    MOTE_STORE_LOAD_FENCE();
+    if (ops && atomic_load(&S.idle.nidle) > 0)
+        mote__wakep_slow();
 }
 
 bool mote__netpoll_take(void) {
-    if (atomic_exchange(&S.poll.polled, false))
-        return false; /* a worker polled since we last looked */
     uint32_t free_token = TOKEN_FREE;
     return atomic_compare_exchange_strong(&S.poll.owner, &free_token, TOKEN_POLLER_THREAD);
 }
@@ -339,6 +345,10 @@ bool mote__netpoll_take(void) {
 void mote__netpoll_give(void) {
     MOTE_ASSERT(atomic_load(&S.poll.owner) == TOKEN_POLLER_THREAD);
     atomic_store(&S.poll.owner, TOKEN_FREE);
+}
+
+bool mote__sched_all_idle(void) {
+    return atomic_load(&S.idle.nidle) >= atomic_load(&S.mon.nactive);
 }
 
 void mote__netpoll_rewake(void) {

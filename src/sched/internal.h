@@ -171,7 +171,7 @@ typedef struct sched_state {
     struct {
         const mote__netpoll_ops *_Atomic ops; /* the I/O layer's poller */
         _Atomic uint32_t owner;      /* TOKEN_* */
-        _Atomic bool polled;         /* a worker polled since a poller thread looked */
+        _Atomic bool polled;         /* a worker polled since the monitor looked */
         _Atomic(worker *) sleeper;   /* the worker that may be blocked in poll */
     } poll;
 
@@ -206,7 +206,7 @@ typedef struct sched_state {
         pthread_t thread;
         bool started;
         _Atomic uint32_t word;     /* futex for its periodic sleep */
-        _Atomic uint32_t parked;   /* 1 while it sleeps until a worker wakes */
+        _Atomic uint32_t parked;   /* MON_LIGHT or MON_DEEP while every worker idles (monitor.c) */
         _Atomic unsigned spare_hw; /* spares ever activated: the scan bound */
         _Atomic int nactive;       /* workers + active spares */
         _Atomic int nstalled;      /* of those, stuck in a section or a long turn */
@@ -263,8 +263,12 @@ static inline void mon_mark(worker *w, uint32_t activity) {
 
 /* Count n events of kind c on w (its owner only). */
 static inline void ctr_add(worker *w, unsigned c, uint64_t n) {
+#ifndef MOTE_NO_HOOKS /* see debug/trace.h */
     _Atomic uint64_t *x = &w->ctr.n[c];
     atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + n, memory_order_relaxed);
+#else
+    (void)w, (void)c, (void)n;
+#endif
 }
 
 /* Trace points (debug/trace.h) name tasks by their address. */

@@ -29,11 +29,20 @@
  * ownership. The monitor samples every threshold/2 while workers are
  * stalled, backs off (doubling) to every 1 ms otherwise, wakes exactly at
  * the threshold for an open section (unless its worker makes many short
- * ones), and sleeps without a timeout while every worker is idle: the
- * first worker to wake kicks it. So in a busy runtime a long section is
- * noticed from threshold to threshold + 2 ms after it began (sooner while
- * others are stalled), a hog after 10-12 ms, and an idle runtime costs the
- * monitor nothing.
+ * ones). While every worker is idle it parks: lightly (10 ms at a time),
+ * and after a second of that deeply (without a timeout): the first worker
+ * to wake then kicks it. A worker entering a blocking section wakes it
+ * from either park; a worker merely leaving idle does not wake a light
+ * park, so a server that idles between requests costs no wake-ups per
+ * request. So a long section is noticed from threshold to threshold + 2
+ * ms after it began (sooner while others are stalled), a hog after 10-12
+ * ms (up to 20 ms when it began right after an idle spell), and an idle
+ * runtime costs the monitor a hundred wake-ups in its first second, then
+ * nothing.
+ *
+ * The monitor also watches the network (netpoll_watch): when no worker has
+ * polled for 1 ms while some run, it asks the I/O layer's poller thread to
+ * wait in the poller; otherwise that thread sleeps for good.
  */
 #include "sched/internal.h"
 #include "base/alloc.h"
@@ -43,16 +52,34 @@
 #include <sys/prctl.h>
 
 #define HOG_NS MOTE_MSEC(10) /* a turn this long counts as a stalled worker */
+#define POLL_STARVED_NS MOTE_MSEC(1) /* no worker polled for this long: a poller thread polls */
+/* Every worker idle: the monitor sleeps LIGHT_PARK_NS at a time, and
+ * without a timeout once that happened DEEP_AFTER times in a row. */
+#define LIGHT_PARK_NS HOG_NS
+#define DEEP_AFTER 100
+enum { MON_AWAKE = 0, MON_LIGHT, MON_DEEP }; /* S.mon.parked */
 #define MON_MIN_NS MOTE_USEC(20)
 #define MON_MAX_NS MOTE_MSEC(1)
 /* A section seen for the first time is timed only on a worker that made
  * at most this many marks since the last sample (else: a read loop). */
 #define MON_FEW_MARKS 16u
 
+/* Wake a parked monitor (light or deep). */
+static void monitor_wake(uint32_t parked) {
+    if (atomic_compare_exchange_strong(&S.mon.parked, &parked, MON_AWAKE))
+        mote__futex_wake(&S.mon.parked, 1);
+}
+
 void mote_blocking_begin(void) {
     worker *w = cur_worker();
     if (w && !w->is_main && w->current) {
         mon_mark(w, MON_BLOCK);
+        /* A section must be noticed at the threshold: a parked monitor is
+         * woken (it parks only after seeing every worker idle, and this
+         * worker left idle since: seq_cst on both sides). */
+        uint32_t parked = atomic_load(&S.mon.parked);
+        if (MOTE_UNLIKELY(parked != MON_AWAKE))
+            monitor_wake(parked);
         ctr_add(w, MOTE__CTR_SECTIONS, 1);
         TRACE_TASK(MOTE__TR_BLOCK, w->current, 0);
         if (MOTE_UNLIKELY(mote__warn_ns))
@@ -74,13 +101,15 @@ void mote_blocking_end(void) {
     }
 }
 
-/* Worker side: wake the monitor if it sleeps until a worker wakes. */
+/* Worker side, leaving idle: wake the monitor if it sleeps without a
+ * timeout. A lightly parked one is left alone: it looks again within
+ * LIGHT_PARK_NS, and a server that idles between requests would
+ * otherwise pay a futex wake-up on the worker and one of the monitor per
+ * request. */
 void mote__monitor_kick(void) {
     MOTE_STORE_LOAD_FENCE(); /* our nidle decrement before its flag */
-    uint32_t one = 1;
-    if (atomic_load_explicit(&S.mon.parked, memory_order_relaxed) &&
-        atomic_compare_exchange_strong(&S.mon.parked, &one, 0))
-        mote__futex_wake(&S.mon.parked, 1);
+    if (atomic_load_explicit(&S.mon.parked, memory_order_relaxed) == MON_DEEP)
+        monitor_wake(MON_DEEP);
 }
 
 /* ---- Spare workers and backup threads ---- */
@@ -256,23 +285,44 @@ static mon_sample monitor_scan(mon_view *view, int64_t now) {
     return s;
 }
 
-/* Everything idle: sleep until a worker wakes (mote__monitor_kick). */
-static void monitor_park(void) {
-    atomic_store(&S.mon.parked, 1);
+/* Readiness must not wait behind long turns: when no worker has polled
+ * for POLL_STARVED_NS while some run, a poller thread takes over (Go's
+ * sysmon polls the network itself after 10 ms). So the poller threads
+ * sleep for good while workers poll. *seen: when a poll was last seen. */
+static void netpoll_watch(int64_t now, int64_t *seen) {
+    const mote__netpoll_ops *np = atomic_load_explicit(&S.poll.ops, memory_order_acquire);
+    if (!np)
+        return;
+    if (atomic_exchange(&S.poll.polled, false)) {
+        *seen = now;
+    } else if (now - *seen >= POLL_STARVED_NS && atomic_load(&S.poll.owner) == TOKEN_FREE) {
+        np->starved();
+        *seen = now;
+    }
+}
+
+/* Everything idle: sleep LIGHT_PARK_NS, or (deep) until a worker wakes
+ * (mote__monitor_kick); either is cut short by a blocking section. */
+static void monitor_park(bool deep) {
+    uint32_t how = deep ? MON_DEEP : MON_LIGHT;
+    atomic_store(&S.mon.parked, how);
     MOTE_STORE_LOAD_FENCE();
     if (atomic_load(&S.idle.nidle) == atomic_load(&S.mon.nactive) && !atomic_load(&S.stopping))
-        mote__futex_wait(&S.mon.parked, 1, -1);
-    atomic_store(&S.mon.parked, 0);
+        mote__futex_wait(&S.mon.parked, how, deep ? -1 : LIGHT_PARK_NS);
+    atomic_store(&S.mon.parked, MON_AWAKE);
 }
 
 static void *monitor_main(void *arg) {
     mon_view *view = arg; /* one per worker and spare */
     prctl(PR_SET_NAME, "mote-monitor", 0, 0, 0);
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    int64_t period = MON_MIN_NS;
+    int64_t period = MON_MIN_NS, polled_seen = mote__now();
+    int idle_parks = 0; /* light parks in a row */
     while (!atomic_load(&S.stopping)) {
         int64_t now = mote__now();
         mon_sample s = monitor_scan(view, now);
+        if (s.busy)
+            netpoll_watch(now, &polled_seen);
         atomic_store(&S.mon.nstalled, s.stalled);
         for (int run = atomic_load(&S.mon.nactive) - s.stalled; run < (int)S.cfg.threads; run++)
             if (!spare_activate())
@@ -280,9 +330,12 @@ static void *monitor_main(void *arg) {
         if (s.moved)
             wakep();
         if (!s.busy && atomic_load(&S.idle.nidle) == atomic_load(&S.mon.nactive)) {
-            monitor_park();
+            monitor_park(idle_parks >= DEEP_AFTER);
+            idle_parks = idle_parks < DEEP_AFTER ? idle_parks + 1 : idle_parks;
+            polled_seen = mote__now(); /* the last worker to go idle held the token */
             continue;
         }
+        idle_parks = 0;
         /* Back off like Go's sysmon: fast while workers are stalled, else
          * doubling up to 1 ms, but wake exactly when a section seen open
          * twice would reach the threshold. Short sections (a file read)
@@ -317,7 +370,7 @@ void mote__monitor_stop(void) {
         return;
     atomic_store(&S.mon.word, 1);
     mote__futex_wake(&S.mon.word, 1);
-    atomic_store(&S.mon.parked, 0);
+    atomic_store(&S.mon.parked, MON_AWAKE);
     mote__futex_wake(&S.mon.parked, 1);
     pthread_join(S.mon.thread, NULL);
     S.mon.started = false;

@@ -18,6 +18,9 @@ int64_t mote__turn_elapsed(void) {
 static _Atomic uint64_t shared_ctr[MOTE__CTR_N];
 
 void mote__count(unsigned c, uint64_t n) {
+#ifdef MOTE_NO_HOOKS /* see debug/trace.h */
+    return;
+#endif
     worker *w = cur_worker();
     if (w)
         ctr_add(w, c, n);
@@ -26,6 +29,9 @@ void mote__count(unsigned c, uint64_t n) {
 }
 
 void mote__busy_mark(worker *w, bool busy) {
+#ifdef MOTE_NO_HOOKS
+    return;
+#endif
     int64_t now = mote__now();
     uint32_t seq = atomic_load_explicit(&w->ctr.busy_seq, memory_order_relaxed);
     atomic_store_explicit(&w->ctr.busy_seq, seq + 1, memory_order_relaxed);

@@ -155,17 +155,23 @@ void mote__yield(void);
  * readiness event wakes its process on that worker with one thread wake-up
  * and no poller thread in between. One thread at a time holds the poll
  * token and may block in poll: a worker, or a poller thread (which takes it
- * only when no worker has for a while, e.g. all workers are busy).
+ * only when the monitor finds that no worker has polled for a while
+ * although some run: all of them in long turns).
  */
 typedef struct mote__netpoll_ops {
     int (*poll)(int64_t timeout);
     void (*interrupt)(void);
+    /* The monitor found that no worker polled for a while although some
+     * run (long turns): a poller thread should poll. */
+    void (*starved)(void);
 } mote__netpoll_ops;
 void mote__sched_set_netpoll(const mote__netpoll_ops *ops);
-/* Poller threads: take the token if it is free and no worker polled since
- * the last call; give it back after the wait. */
+/* Poller threads: take the token if it is free; give it back after the
+ * wait. */
 bool mote__netpoll_take(void);
 void mote__netpoll_give(void);
+/* True if every active worker is idle (parked or about to park). */
+bool mote__sched_all_idle(void);
 /* A poll consumed a wake-up meant for the worker blocked in poll (if any,
  * and if that is not the caller): pass it on. */
 void mote__netpoll_rewake(void);

@@ -1,116 +1,231 @@
-/* timer.c -- the timer thread and its heap. See timer.h. */
+/* timer.c -- the lazily re-armed heap and the timer thread. See timer.h. */
 #include "timer/timer.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
+
+#define HEAP_MIN 64
 
 /* How long the timer thread leaves a due timer to the workers while the
  * scheduler says they cover the timers (see timer.h): the thread is then
  * only the fallback, for workers stuck in long turns. */
 #define COVERED_GRACE MOTE_MSEC(1)
 
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    mote__timer **heap;
-    uint32_t n, cap;
-    bool stop;
-    pthread_t thread;
-    int64_t sleeping_until; /* deadline the thread sleeps to; INT64_MAX if none */
-    _Atomic int64_t next;   /* earliest deadline, for idle workers */
-    const mote__timer_hooks *_Atomic hooks; /* the scheduler's, or NULL */
-    uint64_t armed, fired;  /* counts (metrics), under the lock */
-} T = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
+mote__timers mote__rt_timers = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = MOTE__TIMER_OFF};
+#define T mote__rt_timers
+
+/* The scheduler's hooks, or NULL. They concern the runtime's instance
+ * only (tests' heaps have no thread and no workers). */
+static const mote__timer_hooks *_Atomic timer_hooks;
 
 /* Under the lock: the timer thread calls covered() holding it, so once
  * this returns no call of the old hooks is still reading the scheduler
  * (which frees its workers right after clearing them). */
 void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
     pthread_mutex_lock(&T.lock);
-    atomic_store(&T.hooks, hooks);
+    atomic_store(&timer_hooks, hooks);
     pthread_mutex_unlock(&T.lock);
 }
 
-/* How long after its deadline the thread fires a timer now. */
+/* How long after its deadline the runtime's thread fires a timer now. */
 static int64_t thread_grace(void) {
-    const mote__timer_hooks *h = atomic_load_explicit(&T.hooks, memory_order_acquire);
+    const mote__timer_hooks *h = atomic_load_explicit(&timer_hooks, memory_order_acquire);
     return h && h->covered() ? COVERED_GRACE : 0;
 }
 
-static void heap_set(uint32_t i, mote__timer *t) {
-    T.heap[i] = t;
-    t->slot = i + 1;
+void mote__timer_init(mote__timer *t, void (*fire)(mote__timer *t)) {
+    atomic_init(&t->when, MOTE__TIMER_OFF);
+    atomic_init(&t->queued, MOTE__TIMER_OFF);
+    t->slot = 0;
+    t->fire = fire;
 }
 
-static void sift_up(uint32_t i) {
-    mote__timer *t = T.heap[i];
+/* ---- The heap (under ts->lock) ---- */
+
+static void heap_set(mote__timers *ts, uint32_t i, mote__timer_entry e) {
+    ts->heap[i] = e;
+    e.t->slot = i + 1;
+}
+
+static void sift_up(mote__timers *ts, uint32_t i) {
+    mote__timer_entry e = ts->heap[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (T.heap[parent]->when <= t->when)
+        if (ts->heap[parent].key <= e.key)
             break;
-        heap_set(i, T.heap[parent]);
+        heap_set(ts, i, ts->heap[parent]);
         i = parent;
     }
-    heap_set(i, t);
+    heap_set(ts, i, e);
 }
 
-static void sift_down(uint32_t i) {
-    mote__timer *t = T.heap[i];
+static void sift_down(mote__timers *ts, uint32_t i) {
+    mote__timer_entry e = ts->heap[i];
     for (;;) {
         uint32_t c = 2 * i + 1;
-        if (c >= T.n)
+        if (c >= ts->n)
             break;
-        if (c + 1 < T.n && T.heap[c + 1]->when < T.heap[c]->when)
+        if (c + 1 < ts->n && ts->heap[c + 1].key < ts->heap[c].key)
             c++;
-        if (T.heap[c]->when >= t->when)
+        if (ts->heap[c].key >= e.key)
             break;
-        heap_set(i, T.heap[c]);
+        heap_set(ts, i, ts->heap[c]);
         i = c;
     }
-    heap_set(i, t);
+    heap_set(ts, i, e);
 }
 
-static void heap_remove(mote__timer *t) {
-    uint32_t i = t->slot - 1;
-    t->slot = 0;
-    T.n--;
-    if (i == T.n)
-        return;
-    mote__timer *last = T.heap[T.n];
-    heap_set(i, last);
-    if (i > 0 && T.heap[(i - 1) / 2]->when > last->when)
-        sift_up(i);
-    else
-        sift_down(i);
-}
-
-/* With the lock held, after any change of the heap's top. */
-static void publish_next(void) {
-    atomic_store_explicit(&T.next, T.n ? T.heap[0]->when : INT64_MAX, memory_order_relaxed);
-}
-
-int64_t mote__timer_next(void) {
-    return atomic_load_explicit(&T.next, memory_order_relaxed);
-}
-
-/* With the lock held. */
-static void fire_expired(int64_t now) {
-    while (T.n > 0 && T.heap[0]->when <= now) {
-        mote__timer *t = T.heap[0];
-        heap_remove(t);
-        T.fired++;
-        t->fire(t);
+/* Give t an entry at key. -ENOMEM only when the heap must grow. */
+static int heap_push(mote__timers *ts, mote__timer *t, int64_t key) {
+    if (ts->n == ts->cap) {
+        uint32_t cap = ts->cap ? ts->cap * 2 : HEAP_MIN;
+        mote__timer_entry *h = realloc(ts->heap, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        ts->heap = h;
+        ts->cap = cap;
     }
-    publish_next();
+    atomic_store(&t->queued, key);
+    ts->heap[ts->n] = (mote__timer_entry){key, t};
+    sift_up(ts, ts->n++);
+    return 0;
 }
+
+/* Take the entry at index i out. Its timer's `queued` is OFF on return
+ * (seq_cst: see timer.h for the owner it races with). */
+static void heap_remove(mote__timers *ts, uint32_t i) {
+    mote__timer *t = ts->heap[i].t;
+    t->slot = 0;
+    atomic_store(&t->queued, MOTE__TIMER_OFF);
+    ts->n--;
+    if (i == ts->n)
+        return;
+    mote__timer_entry last = ts->heap[ts->n];
+    heap_set(ts, i, last);
+    if (i > 0 && ts->heap[(i - 1) / 2].key > last.key)
+        sift_up(ts, i);
+    else
+        sift_down(ts, i);
+}
+
+/* After any change of the heap's top. */
+static void publish_next(mote__timers *ts) {
+    atomic_store_explicit(&ts->next, ts->n ? ts->heap[0].key : MOTE__TIMER_OFF, memory_order_relaxed);
+}
+
+/* ---- One instance ---- */
+
+void mote__timers_init(mote__timers *ts) {
+    pthread_mutex_init(&ts->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ts->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    ts->heap = NULL;
+    ts->n = ts->cap = 0;
+    ts->sleeping_until = MOTE__TIMER_OFF;
+    atomic_store(&ts->next, MOTE__TIMER_OFF);
+    ts->armed = ts->fired = 0;
+    ts->stop = false;
+}
+
+void mote__timers_destroy(mote__timers *ts) {
+    for (uint32_t i = 0; i < ts->n; i++) {
+        ts->heap[i].t->slot = 0;
+        atomic_store(&ts->heap[i].t->queued, MOTE__TIMER_OFF);
+    }
+    free(ts->heap);
+    ts->heap = NULL;
+    ts->n = ts->cap = 0;
+    atomic_store(&ts->next, MOTE__TIMER_OFF);
+    pthread_cond_destroy(&ts->cond);
+}
+
+int mote__timers_set_slow(mote__timers *ts, mote__timer *t) {
+    int r = 0;
+    bool earliest = false;
+    pthread_mutex_lock(&ts->lock);
+    /* Read under the lock: the heap may have fired t (OFF) since. */
+    int64_t when = atomic_load(&t->when);
+    if (when != MOTE__TIMER_OFF) {
+        ts->armed++;
+        if (!t->slot) {
+            r = heap_push(ts, t, when);
+        } else if (ts->heap[t->slot - 1].key > when) {
+            ts->heap[t->slot - 1].key = when;
+            atomic_store(&t->queued, when);
+            sift_up(ts, t->slot - 1);
+        }
+        publish_next(ts);
+        earliest = r == 0 && ts->heap[0].t == t;
+        /* Wake the thread only if it sleeps past the time it would fire
+         * t at (its deadline, plus the grace while workers cover it). */
+        int64_t at = when + (ts == &T ? thread_grace() : 0);
+        if (r == 0 && at < ts->sleeping_until) {
+            ts->sleeping_until = at;
+            pthread_cond_signal(&ts->cond);
+        }
+    }
+    pthread_mutex_unlock(&ts->lock);
+    const mote__timer_hooks *h = atomic_load_explicit(&timer_hooks, memory_order_acquire);
+    if (earliest && h && ts == &T)
+        h->earliest(when);
+    return r;
+}
+
+bool mote__timers_cancel(mote__timers *ts, mote__timer *t) {
+    pthread_mutex_lock(&ts->lock);
+    if (t->slot) {
+        heap_remove(ts, t->slot - 1);
+        publish_next(ts);
+    }
+    bool armed = atomic_exchange(&t->when, MOTE__TIMER_OFF) != MOTE__TIMER_OFF;
+    pthread_mutex_unlock(&ts->lock);
+    return armed;
+}
+
+/* With the lock held. An entry that comes up is re-inserted if its timer
+ * was moved later, dropped if it was disarmed, and fired otherwise. */
+static void fire_expired(mote__timers *ts, int64_t now) {
+    while (ts->n > 0 && ts->heap[0].key <= now) {
+        mote__timer *t = ts->heap[0].t;
+        heap_remove(ts, 0);
+        MOTE_STORE_LOAD_FENCE(); /* `queued` is OFF; now read `when` */
+        int64_t when = atomic_load(&t->when);
+        while (when != MOTE__TIMER_OFF) {
+            if (when > now) {
+                heap_push(ts, t, when); /* cannot fail: an entry just left */
+                break;
+            }
+            if (atomic_compare_exchange_weak(&t->when, &when, MOTE__TIMER_OFF)) {
+                ts->fired++;
+                t->fire(t);
+                break;
+            }
+        }
+    }
+    publish_next(ts);
+}
+
+void mote__timers_fire_due(mote__timers *ts, int64_t now) {
+    pthread_mutex_lock(&ts->lock);
+    if (!ts->stop)
+        fire_expired(ts, now);
+    pthread_mutex_unlock(&ts->lock);
+}
+
+/* ---- The runtime's thread ---- */
 
 void mote__timer_run_expired(void) {
+    mote__timers_fire_due(&T, mote__now());
+}
+
+void mote__timer_counts(uint64_t *armed, uint64_t *fired) {
     pthread_mutex_lock(&T.lock);
-    if (!T.stop)
-        fire_expired(mote__now());
+    *armed = T.armed;
+    *fired = T.fired;
     pthread_mutex_unlock(&T.lock);
 }
 
@@ -122,12 +237,12 @@ static void *timer_main(void *arg) {
     pthread_mutex_lock(&T.lock);
     while (!T.stop) {
         int64_t grace = thread_grace();
-        fire_expired(mote__now() - grace);
+        fire_expired(&T, mote__now() - grace);
         if (T.n == 0) {
-            T.sleeping_until = INT64_MAX;
+            T.sleeping_until = MOTE__TIMER_OFF;
             pthread_cond_wait(&T.cond, &T.lock);
         } else {
-            int64_t when = T.heap[0]->when + grace;
+            int64_t when = T.heap[0].key + grace;
             T.sleeping_until = when;
             struct timespec ts = {.tv_sec = when / 1000000000, .tv_nsec = when % 1000000000};
             pthread_cond_timedwait(&T.cond, &T.lock, &ts);
@@ -138,85 +253,24 @@ static void *timer_main(void *arg) {
 }
 
 int mote__timer_start(void) {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&T.cond, &ca);
-    pthread_condattr_destroy(&ca);
-    T.stop = false;
-    T.n = 0;
-    T.armed = T.fired = 0;
-    T.sleeping_until = INT64_MAX;
+    mote__timers_init(&T);
     int err = pthread_create(&T.thread, NULL, timer_main, NULL);
     if (err) {
-        pthread_cond_destroy(&T.cond);
+        mote__timers_destroy(&T);
         return -err;
     }
     return 0;
 }
 
-void mote__timer_stop(void) {
+void mote__timer_halt(void) {
     pthread_mutex_lock(&T.lock);
     T.stop = true;
     pthread_cond_signal(&T.cond);
     pthread_mutex_unlock(&T.lock);
+}
+
+void mote__timer_stop(void) {
+    mote__timer_halt();
     pthread_join(T.thread, NULL);
-    for (uint32_t i = 0; i < T.n; i++)
-        T.heap[i]->slot = 0;
-    T.n = 0;
-    atomic_store(&T.next, INT64_MAX);
-    free(T.heap);
-    T.heap = NULL;
-    T.cap = 0;
-    pthread_cond_destroy(&T.cond);
-}
-
-int mote__timer_add(mote__timer *t) {
-    pthread_mutex_lock(&T.lock);
-    if (T.n == T.cap) {
-        uint32_t cap = T.cap ? T.cap * 2 : 64;
-        mote__timer **h = realloc(T.heap, cap * sizeof *h);
-        if (!h) {
-            pthread_mutex_unlock(&T.lock);
-            return -ENOMEM;
-        }
-        T.heap = h;
-        T.cap = cap;
-    }
-    T.heap[T.n++] = t;
-    T.armed++;
-    sift_up(T.n - 1);
-    publish_next();
-    bool earliest = T.heap[0] == t;
-    int64_t when = t->when; /* t may fire as soon as the lock is free */
-    /* Wake the thread only if it sleeps past the time it would fire the
-     * new timer at (its deadline, plus the grace while workers cover it). */
-    int64_t at = when + thread_grace();
-    if (at < T.sleeping_until) {
-        T.sleeping_until = at;
-        pthread_cond_signal(&T.cond);
-    }
-    pthread_mutex_unlock(&T.lock);
-    const mote__timer_hooks *h = atomic_load_explicit(&T.hooks, memory_order_acquire);
-    if (earliest && h)
-        h->earliest(when);
-    return 0;
-}
-
-void mote__timer_counts(uint64_t *armed, uint64_t *fired) {
-    pthread_mutex_lock(&T.lock);
-    *armed = T.armed;
-    *fired = T.fired;
-    pthread_mutex_unlock(&T.lock);
-}
-
-bool mote__timer_cancel(mote__timer *t) {
-    pthread_mutex_lock(&T.lock);
-    bool armed = t->slot != 0;
-    if (armed) {
-        heap_remove(t);
-        publish_next();
-    }
-    pthread_mutex_unlock(&T.lock);
-    return armed;
+    mote__timers_destroy(&T);
 }

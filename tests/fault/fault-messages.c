@@ -38,7 +38,10 @@ static void receiver(void *arg) {
     atomic_store(&receiver_up, 1);
     for (;;) {
         mote_msg *m;
-        if (f_err("mote_receive", mote_receive(&m, MOTE_FOREVER)) < 0)
+        int r = mote_receive(&m, MOTE_FOREVER);
+        if (r == -ECANCELED)
+            return; /* shutdown cancels it: its normal end */
+        if (f_err("mote_receive", r) < 0)
             return;
         F_CHECK(mote_msg_size(m) == sizeof(int) && *(const int *)mote_msg_data(m) == atomic_load(&received),
                 "message %d out of order", atomic_load(&received));
