@@ -492,7 +492,9 @@ MOTE_API int mote_fd_close(int fd);
  *            that is ready when added is reported by the next wait. It
  *            stays in the set. While it is in the set, mote_fd_wait (and a
  *            socket call that would wait) in that direction returns
- *            -EBUSY: one waiter per direction. Closed with mote_fd_close
+ *            -EBUSY: one waiter per direction (with MOTE_POLLER=uring a
+ *            socket read or write with a timeout is an operation of its
+ *            own instead, see Sockets). Closed with mote_fd_close
  *            or mote_socket_close while in the set: reported with events
  *            -EBADF, and it leaves the set. Readiness not yet reported when
  *            it is removed is kept for the next mote_fd_wait.

@@ -343,8 +343,15 @@ static int main_socket(void *arg) {
     char buf[16];
     T_CHECK_EQ(mote_socket_read(a, buf, sizeof buf, 0), 4);
     T_CHECK_EQ(mote_socket_read(a, buf, sizeof buf, 0), -ETIMEDOUT);
-    /* Its own waits in a hooked direction: -EBUSY. */
-    T_CHECK_EQ(mote_socket_read(a, buf, sizeof buf, MOTE_MSEC(10)), -EBUSY);
+    /* Its own waits in a hooked direction: -EBUSY. Under MOTE_POLLER=uring
+     * a read with a timeout is an io_uring operation of its own, which
+     * waits for data instead (mote.h, sockets); a kernel that refuses
+     * io_uring gives epoll, hence -EBUSY, there too. */
+    const char *poller = getenv("MOTE_POLLER");
+    int64_t r = mote_socket_read(a, buf, sizeof buf, MOTE_MSEC(10));
+    if (poller && strcmp(poller, "uring") == 0 && r == -ETIMEDOUT)
+        r = -EBUSY;
+    T_CHECK_EQ(r, -EBUSY);
     /* The peer goes: readable (end of stream). */
     T_CHECK_EQ(mote_socket_close(b), 0);
     e = t_until(ws, 2, MOTE_READABLE);
