@@ -14,11 +14,14 @@
 #
 # Environment:
 #   BENCH_REPEAT      runs per benchmark and implementation, interleaved; medians shown (3)
-#   NET_IMPLS         implementations (epoll mote nodl uring go tokio uring1 uringm); uring
-#                     is mote's servers with MOTE_POLLER=uring, shown as rows of their own
-#                     (n/a when the build has no io_uring backend or the kernel refuses
-#                     it); nodl is mote's HTTP server without its 60 s per-read deadline
+#   NET_IMPLS         implementations (epoll epollhp mote nodl uring go tokio); uring is mote's servers
+#                     with MOTE_POLLER=uring, shown as rows of their own (n/a when
+#                     the build has no io_uring backend or the kernel refuses it); nodl
+#                     is mote's HTTP server without its 60 s per-read deadline
 #                     (HTTP_HELLO_DEADLINE=off), rows of its own: what re-arming costs;
+#                     epollhp is the epoll loop parsing with http_hello's own parser
+#                     (examples/common/http.c on http-parser), http and pipe only, in
+#                     rows of its own against mote: the network path alone
 #                     uring1 and uringm are the epoll loop's HTTP server on raw io_uring
 #                     (bench/net/uring_http.c: one-shot recv, and multishot accept +
 #                     multishot recv with provided buffers), in a table of their own
@@ -36,7 +39,7 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$BENCH_DIR/run.sh" "${1:?usage: bench/net.sh BUILD_DIR}" || exit 2
 
 REPEAT=${BENCH_REPEAT:-3}
-read -r -a IMPLS <<<"${NET_IMPLS:-epoll mote nodl uring go tokio uring1 uringm}"
+read -r -a IMPLS <<<"${NET_IMPLS:-epoll epollhp mote nodl uring go tokio uring1 uringm}"
 DURATION=${NET_SECONDS:-5}
 WARMUP=${NET_WARMUP:-1}
 CONNS=${NET_CONNS:-100}
@@ -90,6 +93,16 @@ pipe_cpu         us/req   pipe  -
 pipe_rate        req/s    pipe  -
 "
 
+# mote's HTTP server against the epoll loop that parses with the same code
+# (epollhp): both spend the same on http-parser and its callbacks, so the
+# ratio is what mote's network path costs. Target "<=Fx": F times epollhp.
+SAME_PARSER_METRICS="
+http_cpu         us/req   http  <=1.1x
+http_rate        req/s    http  -
+pipe_cpu         us/req   pipe  <=1.15x
+pipe_rate        req/s    pipe  -
+"
+
 declare -A VALUES=() FAILED=()
 SERVER_PID=""
 
@@ -107,6 +120,7 @@ server_bin() {
     local impl=$1 kind=$2
     case $impl/$kind in
     epoll/http | epoll/echo) echo "$BUILD_DIR/bench/net_epoll_$kind" ;;
+    epollhp/http) echo "$BUILD_DIR/bench/net_epoll_http_hp" ;;
     mote/http | uring/http | nodl/http) echo "$BUILD_DIR/examples/http_hello" ;;
     mote/echo | mote/echo_active | uring/echo) echo "$BUILD_DIR/examples/$kind" ;;
     go/http | go/echo) echo "$OUT/go/net_$kind" ;;
@@ -291,7 +305,23 @@ net_table() {
     done < <(grep -v '^[[:space:]]*$' <<<"$METRICS")
     variant_rows uring "MOTE_POLLER=uring" "$URING_METRICS"
     variant_rows nodl "no per-read deadline" "$NODL_METRICS"
+    same_parser_rows
     raw_uring_table
+}
+
+# Rows of mote against epollhp, which stands in the epoll column.
+same_parser_rows() {
+    local m unit b t hp mote
+    [[ " ${IMPLS[*]} " == *" epollhp "* ]] || return 0
+    while read -r m unit b t; do
+        [[ -z ${NET_ONLY:-} || " $NET_ONLY " == *" $b "* ]] || continue
+        hp=$(net_cell epollhp "$m" "$b")
+        mote=$(net_cell mote "$m" "$b")
+        [[ $t == - ]] || t=${t}epoll
+        printf '| %s (%s), mote vs epoll loop with the same parser | %s | %s | - | - | %s | - | %s |\n' \
+            "$m" "$unit" "$hp" "$mote" "$(ratio "$(num "$mote")" "$(num "$hp")")" \
+            "$(net_target "$t" "$unit" "$mote" "$(num "$hp")" "" | sed 's/x epoll/x same-parser loop/')"
+    done < <(grep -v '^[[:space:]]*$' <<<"$SAME_PARSER_METRICS")
 }
 
 # The raw io_uring servers (uring1, uringm) beside epoll and mote on io_uring.

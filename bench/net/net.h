@@ -90,6 +90,7 @@ typedef struct net_conn {
     int fd;
     bool want_out;         /* output is pending: waiting for EPOLLOUT, not reading */
     bool close_after;      /* set by the handler: close once the output is written */
+    void *data;            /* the handler's own state, or NULL; free()d with the connection */
     size_t in_len, out_len, out_off;
     char in[NET_BUF], out[NET_BUF];
 } net_conn;
@@ -100,6 +101,7 @@ typedef void (*net_handler)(net_conn *c);
 
 static inline void net_close(net_conn *c) {
     close(c->fd); /* also removes it from the epoll set */
+    free(c->data);
     free(c);
 }
 
@@ -186,6 +188,7 @@ _Noreturn static inline void net_serve(const char *addr, net_handler handler) {
                 }
                 c->fd = fd;
                 c->want_out = c->close_after = false;
+                c->data = NULL;
                 c->in_len = c->out_len = c->out_off = 0;
                 struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
                 if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev) < 0)
