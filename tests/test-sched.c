@@ -157,7 +157,7 @@ static void fn_third(void *arg) {
 static fairness f;
 
 static int main_fairness(void *arg) {
-    (void)arg;
+    bool one_thread = arg != NULL;
     f.target = T_SCALE(5000, 1000);
     fairness *where = &f;
     T_CHECK_EQ(mote_spawn_fn(NULL, fn_yielder, &where, sizeof where), 0);
@@ -166,6 +166,7 @@ static int main_fairness(void *arg) {
     int64_t deadline = mote_now() + T_PATIENCE;
     while ((atomic_load(&f.count[0]) == 0 || atomic_load(&f.count[1]) == 0) && mote_now() < deadline)
         mote_sleep(MOTE_USEC(100));
+    long long b0 = atomic_load(&f.count[0]), b1 = atomic_load(&f.count[1]);
     third_arg ta = {&f, mote_proc_ref(mote_self())};
     T_CHECK_EQ(mote_spawn_fn(NULL, fn_third, &ta, sizeof ta), 0);
     mote_msg *m = NULL;
@@ -174,15 +175,23 @@ static int main_fairness(void *arg) {
     long long c0 = atomic_load(&f.count[0]), c1 = atomic_load(&f.count[1]);
     atomic_store(&f.stop, 1);
     T_CHECK_EQ(atomic_load(&f.count[2]), f.target);
-    /* Both yielders kept running while the third did its work. */
-    T_CHECK(c0 >= f.target / 10);
-    T_CHECK(c1 >= f.target / 10);
+    /* Both yielders kept running while the third did its work. On one
+     * thread the three take turns, so each gets a fair share; on two, the
+     * OS may hold one worker off its CPU for a while (the other steals
+     * its processes, but not at once): each must still have progressed. */
+    if (one_thread) {
+        T_CHECK(c0 >= f.target / 10);
+        T_CHECK(c1 >= f.target / 10);
+    } else {
+        T_CHECK(c0 > b0);
+        T_CHECK(c1 > b1);
+    }
     return 0;
 }
 
 Test(sched, yield_lets_everyone_progress_on_one_thread) {
     mote_config cfg = {.threads = 1};
-    T_RUN_OK(&cfg, main_fairness, NULL);
+    T_RUN_OK(&cfg, main_fairness, &cfg);
 }
 
 Test(sched, yield_lets_everyone_progress_on_two_threads) {
