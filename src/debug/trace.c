@@ -128,20 +128,22 @@ static MOTE_NOINLINE void record_first(unsigned type, uint64_t a, uint64_t b, bo
         record_in(t, type, a, b, stamped);
 }
 
-void mote__trace(unsigned type, uint64_t a, uint64_t b) {
+/* An event into this thread's ring (made on its first event). Inlined
+ * into the two entry points below, whose stamped is a constant. */
+static inline void record(unsigned type, uint64_t a, uint64_t b, bool stamped) {
     tr_buf *t = tls_ring;
     if (MOTE_UNLIKELY(!t || tls_gen != atomic_load_explicit(&TR.gen, memory_order_relaxed)))
-        record_first(type, a, b, true);
+        record_first(type, a, b, stamped);
     else
-        record_in(t, type, a, b, true);
+        record_in(t, type, a, b, stamped);
+}
+
+void mote__trace(unsigned type, uint64_t a, uint64_t b) {
+    record(type, a, b, true);
 }
 
 void mote__trace_mark(unsigned type, uint64_t a, uint64_t b) {
-    tr_buf *t = tls_ring;
-    if (MOTE_UNLIKELY(!t || tls_gen != atomic_load_explicit(&TR.gen, memory_order_relaxed)))
-        record_first(type, a, b, false);
-    else
-        record_in(t, type, a, b, false);
+    record(type, a, b, false);
 }
 
 /* With TR.lock held. */
