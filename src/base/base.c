@@ -22,6 +22,22 @@ int64_t mote__now(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t mote__deadline_lax(int64_t timeout) {
+    static _Atomic int64_t margin; /* two ticks of the coarse clock, once known */
+    if (timeout < 1000000000)
+        return mote__deadline(timeout);
+    int64_t m = atomic_load_explicit(&margin, memory_order_relaxed);
+    struct timespec ts;
+    if (!m) {
+        clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
+        m = 2 * ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) + 1;
+        atomic_store_explicit(&margin, m, memory_order_relaxed);
+    }
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + m;
+    return timeout > INT64_MAX - now ? -1 : now + timeout; /* too far: forever */
+}
+
 uint32_t mote__coarse_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

@@ -89,6 +89,13 @@ int64_t mote__now(void);
 static inline int64_t mote__deadline(int64_t timeout) {
     return timeout < 0 ? -1 : mote__now() + timeout;
 }
+/* The same for a call on a hot path: a timeout of a second or more is
+ * read off the coarse monotonic clock (a few ns against a few tens, 100 on
+ * some VMs), plus two of its ticks, so the deadline is never earlier than
+ * mote__deadline's, and later by at most three ticks (<= 30 ms at
+ * HZ=100), which nobody can tell from a timeout of seconds. Shorter
+ * timeouts take the precise clock. */
+int64_t mote__deadline_lax(int64_t timeout);
 /* Milliseconds on the coarse monotonic clock (cheaper to read; it ticks
  * every 1-4 ms), truncated to 32 bits: differences are right for 49 days. */
 uint32_t mote__coarse_ms(void);

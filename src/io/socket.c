@@ -212,7 +212,7 @@ int64_t mote_socket_read(mote_socket *s, void *buf, size_t len, int64_t timeout)
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = mote__deadline(timeout);
+    int64_t dl = mote__deadline_lax(timeout);
     if ((r = sock_uring(s, buf, len, timeout, dl, false)) != -ENOTSUP) {
         sock_unref(s);
         return r;
@@ -249,7 +249,7 @@ int64_t mote_socket_write(mote_socket *s, const void *buf, size_t len, int64_t t
     int64_t r = sock_enter(s);
     if (r < 0)
         return r;
-    int64_t dl = mote__deadline(timeout);
+    int64_t dl = mote__deadline_lax(timeout);
     if ((r = sock_uring(s, (void *)(uintptr_t)buf, len, timeout, dl, true)) == -ENOTSUP)
         SOCK_IO(s, MOTE_WRITABLE, dl, do_write(s, buf, len));
     sock_unref(s);
@@ -263,7 +263,7 @@ static int xfer_all(mote_socket *s, char *buf, size_t len, int64_t timeout, bool
     int64_t r = sock_enter(s);
     if (r < 0)
         return (int)r;
-    int64_t dl = mote__deadline(timeout);
+    int64_t dl = mote__deadline_lax(timeout);
     size_t done = 0;
     while (done < len) {
         if ((r = sock_uring(s, buf + done, len - done, timeout, dl, out)) != -ENOTSUP)

@@ -94,12 +94,11 @@ static void cancel_and_wait(mote__poller *p, uop *u) {
     }
 }
 
-/* Wait for u's future until the deadline (< 0: none). 0 once it is done. */
+/* Wait for u's future until the deadline (< 0: none). 0 once it is done.
+ * The deadline goes to the sleep as it is: no clock read here (a deadline
+ * already past wakes the sleep at once). */
 static int wait_until(uop *u, int64_t deadline) {
-    int64_t left = -1;
-    if (deadline >= 0 && (left = deadline - mote__now()) < 0)
-        left = 0;
-    return mote__future_wait(&u->fut, left);
+    return mote__future_wait_until(&u->fut, deadline);
 }
 
 /* Run u's prepared SQE to its final CQE. now: submit at once and look for

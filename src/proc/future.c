@@ -338,7 +338,8 @@ int mote__future_wait(mote_future *f, int64_t timeout) {
     return mote__future_wait_for(f, timeout, MOTE__WAIT_AWAIT, (uintptr_t)f);
 }
 
-int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
+/* Wait on f until the deadline; timeout 0: not at all (deadline unused). */
+static int future_wait(mote_future *f, int64_t timeout, int64_t deadline, uint32_t kind, uint64_t obj) {
     if (atomic_load(&f->w) == MOTE__FW_DONE)
         return 0;
     mote__waiter w;
@@ -347,8 +348,18 @@ int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64
     int r = future_register(f, &w);
     if (r <= 0)
         return r;
-    r = mote__waiter_wait(&w, timeout);
+    r = timeout == 0 ? mote__waiter_wait(&w, 0) : mote__waiter_wait_until(&w, deadline);
     return future_unregister(f, &w) ? 0 : r < 0 ? r : -ETIMEDOUT;
+}
+
+int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj) {
+    if (atomic_load(&f->w) == MOTE__FW_DONE)
+        return 0; /* before the clock is read */
+    return future_wait(f, timeout, timeout == 0 ? 0 : mote__deadline(timeout), kind, obj);
+}
+
+int mote__future_wait_until(mote_future *f, int64_t deadline) {
+    return future_wait(f, 1, deadline, MOTE__WAIT_AWAIT, (uintptr_t)f);
 }
 
 bool mote_future_ready(const mote_future *f) {

@@ -260,6 +260,9 @@ mote_future *mote__future_new(uint32_t kind);
 int mote__future_wait(mote_future *f, int64_t timeout);
 /* The same, saying what for (MOTE__WAIT_CALL and the callee's id). */
 int mote__future_wait_for(mote_future *f, int64_t timeout, uint32_t kind, uint64_t obj);
+/* mote__future_wait until an absolute deadline (< 0: none): a caller that
+ * has one does not read the clock again. */
+int mote__future_wait_until(mote_future *f, int64_t deadline);
 /* The consumer lets go of f (mote_future_drop, for any kind). */
 void mote__future_release(mote_future *f);
 void mote__futures_reap_all(void);
