@@ -24,7 +24,9 @@
 #                     rows of its own against mote: the network path alone
 #                     uring1 and uringm are the epoll loop's HTTP server on raw io_uring
 #                     (bench/net/uring_http.c: one-shot recv, and multishot accept +
-#                     multishot recv with provided buffers), in a table of their own
+#                     multishot recv with provided buffers), in a table of their own;
+#                     urings is mote's HTTP server under MOTE_POLLER=uring with one-shot
+#                     reads only (MOTE_URING_MULTISHOT=0), in rows of its own
 #   NET_ONLY          benchmarks to run, of: http pipe echo idle (all)
 #   NET_SECONDS       seconds of measured load per run (5), after NET_WARMUP (1) unmeasured
 #   NET_CONNS         connections for wrk and the echo client (100)
@@ -121,8 +123,8 @@ server_bin() {
     case $impl/$kind in
     epoll/http | epoll/echo) echo "$BUILD_DIR/bench/net_epoll_$kind" ;;
     epollhp/http) echo "$BUILD_DIR/bench/net_epoll_http_hp" ;;
-    mote/http | uring/http | nodl/http) echo "$BUILD_DIR/examples/http_hello" ;;
-    mote/echo | mote/echo_active | uring/echo) echo "$BUILD_DIR/examples/$kind" ;;
+    mote/http | uring/http | urings/http | nodl/http) echo "$BUILD_DIR/examples/http_hello" ;;
+    mote/echo | mote/echo_active | uring/echo | urings/echo) echo "$BUILD_DIR/examples/$kind" ;;
     go/http | go/echo) echo "$OUT/go/net_$kind" ;;
     tokio/http | tokio/echo) echo "$OUT/tokio-target/release/net_$kind" ;;
     uring1/http | uringm/http) echo "$BUILD_DIR/bench/net_uring_http" ;;
@@ -142,18 +144,20 @@ accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # start_server IMPL KIND LOG: starts it pinned, sets SERVER_PID and ADDR.
 # A port that is taken (by a listener, or by some connection) is skipped.
 start_server() {
-    local impl=$1 kind=$2 log=$3 bin i tries poller deadline
+    local impl=$1 kind=$2 log=$3 bin i tries poller deadline multishot
     bin=$(server_bin "$impl" "$kind")
     for ((tries = 0; tries < 10; tries++)); do
         while accepting "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
         ADDR=127.0.0.1:$NEXT_PORT
         NEXT_PORT=$((NEXT_PORT + 1))
         poller=""
-        [[ $impl == uring ]] && poller=uring
+        [[ $impl == uring || $impl == urings ]] && poller=uring
+        multishot=""
+        [[ $impl == urings ]] && multishot=0
         deadline=""
         [[ $impl == nodl ]] && deadline=off
         # shellcheck disable=SC2046 # no mode: no argument
-        HTTP_HELLO_DEADLINE=$deadline MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" $(server_mode "$impl") >>"$log" 2>&1 &
+        MOTE_URING_MULTISHOT=$multishot HTTP_HELLO_DEADLINE=$deadline MOTE_POLLER=$poller MOTE_THREADS=1 GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$bin" "$ADDR" $(server_mode "$impl") >>"$log" 2>&1 &
         SERVER_PID=$!
         for ((i = 0; i < 100; i++)); do
             accepting "${ADDR#*:}" && return 0
@@ -304,6 +308,7 @@ net_table() {
             "$(net_target "$t" "$unit" "${c[mote]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
     done < <(grep -v '^[[:space:]]*$' <<<"$METRICS")
     variant_rows uring "MOTE_POLLER=uring" "$URING_METRICS"
+    variant_rows urings "MOTE_POLLER=uring, one-shot reads" "$NODL_METRICS"
     variant_rows nodl "no per-read deadline" "$NODL_METRICS"
     same_parser_rows
     raw_uring_table

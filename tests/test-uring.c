@@ -572,3 +572,243 @@ Test(uring, many_operations_at_once) {
     need_uring();
     T_RUN_OK(NULL, main_many, NULL);
 }
+
+/* ---- Multishot receives ----
+ * A stream socket reads through one multishot receive into provided
+ * buffers from its third read on (socket.c); these tests bring a pair
+ * there first, then check what reaches the reader. */
+
+/* Two reads that bring data, then a third that arms the multishot. */
+static void ms_prime(mote_socket *a, mote_socket *b) {
+    for (int i = 0; i < 3; i++) {
+        char c = (char)('x' + i), got = 0;
+        T_CHECK_EQ(mote_socket_write_all(b, &c, 1, T_PATIENCE), 0);
+        T_CHECK_EQ(mote_socket_read(a, &got, 1, T_PATIENCE), 1);
+        T_CHECK_EQ(got, c);
+    }
+    T_CHECK(mote__socket_multishot(a));
+}
+
+static unsigned char pattern(size_t i) {
+    return (unsigned char)(i * 13 + i / 509);
+}
+
+typedef struct bulk_arg {
+    mote_socket *s;
+    mote_proc *main;
+    size_t bytes, chunk;
+    bool close;
+} bulk_arg;
+
+/* Writes `bytes` of pattern() in `chunk`-byte writes (each its own
+ * segment, most likely its own CQE), then maybe closes its end. */
+static void bulk_writer(void *arg) {
+    bulk_arg *a = arg;
+    unsigned char *buf = malloc(a->chunk);
+    for (size_t sent = 0; sent < a->bytes;) {
+        size_t n = a->bytes - sent < a->chunk ? a->bytes - sent : a->chunk;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern(sent + i);
+        T_CHECK_EQ(mote_socket_write_all(a->s, buf, n, T_PATIENCE), 0);
+        sent += n;
+    }
+    free(buf);
+    if (a->close)
+        mote_socket_close(a->s);
+    t_send_i64(a->main, 1);
+}
+
+/* Read until the end of the stream in reads of `cap` bytes, checking
+ * every byte; returns how many came. */
+static size_t read_pattern(mote_socket *s, size_t cap) {
+    unsigned char *buf = malloc(cap);
+    size_t got = 0;
+    int64_t n;
+    while ((n = mote_socket_read(s, buf, cap, T_PATIENCE)) > 0) {
+        T_CHECK((size_t)n <= cap);
+        for (int64_t i = 0; i < n; i++)
+            if (buf[i] != pattern(got + (size_t)i)) {
+                T_CHECK(!"a byte lost, duplicated or out of order");
+                free(buf);
+                return got;
+            }
+        got += (size_t)n;
+    }
+    T_CHECK_EQ(n, 0);
+    T_CHECK_EQ(mote_socket_read(s, buf, cap, T_PATIENCE), 0); /* and it stays ended */
+    free(buf);
+    return got;
+}
+
+/* Data larger than a provided buffer (4 KiB), read with buffers larger and
+ * smaller than one, writes of every size: all of it, in order. */
+static int main_ms_large(void *arg) {
+    (void)arg;
+    static const size_t caps[] = {65536, 1000, 4096, 7};
+    for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+        mote_socket *a, *b;
+        socket_pair(&a, &b);
+        ms_prime(a, b);
+        bulk_arg ba = {b, mote_self(), k == 3 ? 50000 : 1000000, k == 0 ? 65536 : 3000 + 777 * k, true};
+        T_CHECK_EQ(mote_spawn_fn(NULL, bulk_writer, &ba, sizeof ba), 0);
+        T_CHECK_EQ(read_pattern(a, caps[k]), ba.bytes);
+        T_CHECK_EQ(t_recv_i64(), 1);
+        mote_socket_close(a);
+    }
+    return 0;
+}
+
+Test(uring, multishot_carries_data_larger_than_a_buffer) {
+    need_uring();
+    T_RUN_OK(NULL, main_ms_large, NULL);
+}
+
+/* Many small messages queue up while nobody reads; a small buffer then
+ * takes them apart, in order, and the end of the stream comes after the
+ * last of them, not before. */
+static int main_ms_small(void *arg) {
+    (void)arg;
+    mote_socket *a, *b;
+    socket_pair(&a, &b);
+    ms_prime(a, b);
+    bulk_arg ba = {b, mote_self(), 300 * 11, 11, true};
+    T_CHECK_EQ(mote_spawn_fn(NULL, bulk_writer, &ba, sizeof ba), 0);
+    T_CHECK_EQ(t_recv_i64(), 1); /* all written, and the end too */
+    mote_sleep(MOTE_MSEC(20));   /* queued by now, most likely */
+    T_CHECK_EQ(read_pattern(a, 3), ba.bytes);
+    mote_socket_close(a);
+    return 0;
+}
+
+Test(uring, multishot_queues_small_messages_then_the_end) {
+    need_uring();
+    T_RUN_OK(NULL, main_ms_small, NULL);
+}
+
+/* A read that only tries (timeout 0) takes what is queued first, and says
+ * -ETIMEDOUT once nothing is left; a read that waits then gets what comes. */
+static int main_ms_try(void *arg) {
+    (void)arg;
+    mote_socket *a, *b;
+    socket_pair(&a, &b);
+    ms_prime(a, b);
+    T_CHECK_EQ(mote_socket_write_all(b, "hello", 5, T_PATIENCE), 0);
+    mote_sleep(MOTE_MSEC(10));
+    char got[16] = {0};
+    T_CHECK_EQ(mote_socket_read(a, got, sizeof got, 0), 5);
+    T_CHECK(memcmp(got, "hello", 5) == 0);
+    T_CHECK_EQ(mote_socket_read(a, got, sizeof got, 0), -ETIMEDOUT);
+    T_CHECK_EQ(mote_socket_write_all(b, "again", 5, T_PATIENCE), 0);
+    T_CHECK_EQ(mote_socket_read(a, got, sizeof got, T_PATIENCE), 5);
+    T_CHECK(memcmp(got, "again", 5) == 0);
+    mote_socket_close(a);
+    mote_socket_close(b);
+    return 0;
+}
+
+Test(uring, multishot_zero_timeout_reads_keep_the_order) {
+    need_uring();
+    T_RUN_OK(NULL, main_ms_try, NULL);
+}
+
+/* A read parked on an empty queue times out, or is cancelled, and what
+ * arrives after it stays for the next read; a close wakes a parked reader
+ * with -EBADF; a socket closed with data queued gives its buffers back
+ * (ASan and valgrind see the rest). */
+static void ms_parked_reader(void *arg) {
+    closer_arg *a = arg;
+    t_send_i64(a->main, 0);
+    t_send_i64(a->main, mote_socket_read(a->s, a->buf, 4096, T_PATIENCE));
+}
+
+static int main_ms_park(void *arg) {
+    (void)arg;
+    mote_socket *a, *b;
+    socket_pair(&a, &b);
+    ms_prime(a, b);
+    unsigned char *buf = malloc(4096);
+    memset(buf, 0xAA, 4096);
+    T_CHECK_EQ(mote_socket_read(a, buf, 4096, MOTE_MSEC(3)), -ETIMEDOUT);
+    T_CHECK(all_bytes(buf, 4096, 0xAA));
+    T_CHECK_EQ(mote_socket_write_all(b, "late", 4, T_PATIENCE), 0);
+    T_CHECK_EQ(mote_socket_read(a, buf, 4096, T_PATIENCE), 4);
+    T_CHECK(memcmp(buf, "late", 4) == 0);
+
+    /* Cancelled while parked. */
+    memset(buf, 0xAA, 4096);
+    closer_arg ca = {a, mote_self(), buf};
+    mote_proc *r;
+    T_CHECK_EQ(mote_spawn_fn(&r, ms_parked_reader, &ca, sizeof ca), 0);
+    T_CHECK_EQ(t_recv_i64(), 0);
+    mote_sleep(MOTE_MSEC(5));
+    T_CHECK_EQ(mote_cancel(r), 0);
+    T_CHECK_EQ(t_recv_i64(), -ECANCELED);
+    T_CHECK(all_bytes(buf, 4096, 0xAA));
+    T_CHECK_EQ(mote_socket_write_all(b, "after", 5, T_PATIENCE), 0);
+    T_CHECK_EQ(mote_socket_read(a, buf, 4096, T_PATIENCE), 5);
+    T_CHECK(memcmp(buf, "after", 5) == 0);
+
+    /* Closed under a parked reader. */
+    T_CHECK_EQ(mote_spawn_fn(NULL, ms_parked_reader, &ca, sizeof ca), 0);
+    T_CHECK_EQ(t_recv_i64(), 0);
+    mote_sleep(MOTE_MSEC(5));
+    T_CHECK_EQ(mote_socket_close(a), 0);
+    T_CHECK_EQ(t_recv_i64(), -EBADF);
+    mote_socket_close(b);
+
+    /* Closed with data queued and the receive armed. */
+    socket_pair(&a, &b);
+    ms_prime(a, b);
+    for (int i = 0; i < 8; i++)
+        T_CHECK_EQ(mote_socket_write_all(b, buf, 4096, T_PATIENCE), 0);
+    mote_sleep(MOTE_MSEC(10));
+    T_CHECK_EQ(mote_socket_read(a, buf, 100, T_PATIENCE), 100);
+    T_CHECK_EQ(mote_socket_close(a), 0);
+    mote_socket_close(b);
+    free(buf);
+    return 0;
+}
+
+Test(uring, multishot_timeout_cancel_and_close_while_parked) {
+    need_uring();
+    T_RUN_OK(NULL, main_ms_park, NULL);
+}
+
+/* More sockets hold data than there are provided buffers (1024 of 4 KiB;
+ * a socket holds up to 64 KiB before its receive stops): receives end
+ * with -ENOBUFS, their reads fall back to one-shot receives, and every
+ * byte still comes, in order. */
+enum { NOBUF_PAIRS = 96, NOBUF_BYTES = 80 * 1024 };
+
+static int main_ms_nobufs(void *arg) {
+    (void)arg;
+    mote_socket *a[NOBUF_PAIRS], *b[NOBUF_PAIRS];
+    uint64_t before = mote__uring_nobufs_ends();
+    for (int i = 0; i < NOBUF_PAIRS; i++) {
+        socket_pair(&a[i], &b[i]);
+        int size = 4 * NOBUF_BYTES;
+        T_CHECK_EQ(mote_socket_set_option(b[i], SOL_SOCKET, SO_SNDBUF, size), 0);
+        ms_prime(a[i], b[i]);
+    }
+    unsigned char *chunk = malloc(4096);
+    for (size_t off = 0; off < NOBUF_BYTES; off += 4096)
+        for (int i = 0; i < NOBUF_PAIRS; i++) {
+            for (size_t j = 0; j < 4096; j++)
+                chunk[j] = pattern(off + j);
+            T_CHECK_EQ(mote_socket_write_all(b[i], chunk, 4096, T_PATIENCE), 0);
+        }
+    free(chunk);
+    mote_sleep(MOTE_MSEC(50));
+    T_CHECK(mote__uring_nobufs_ends() > before);
+    for (int i = 0; i < NOBUF_PAIRS; i++) {
+        mote_socket_close(b[i]);
+        T_CHECK_EQ(read_pattern(a[i], i % 2 ? 4096 : 10000), NOBUF_BYTES);
+        mote_socket_close(a[i]);
+    }
+    return 0;
+}
+
+Test(uring, multishot_out_of_buffers_falls_back) {
+    need_uring();
+    T_RUN_OK(NULL, main_ms_nobufs, NULL);
+}

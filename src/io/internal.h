@@ -154,6 +154,19 @@ void mote__active_abandon(mote__pdesc *pd);
  * then wakes them); data that arrived before the cancel is returned.
  */
 int64_t mote__uring_recv(int fd, void *buf, size_t len, int64_t deadline, _Atomic bool *closed);
+/* The same through a multishot receive into provided buffers, made for the
+ * socket on first use in *ms (NULL until then): one receive stays armed
+ * across reads, what it brings queues in *ms, and a read copies from the
+ * queue (uring.c). For keep-alive connections: the caller picks them.
+ * mote__uring_recv_release(*ms) when the socket is freed. */
+typedef struct mote__urecv mote__urecv;
+int64_t mote__uring_recv_ms(_Atomic(mote__urecv *) *ms, int fd, void *buf, size_t len, int64_t deadline,
+                            _Atomic bool *closed);
+void mote__uring_recv_release(mote__urecv *u);
+/* For tests: multishot receives that ended for want of buffers so far;
+ * whether s reads through a multishot receive (socket.c). */
+uint64_t mote__uring_nobufs_ends(void);
+bool mote__socket_multishot(const mote_socket *s);
 int64_t mote__uring_send(int fd, const void *buf, size_t len, int64_t deadline, _Atomic bool *closed);
 /* accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC) as a completion. */
 int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadline, _Atomic bool *closed);

@@ -26,6 +26,8 @@ struct mote_socket {
     bool is_socket;
     bool is_stream;  /* SOCK_STREAM: every arriving byte makes a new edge */
     bool rd_drained; /* reader only: the last read was short */
+    uint8_t rd_data; /* reader only: one-shot io_uring reads that brought data, up to 2 */
+    _Atomic(mote__urecv *) ur; /* its multishot receive, once it has one (uring.c) */
     _Atomic bool closed;
     _Atomic uint32_t refs; /* the handle, plus one per call in flight */
 };
@@ -51,6 +53,7 @@ static void sock_unref(mote_socket *s) {
     MOTE_ASSERT_MSG(held > 0, "a socket released more often than referenced");
     if (held == 1) {
         mote__fd_abort(s->fd);
+        mote__uring_recv_release(atomic_load(&s->ur));
         close(s->fd);
         free(s);
     }
@@ -100,6 +103,10 @@ int mote__socket_wrap(mote_socket **out, int fd) {
     return sock_new(out, fd);
 }
 
+bool mote__socket_multishot(const mote_socket *s) {
+    return atomic_load(&((mote_socket *)s)->ur) != NULL;
+}
+
 int mote_socket_fd(const mote_socket *s) {
     return s ? s->fd : -EINVAL;
 }
@@ -130,6 +137,7 @@ int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
 /* Runtime shutdown: close and free s whatever calls it counts in flight
  * (their processes are gone with the runtime). */
 void mote__socket_discard(mote_socket *s) {
+    mote__uring_recv_release(atomic_load(&s->ur));
     close(s->fd);
     free(s);
 }
@@ -174,10 +182,23 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
  * tries; a pipe or terminal, which IORING_OP_RECV and _SEND refuse with
  * ENOTSOCK; a kernel that answered EAGAIN instead of waiting). */
 static int64_t sock_uring(mote_socket *s, void *buf, size_t len, int64_t timeout, int64_t dl, bool out) {
-    if (timeout == 0 || !s->is_socket)
+    int64_t r;
+    if (!s->is_socket)
         return -ENOTSUP;
-    int64_t r = out ? mote__uring_send(s->fd, buf, len, dl, &s->closed)
-                    : mote__uring_recv(s->fd, buf, len, dl, &s->closed);
+    /* A stream whose third read comes is most likely a keep-alive
+     * connection: its reads go through one multishot receive from then on
+     * (a connection per request, read once and then to its end, keeps
+     * one-shot reads: there the multishot's setup and cancel cost more
+     * than they save, bench/RESULTS.md). Once it has one, every read
+     * does, zero timeouts included, so that no byte overtakes the queue. */
+    if (!out && s->is_stream && (s->rd_data >= 2 || atomic_load_explicit(&s->ur, memory_order_relaxed)))
+        r = mote__uring_recv_ms(&s->ur, s->fd, buf, len, timeout == 0 ? MOTE__FD_NOW : dl, &s->closed);
+    else if (timeout == 0)
+        return -ENOTSUP;
+    else if (out)
+        r = mote__uring_send(s->fd, buf, len, dl, &s->closed);
+    else if ((r = mote__uring_recv(s->fd, buf, len, dl, &s->closed)) > 0 && s->rd_data < 2)
+        s->rd_data++;
     return r == -EAGAIN ? -ENOTSUP : r;
 }
 
@@ -317,8 +338,9 @@ int64_t mote_socket_recv_from(mote_socket *s, void *buf, size_t len, mote_addr *
         return r;
     int64_t dl = mote__deadline(timeout);
     struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    SOCK_IO(s, MOTE_READABLE, dl, (sl = sizeof ss, recvfrom(s->fd, buf, len, 0, (struct sockaddr *)&ss, &sl)));
+    socklen_t sl = 0; /* a stream's data comes with no address */
+    if (!atomic_load(&s->ur) || (r = sock_uring(s, buf, len, timeout, dl, false)) == -ENOTSUP)
+        SOCK_IO(s, MOTE_READABLE, dl, (sl = sizeof ss, recvfrom(s->fd, buf, len, 0, (struct sockaddr *)&ss, &sl)));
     if (r >= 0 && from) {
         memset(from, 0, sizeof *from);
         memcpy(from->storage, &ss, sl);

@@ -45,6 +45,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -53,6 +54,8 @@
 #define REAP_BATCH 128
 #define TABLE_BITS 10 /* descriptors up to 2^20, as io/netpoll.c */
 #define TABLE_SIZE (1u << TABLE_BITS)
+#define PBUF_COUNT 1024 /* provided buffers: 4 MiB of address space, touched as used */
+#define PBUF_SIZE 4096
 
 enum { TAG_REG = 0, TAG_OP = 1, TAG_WAKE = 2, TAG_IGNORE = 3, TAG_MASK = 3 };
 
@@ -82,6 +85,13 @@ typedef struct uring_poller {
     _Atomic bool wake_pending;         /* a wake-up NOP is in flight */
     _Atomic int64_t inflight;          /* ops submitted, final CQE not reaped */
     _Atomic bool closing;              /* ops' callbacks are no longer called */
+    uint64_t id;                       /* mote__uring_id */
+    /* Provided buffers: made once (0 none, 1 being made, 2 ready, 3
+     * refused); the ring's tail is ours, advanced under pbuf_lock. */
+    _Atomic int pbuf_state;
+    mote__uring_pbufs pbufs;
+    struct io_uring_buf_ring *pbuf_ring;
+    mote__spinlock pbuf_lock;
 } uring_poller;
 
 static uring_poller *up_of(mote__poller *p) {
@@ -212,6 +222,71 @@ void mote__uring_cancel_fd(mote__poller *base, int fd) {
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, TAG_IGNORE);
     sq_unlock_submit(p);
+}
+
+/* ---- Provided buffers ---- */
+
+static void pbufs_free(uring_poller *p) {
+    if (p->pbuf_ring)
+        munmap(p->pbuf_ring, PBUF_COUNT * sizeof(struct io_uring_buf));
+    if (p->pbufs.mem)
+        munmap(p->pbufs.mem, (size_t)PBUF_COUNT * PBUF_SIZE);
+    free(p->pbufs.len);
+    free(p->pbufs.next);
+}
+
+/* Map the buffers and their ring, register it, hand every buffer over. */
+static bool pbufs_make(uring_poller *p) {
+    mote__uring_pbufs *b = &p->pbufs;
+    void *ring = mmap(NULL, PBUF_COUNT * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *mem = mmap(NULL, (size_t)PBUF_COUNT * PBUF_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p->pbuf_ring = ring == MAP_FAILED ? NULL : ring;
+    b->mem = mem == MAP_FAILED ? NULL : mem;
+    b->len = calloc(PBUF_COUNT, sizeof *b->len);
+    b->next = calloc(PBUF_COUNT, sizeof *b->next);
+    b->count = PBUF_COUNT;
+    b->size = PBUF_SIZE;
+    if (!p->pbuf_ring || !b->mem || !b->len || !b->next)
+        return false;
+    io_uring_buf_ring_init(p->pbuf_ring);
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uint64_t)(uintptr_t)p->pbuf_ring,
+        .ring_entries = PBUF_COUNT,
+        .bgid = MOTE__UPBUF_GROUP,
+    };
+    if (io_uring_register_buf_ring(&p->ring, &reg, 0) != 0)
+        return false;
+    for (unsigned i = 0; i < PBUF_COUNT; i++)
+        io_uring_buf_ring_add(p->pbuf_ring, b->mem + (size_t)i * PBUF_SIZE, PBUF_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(PBUF_COUNT), (int)i);
+    io_uring_buf_ring_advance(p->pbuf_ring, PBUF_COUNT);
+    return true;
+}
+
+mote__uring_pbufs *mote__uring_pbufs_of(mote__poller *base) {
+    uring_poller *p = up_of(base);
+    int st = atomic_load_explicit(&p->pbuf_state, memory_order_acquire);
+    if (st == 0 && atomic_compare_exchange_strong(&p->pbuf_state, &st, 1)) {
+        st = pbufs_make(p) ? 2 : 3;
+        atomic_store_explicit(&p->pbuf_state, st, memory_order_release);
+    }
+    return st == 2 ? &p->pbufs : NULL;
+}
+
+void mote__uring_pbuf_put(mote__poller *base, const uint16_t *bids, unsigned n) {
+    uring_poller *p = up_of(base);
+    mote__spin_lock(&p->pbuf_lock);
+    for (unsigned i = 0; i < n; i++)
+        io_uring_buf_ring_add(p->pbuf_ring, p->pbufs.mem + (size_t)bids[i] * PBUF_SIZE, PBUF_SIZE,
+                              bids[i], io_uring_buf_ring_mask(PBUF_COUNT), (int)i);
+    io_uring_buf_ring_advance(p->pbuf_ring, (int)n); /* a release store of the tail */
+    mote__spin_unlock(&p->pbuf_lock);
+}
+
+uint64_t mote__uring_id(const mote__poller *base) {
+    return ((const uring_poller *)base)->id;
 }
 
 /* ---- Registrations ---- */
@@ -360,7 +435,7 @@ static void reap_op(uring_poller *p, mote__uring_op *op, int32_t res, uint32_t f
         atomic_fetch_sub_explicit(&p->inflight, 1, memory_order_relaxed);
         atomic_store(&op->state, MOTE__UOP_DONE);
     }
-    if (!atomic_load(&p->closing))
+    if (op->owned || !atomic_load(&p->closing))
         op->done(op, res, flags); /* last: op may be gone after a final CQE */
 }
 
@@ -491,6 +566,8 @@ static int ur_open(mote__poller **out) {
         return r;
 #endif
     }
+    static _Atomic uint64_t rings;
+    p->id = atomic_fetch_add(&rings, 1) + 1;
     p->base.ops = &mote__poller_uring;
     *out = &p->base;
     return 0;
@@ -518,6 +595,8 @@ static void ur_close(mote__poller *base) {
     uring_poller *p = up_of(base);
     drain_all(p);
     io_uring_queue_exit(&p->ring);
+    if (atomic_load(&p->pbuf_state) != 0)
+        pbufs_free(p);
     while (p->regs)
         reg_free_locked(p, p->regs);
     for (unsigned i = 0; i < TABLE_SIZE; i++)

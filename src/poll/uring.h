@@ -36,6 +36,10 @@ struct mote__uring_op {
     void (*done)(mote__uring_op *op, int32_t res, uint32_t flags);
     mote__uring_op *next;     /* the pending list */
     _Atomic uint32_t state;   /* MOTE__UOP_* */
+    /* Set by the caller: done() may run while the poller closes (a heap
+     * op that frees itself on its final CQE). Others' done() is no longer
+     * called then: their owners (stacks of processes) may be gone. */
+    bool owned;
 };
 
 /* True if p is an io_uring poller; false for another backend (also when
@@ -52,6 +56,29 @@ void mote__uring_cancel(mote__poller *p, mote__uring_op *op);
 /* Cancel every op and poll on fd's open file (closing it under its
  * waiters); ops queued before this call are submitted first. */
 void mote__uring_cancel_fd(mote__poller *p, int fd);
+
+/*
+ * Provided buffers: one group (MOTE__UPBUF_GROUP) per ring, made on first
+ * use, for multishot receives (io/uring.c). The kernel picks a buffer per
+ * CQE (IORING_CQE_F_BUFFER, its id in the flags); whoever took it hands it
+ * back with mote__uring_pbuf_put() once its bytes are consumed. len[] and
+ * next[] are per buffer id, for the queue of the socket holding it.
+ */
+#define MOTE__UPBUF_GROUP 0
+typedef struct mote__uring_pbufs {
+    char *mem;        /* buffer i at mem + i * size */
+    uint32_t *len;    /* bytes the kernel put in buffer i */
+    int32_t *next;    /* the next buffer in its holder's queue, or -1 */
+    unsigned count, size;
+} mote__uring_pbufs;
+/* p's buffers, or NULL: the kernel refused them, or another thread is
+ * making them right now (the caller does without, this once). */
+mote__uring_pbufs *mote__uring_pbufs_of(mote__poller *p);
+/* Give n buffers back to the kernel. */
+void mote__uring_pbuf_put(mote__poller *p, const uint16_t *bids, unsigned n);
+/* Which ring p is: different for every ring ever opened (a closed one's
+ * buffers are gone: what refers to them must not touch them). */
+uint64_t mote__uring_id(const mote__poller *p);
 #endif
 
 #endif
