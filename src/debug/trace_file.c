@@ -137,7 +137,9 @@ static void instant(writer *w, int tid, uint64_t ts, const char *cat) {
 /* A ring's events, oldest first, every timestamp filled in (see trace.h):
  * a RUN takes the last stamped time before it (the end of whatever the
  * thread did before), any other unstamped event the next stamped time
- * after it (or the last before, at the end). A malloc'd copy. */
+ * after it (or the last before, at the end). A STOP that carries a
+ * wake-up (MOTE__TR_WHY_SHIFT) becomes the WAKE or SCHED event it stands
+ * for, then a plain STOP. A malloc'd copy. */
 typedef struct ring_copy {
     const tr_buf *ring;
     tr_event *ev;
@@ -146,18 +148,32 @@ typedef struct ring_copy {
 
 static bool ring_copy_make(ring_copy *c, const tr_buf *t) {
     uint64_t n = atomic_load(&t->n), first = n > t->cap ? n - t->cap : 0;
-    size_t k = (size_t)(n - first);
+    size_t k = 0, room = (size_t)(n - first);
+    for (uint64_t i = first; i < n; i++) {
+        const tr_event *e = &t->ev[i & (t->cap - 1)];
+        room += (e->type & 0xff) == MOTE__TR_STOP && e->b;
+    }
     c->ring = t;
     c->n = 0;
-    c->ev = malloc((k ? k : 1) * sizeof *c->ev);
-    bool *own = malloc(k ? k : 1);
+    c->ev = malloc((room ? room : 1) * sizeof *c->ev);
+    bool *own = malloc(room ? room : 1);
     if (!c->ev || !own) {
         free(own);
         return false;
     }
-    for (size_t i = 0; i < k; i++) {
-        c->ev[i] = t->ev[(first + i) & (t->cap - 1)];
-        own[i] = c->ev[i].ts != 0;
+    for (uint64_t i = first; i < n; i++) {
+        tr_event e = t->ev[i & (t->cap - 1)];
+        if ((e.type & 0xff) == MOTE__TR_STOP) {
+            if (e.b) {
+                unsigned kind = e.b & MOTE__TR_WOKE_SCHED ? MOTE__TR_SCHED : MOTE__TR_WAKE;
+                own[k] = false;
+                c->ev[k++] = (tr_event){0, e.b & ~(uint64_t)MOTE__TR_WOKE_SCHED, e.a, kind};
+            }
+            e.b = e.type >> MOTE__TR_WHY_SHIFT;
+            e.type = MOTE__TR_STOP;
+        }
+        own[k] = e.ts != 0;
+        c->ev[k++] = e;
     }
     uint64_t next = 0, prev = 0;
     for (size_t i = k; i-- > 0;) {

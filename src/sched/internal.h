@@ -90,6 +90,8 @@ typedef struct worker {
     int64_t turn_start;      /* warn_blocking on: when the turn began, */
     int64_t section_start;   /* and the blocking section */
     unsigned room;           /* run-queue room taken and not used (runq.c) */
+    mote__trace_ring *trace; /* its thread's trace ring, once it recorded (TRACE_W) */
+    uint64_t trace_wake;     /* a wake-up the current turn made, for its STOP (trace_wake) */
 
     /* Monitor word (monitor.c): (changes << MON_BITS) | MON_*, written by
      * the owner with relaxed stores at every turn and blocking section,
@@ -277,6 +279,58 @@ static inline void ctr_add(worker *w, unsigned c, uint64_t n) {
 /* The task running on w (0: none), for trace points. */
 static inline uint64_t trace_current(worker *w) {
     return w ? (uintptr_t)w->current : 0;
+}
+
+/* A trace point about task t on the calling thread, whose worker is w
+ * (NULL: not a runtime thread): straight into the ring w keeps, with no
+ * call (debug/trace.h). A worker's ring is its thread's, so a spare
+ * worker forgets it when another backup thread takes it up. */
+#define TRACE_W(w, type, t, b)                                                                     \
+    do {                                                                                           \
+        if (MOTE__TRACE_ON())                                                                      \
+            trace_w((w), (type), (uintptr_t)(t), (b));                                             \
+    } while (0)
+
+static MOTE_ALWAYS_INLINE void trace_w(worker *w, unsigned type, uint64_t a, uint64_t b) {
+    mote__trace_ring *r = w ? w->trace : NULL;
+    if (MOTE_UNLIKELY(!r)) {
+        if (!w) {
+            (MOTE__TR_UNSTAMPED(type) ? mote__trace_mark : mote__trace)(type, a, b);
+            return;
+        }
+        if (!(r = w->trace = mote__trace_ring_here()))
+            return;
+    }
+    mote__trace_put(r, type, a, b, !MOTE__TR_UNSTAMPED(type));
+}
+
+/* Task t made runnable (MOTE__TR_WAKE) or given a message while idle
+ * (MOTE__TR_SCHED) from the calling thread, whose worker is w. The first
+ * such event of a turn rides on the turn's STOP (debug/trace.h): a round
+ * trip between two processes then makes two events instead of four. */
+static MOTE_ALWAYS_INLINE void trace_wake(worker *w, unsigned type, mote__task *t) {
+    if (w && w->current && !w->trace_wake)
+        w->trace_wake = (uintptr_t)t | (type == MOTE__TR_SCHED ? MOTE__TR_WOKE_SCHED : 0);
+    else
+        trace_w(w, type, (uintptr_t)t, trace_current(w));
+}
+
+/* The current turn on w, of task t, ends: why is MOTE__TR_END_* | wait
+ * kind << 8. */
+static MOTE_ALWAYS_INLINE void trace_stop(worker *w, mote__task *t, uint64_t why) {
+    uint64_t woke = w->trace_wake;
+    w->trace_wake = 0;
+    trace_w(w, MOTE__TR_STOP | (unsigned)why << MOTE__TR_WHY_SHIFT, (uintptr_t)t, woke);
+}
+
+/* A turn begins on w: no wake-up of an earlier turn rides on its STOP
+ * (tracing may have stopped between that wake-up and its turn's end). */
+static inline void trace_turn_start(worker *w) {
+#ifndef MOTE_NO_HOOKS
+    w->trace_wake = 0;
+#else
+    (void)w;
+#endif
 }
 
 /* warn_blocking: a turn begins on w (owner only). */

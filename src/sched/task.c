@@ -178,6 +178,7 @@ static void worker_loop(void *arg) {
         ctr_add(w, MOTE__CTR_TURNS, 1);
         warn_turn_start(w);
         w->current = t;
+        trace_turn_start(w);
         /* No trace event here: a turn starts at the thread's previous
          * event (see debug/trace.h), and the loop has just made one. */
         if (t->stack) { /* suspended: resume it, and wait in the cache */
@@ -190,8 +191,9 @@ static void worker_loop(void *arg) {
         w->calls = 0;
         unsigned ran = S.hooks.entry(t);
         stack_check(t);
-        TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_DONE);
         w = cur_worker();
+        if (MOTE__TRACE_ON())
+            trace_stop(w, t, MOTE__TR_END_DONE);
         ctr_add(w, MOTE__CTR_MSGS_RUN, ran);
         w->current = NULL;
         t->stack = NULL;
@@ -240,6 +242,18 @@ bool mote__on_runtime_thread(void) {
     return cur_worker() != NULL;
 }
 
+/* Trace points of mote__task_schedule and switch_out, out of line: inlined,
+ * they would cost these two hot functions registers while tracing is off. */
+static MOTE_NOINLINE void trace_sched(mote__task *t) {
+    trace_wake(cur_worker(), MOTE__TR_SCHED, t);
+}
+
+static MOTE_NOINLINE void trace_switch_out(worker *w, mote__task *t, int reason) {
+    uint64_t why = reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
+                                           : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8;
+    trace_stop(w, t, why);
+}
+
 bool mote__task_schedule(mote__task *t) {
     uint64_t s = atomic_load(&t->state);
     for (;;) {
@@ -248,7 +262,8 @@ bool mote__task_schedule(mote__task *t) {
         if (atomic_compare_exchange_weak(&t->state, &s, mote__task_word(s, MOTE__QUEUED)))
             break;
     }
-    TRACE_TASK(MOTE__TR_SCHED, t, trace_current(cur_worker()));
+    if (MOTE__TRACE_ON())
+        trace_sched(t);
     enqueue(t, true);
     return true;
 }
@@ -286,9 +301,8 @@ static int switch_out(int reason) {
         return -ENOMEM;
     if (reason == MOTE__SW_PARK)
         ctr_add(w, MOTE__CTR_PARKS, 1);
-    TRACE_TASK(MOTE__TR_STOP, t,
-               reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
-                                       : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
+    if (MOTE__TRACE_ON())
+        trace_switch_out(w, t, reason);
     if (MOTE_UNLIKELY(mote__warn_ns) && !w->is_main) {
         int64_t ns = mote__now() - w->turn_start;
         if (ns >= mote__warn_ns) /* reported here, on t's stack: the backtrace shows where */
@@ -339,7 +353,8 @@ bool mote__task_wake(mote__task *t, uint64_t seq) {
                     ctr_add(w, MOTE__CTR_WAKEUPS, 1);
                 else
                     mote__count(MOTE__CTR_WAKEUPS, 1);
-                TRACE_TASK(MOTE__TR_WAKE, t, trace_current(w));
+                if (MOTE__TRACE_ON())
+                    trace_wake(w, MOTE__TR_WAKE, t);
                 enqueue_on(w, t, true);
                 return true;
             }
@@ -411,7 +426,8 @@ void mote__yield(void) {
         return;
     }
     /* Straight to the next suspended task: one switch instead of two. */
-    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_YIELD);
+    if (MOTE__TRACE_ON())
+        trace_stop(w, t, MOTE__TR_END_YIELD);
     if (MOTE_UNLIKELY(mote__warn_ns)) {
         int64_t ns = mote__now() - w->turn_start;
         if (ns >= mote__warn_ns)
@@ -422,7 +438,8 @@ void mote__yield(void) {
     ctr_add(w, MOTE__CTR_TURNS, 1);
     warn_turn_start(w);
     w->current = n;
-    TRACE_TASK(MOTE__TR_RUN, n, 0);
+    trace_turn_start(w);
+    TRACE_W(w, MOTE__TR_RUN, n, 0);
     w->pend_task = t;
     w->pend_reason = MOTE__SW_YIELD;
     mote__ctx_switch(&t->stack->ctx, &n->stack->ctx);
@@ -433,7 +450,8 @@ void mote__task_abandon(void) {
     worker *w = cur_worker();
     mote__task *t = w->current;
     t->stack->dirty = true;
-    TRACE_TASK(MOTE__TR_STOP, t, MOTE__TR_END_ABANDON);
+    if (MOTE__TRACE_ON())
+        trace_stop(w, t, MOTE__TR_END_ABANDON);
     if (w->is_main) { /* not reached: a panicking main process exits */
         w->reason = MOTE__SW_DONE;
         mote__ctx_switch_final(&t->stack->ctx, &w->ctx);
@@ -473,9 +491,10 @@ static void run_main_task(worker *w, mote__task *t) {
         mote__ctx_make(t->stack, main_task_entry, t);
     }
     w->current = t;
+    trace_turn_start(w);
     ctr_add(w, MOTE__CTR_TURNS, 1);
     MOTE_TRACE(MOTE__TR_BUSY, 0, 0); /* the main thread waited for it */
-    TRACE_TASK(MOTE__TR_RUN, t, 0);
+    TRACE_W(w, MOTE__TR_RUN, t, 0);
     mote__ctx_switch(&w->ctx, &t->stack->ctx);
     w->current = NULL;
     if (w->reason == MOTE__SW_PARK)
@@ -507,7 +526,8 @@ void mote__sched_run_main(mote__task *m) {
 void mote__sched_main_exit(void) {
     worker *w = cur_worker();
     atomic_store(&S.main_exit, true);
-    TRACE_TASK(MOTE__TR_STOP, w->current, MOTE__TR_END_DONE);
+    if (MOTE__TRACE_ON())
+        trace_stop(w, w->current, MOTE__TR_END_DONE);
     w->reason = 0; /* run_main_task does nothing more with the main task */
     mote__ctx_switch_final(&w->current->stack->ctx, &w->ctx);
 }
