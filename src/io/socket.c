@@ -127,6 +127,8 @@ int mote_socket_activate(mote_socket *s, mote_proc *p, mote_active_fn fn) {
         return r;
     if (s->is_socket && !s->is_stream)
         r = -EINVAL;
+    else if (atomic_load(&s->ur))
+        r = -EBUSY; /* its multishot receive may hold data the active mode would skip */
     if (r == 0)
         r = mote__fd_activate(s->fd, p, fn, s, sock_drop);
     if (r < 0)

@@ -279,8 +279,11 @@ static void ms_done(mote__uring_op *o, int32_t res, uint32_t flags) {
     } else if (u->queued >= MS_CAP && !u->orphan) {
         ms_cancel_locked(u);
     }
-    ms_wait *w = u->waiters;
-    u->waiters = NULL;
+    ms_wait *w = NULL;
+    if (!mote__uring_closing(p)) { /* else its readers are gone with the runtime */
+        w = u->waiters;
+        u->waiters = NULL;
+    }
     bool gone = final && u->orphan;
     mote__spin_unlock(&u->lock);
     /* u may be re-armed or released from here on: only locals. */

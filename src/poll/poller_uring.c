@@ -285,6 +285,10 @@ void mote__uring_pbuf_put(mote__poller *base, const uint16_t *bids, unsigned n) 
     mote__spin_unlock(&p->pbuf_lock);
 }
 
+bool mote__uring_closing(const mote__poller *base) {
+    return atomic_load(&((uring_poller *)base)->closing);
+}
+
 uint64_t mote__uring_id(const mote__poller *base) {
     return ((const uring_poller *)base)->id;
 }

@@ -76,6 +76,9 @@ typedef struct mote__uring_pbufs {
 mote__uring_pbufs *mote__uring_pbufs_of(mote__poller *p);
 /* Give n buffers back to the kernel. */
 void mote__uring_pbuf_put(mote__poller *p, const uint16_t *bids, unsigned n);
+/* True once p closes: a done() that would wake a process must not (the
+ * workers have stopped; the process's stack is freed later). */
+bool mote__uring_closing(const mote__poller *p);
 /* Which ring p is: different for every ring ever opened (a closed one's
  * buffers are gone: what refers to them must not touch them). */
 uint64_t mote__uring_id(const mote__poller *p);
