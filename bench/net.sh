@@ -95,6 +95,17 @@ pipe_cpu         us/req   pipe  -
 pipe_rate        req/s    pipe  -
 "
 
+# mote's servers under MOTE_POLLER=uring with one-shot reads only
+# (urings): against the uring rows, what the multishot receive saves.
+URINGS_METRICS="
+http_cpu         us/req   http  -
+http_rate        req/s    http  -
+pipe_cpu         us/req   pipe  -
+pipe_rate        req/s    pipe  -
+echo_cpu         us/rt    echo  -
+echo_rate        rt/s     echo  -
+"
+
 # mote's HTTP server against the epoll loop that parses with the same code
 # (epollhp): both spend the same on http-parser and its callbacks, so the
 # ratio is what mote's network path costs. Target "<=Fx": F times epollhp.
@@ -308,7 +319,7 @@ net_table() {
             "$(net_target "$t" "$unit" "${c[mote]}" "$(num "${c[epoll]}")" "$(num "${c[tokio]}")")"
     done < <(grep -v '^[[:space:]]*$' <<<"$METRICS")
     variant_rows uring "MOTE_POLLER=uring" "$URING_METRICS"
-    variant_rows urings "MOTE_POLLER=uring, one-shot reads" "$NODL_METRICS"
+    variant_rows urings "MOTE_POLLER=uring, one-shot reads" "$URINGS_METRICS"
     variant_rows nodl "no per-read deadline" "$NODL_METRICS"
     same_parser_rows
     raw_uring_table

@@ -640,7 +640,7 @@ static size_t read_pattern(mote_socket *s, size_t cap) {
     return got;
 }
 
-/* Data larger than a provided buffer (4 KiB), read with buffers larger and
+/* Data larger than a provided buffer (16 KiB), read with buffers larger and
  * smaller than one, writes of every size: all of it, in order. */
 static int main_ms_large(void *arg) {
     (void)arg;
@@ -780,11 +780,11 @@ Test(uring, multishot_timeout_cancel_and_close_while_parked) {
     T_RUN_OK(NULL, main_ms_park, NULL);
 }
 
-/* More sockets hold data than there are provided buffers (1024 of 4 KiB;
- * a socket holds up to 64 KiB before its receive stops): receives end
- * with -ENOBUFS, their reads fall back to one-shot receives, and every
- * byte still comes, in order. */
-enum { NOBUF_PAIRS = 96, NOBUF_BYTES = 80 * 1024 };
+/* More sockets hold data than there are provided buffers (512 of 16 KiB;
+ * a socket holds up to 64 KiB before its receive stops, 4 buffers or
+ * more): receives end with -ENOBUFS, their reads fall back to one-shot
+ * receives, and every byte still comes, in order. */
+enum { NOBUF_PAIRS = 200, NOBUF_BYTES = 80 * 1024 };
 
 static int main_ms_nobufs(void *arg) {
     (void)arg;

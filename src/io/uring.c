@@ -200,7 +200,7 @@ int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadli
 
 #define MS_CAP (64 * 1024) /* queued bytes past which the receive is stopped */
 #define MS_NO_END 1        /* u->end when nothing is to be reported */
-#define MS_BATCH 16        /* buffers a read empties at most (64 KiB) */
+#define MS_BATCH 16        /* buffers a read empties at most */
 
 typedef struct ms_wait {
     mote_future fut; /* completed by the next CQE */
