@@ -399,10 +399,13 @@ int64_t mote__uring_recv_ms(_Atomic(mote__urecv *) *ms, int fd, void *buf, size_
                             _Atomic bool *closed) {
     if (!ms_wanted())
         return deadline == 0 ? -ENOTSUP : mote__uring_recv(fd, buf, len, deadline, closed);
-    mote__poller *p = ring_here();
     mote__urecv *u = atomic_load_explicit(ms, memory_order_acquire);
-    if (!p || (!u && deadline == 0))
-        return -ENOTSUP; /* a zero timeout before any receive: a plain read */
+    /* A socket with a receive goes through its queue from anywhere (a
+     * foreign thread parks on the future too); a new one only from a
+     * process. */
+    mote__poller *p = u ? mote__netpoll_poller(false) : ring_here();
+    if (!mote__uring_is(p) || (!u && deadline == 0))
+        return -ENOTSUP; /* no ring (any more); a zero timeout before any receive: a plain read */
     if (!u) {
         mote__urecv *none = NULL;
         if (!(u = ms_new(p)))
