@@ -1,6 +1,10 @@
 /* Timers: mote_sleep, mote_timer futures, many sleepers. */
 #include "helpers.h"
 
+#include <time.h>
+
+#include "base/base.h"
+
 static const int64_t durations[] = {0, 1, MOTE_USEC(1), MOTE_USEC(100), MOTE_MSEC(1), MOTE_MSEC(5), MOTE_MSEC(20)};
 #define N_DURATIONS (sizeof durations / sizeof durations[0])
 
@@ -53,6 +57,25 @@ Test(timer, now_is_monotonic) {
         cr_assert_geq(t, prev);
         prev = t;
     }
+}
+
+/* A socket call's cheap deadline (coarse clock, base.h): never earlier
+ * than the precise one, at most two coarse ticks later; none for a
+ * negative timeout or one too far to add. */
+Test(timer, lax_deadlines_are_never_early) {
+    struct timespec res;
+    cr_assert_eq(clock_getres(CLOCK_MONOTONIC_COARSE, &res), 0);
+    int64_t tick = (int64_t)res.tv_sec * 1000000000 + res.tv_nsec;
+    static const int64_t timeouts[] = {0, MOTE_MSEC(1), MOTE_SEC(1), MOTE_SEC(30), MOTE_SEC(86400)};
+    for (int i = 0; i < 20000; i++) {
+        int64_t t = timeouts[i % 5], before = mote__now();
+        int64_t d = mote__deadline_lax(t), after = mote__now();
+        cr_assert_geq(d, before + t, "timeout %lld: %lld before %lld", (long long)t, (long long)d,
+                      (long long)(before + t));
+        cr_assert(d <= after + t + 2 * tick + 1);
+    }
+    cr_assert_eq(mote__deadline_lax(-1), -1);
+    cr_assert_eq(mote__deadline_lax(INT64_MAX), -1);
 }
 
 /* ---- mote_timer ------------------------------------------------------------------------ */

@@ -92,10 +92,11 @@ static inline int64_t mote__deadline(int64_t timeout) {
 }
 /* The same for a call on a hot path: a timeout of a second or more is
  * read off the coarse monotonic clock (a few ns against a few tens, 100 on
- * some VMs), plus two of its ticks, so the deadline is never earlier than
- * mote__deadline's, and later by at most three ticks (<= 30 ms at
- * HZ=100), which nobody can tell from a timeout of seconds. Shorter
- * timeouts take the precise clock. */
+ * some VMs). That clock is the time of the last tick, behind the precise
+ * one by less than a tick; with two ticks added the deadline is never
+ * earlier than mote__deadline's, and later by at most two ticks (8 ms at
+ * HZ=250, 20 ms at HZ=100), which nobody can tell from a timeout of
+ * seconds. Shorter timeouts take the precise clock. */
 int64_t mote__deadline_lax(int64_t timeout);
 /* Milliseconds on the coarse monotonic clock (cheaper to read; it ticks
  * every 1-4 ms), truncated to 32 bits: differences are right for 49 days. */
