@@ -242,18 +242,6 @@ bool mote__on_runtime_thread(void) {
     return cur_worker() != NULL;
 }
 
-/* Trace points of mote__task_schedule and switch_out, out of line: inlined,
- * they would cost these two hot functions registers while tracing is off. */
-static MOTE_NOINLINE void trace_sched(mote__task *t) {
-    trace_wake(cur_worker(), MOTE__TR_SCHED, t);
-}
-
-static MOTE_NOINLINE void trace_switch_out(worker *w, mote__task *t, int reason) {
-    uint64_t why = reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
-                                           : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8;
-    trace_stop(w, t, why);
-}
-
 bool mote__task_schedule(mote__task *t) {
     uint64_t s = atomic_load(&t->state);
     for (;;) {
@@ -263,7 +251,7 @@ bool mote__task_schedule(mote__task *t) {
             break;
     }
     if (MOTE__TRACE_ON())
-        trace_sched(t);
+        trace_wake(cur_worker(), MOTE__TR_SCHED, t);
     enqueue(t, true);
     return true;
 }
@@ -302,7 +290,9 @@ static int switch_out(int reason) {
     if (reason == MOTE__SW_PARK)
         ctr_add(w, MOTE__CTR_PARKS, 1);
     if (MOTE__TRACE_ON())
-        trace_switch_out(w, t, reason);
+        trace_stop(w, t,
+                   reason != MOTE__SW_PARK ? MOTE__TR_END_YIELD
+                                           : MOTE__TR_END_PARK | (t->stack->wait ? t->stack->wait->kind : 0) << 8);
     if (MOTE_UNLIKELY(mote__warn_ns) && !w->is_main) {
         int64_t ns = mote__now() - w->turn_start;
         if (ns >= mote__warn_ns) /* reported here, on t's stack: the backtrace shows where */
