@@ -181,7 +181,7 @@ static int sock_wait(mote_socket *s, int ev, int64_t deadline) {
 /* A read or a write as an io_uring completion (uring.c), where the
  * runtime's poller is io_uring: its result, or -ENOTSUP when the call
  * takes the readiness path here (no io_uring; a zero timeout, which only
- * tries; a pipe or terminal, which IORING_OP_RECV and _SEND refuse with
+ * tries, unless a multishot receive's queue comes first; a pipe or terminal, which IORING_OP_RECV and _SEND refuse with
  * ENOTSOCK; a kernel that answered EAGAIN instead of waiting). */
 static int64_t sock_uring(mote_socket *s, void *buf, size_t len, int64_t timeout, int64_t dl, bool out) {
     int64_t r;
