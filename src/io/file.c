@@ -26,8 +26,25 @@
 
 #include "io/internal.h"
 
+/*
+ * A file opened for reading only keeps its position here (pos >= 0), not in
+ * the kernel: a read is a pread at pos, then pos moves on by a
+ * compare-and-swap, and a reader that loses the swap to another reader or
+ * to a seek reads again where the position now is, so that concurrent
+ * reads each get their own stretch of the file, as with the kernel's
+ * position. Why: the kernel serializes read(2)s of one open file through a
+ * mutex once the process has more than one thread, which a pread skips,
+ * and io_uring reads (uring.c) need the offset to ask what is cached.
+ * The kernel's position is brought up to date and then used from there on
+ * (pos == -1) once mote_file_fd hands the descriptor out, since its owner
+ * may read, seek or share it. Files opened for writing, and files that are
+ * not regular (pipes, terminals: no offsets), use the kernel's from the
+ * start.
+ */
 struct mote_file {
     int fd;
+    _Atomic int64_t pos;
+    mote__file_hint hint; /* what the reads found cached, for uring.c */
 };
 
 /* Run a system call that returns -1 and sets errno on failure inside a
@@ -96,7 +113,11 @@ int mote_file_open(mote_file **out, const char *path, int flags) {
         free(f);
         return fd;
     }
-    f->fd = fd;
+    struct stat st;
+    int r = -1;
+    if ((o & O_ACCMODE) == O_RDONLY)
+        BLOCKING_CALL(r, fstat(fd, &st));
+    *f = (mote_file){.fd = fd, .pos = r == 0 && S_ISREG(st.st_mode) ? 0 : -1};
     *out = f;
     return 0;
 }
@@ -115,25 +136,55 @@ int mote_file_close(mote_file *f) {
     return r == -EINTR ? 0 : r;
 }
 
-int mote_file_fd(const mote_file *f) {
-    return f ? f->fd : -EINVAL;
+int mote_file_fd(const mote_file *cf) {
+    if (!cf)
+        return -EINVAL;
+    mote_file *f = (mote_file *)(uintptr_t)cf; /* always malloc'ed: only the position moves */
+    int64_t p = atomic_load(&f->pos);
+    while (p >= 0) {
+        /* The kernel's position first, then the switch: a read that moved
+         * pos meanwhile fails its swap and reads again the kernel's way. */
+        off_t r;
+        BLOCKING_CALL(r, lseek(f->fd, (off_t)p, SEEK_SET));
+        (void)r; /* cannot fail for a regular file at an offset it reached */
+        if (atomic_compare_exchange_strong(&f->pos, &p, -1))
+            break;
+    }
+    return f->fd;
 }
 
 /* ---- Reading and writing ---- */
 
+/* One read at off, or at the kernel's position (off < 0). */
+static int64_t read_at(mote_file *f, void *buf, size_t len, int64_t off) {
+    ssize_t r = mote__uring_file_io(f->fd, buf, len, off, false, &f->hint);
+    if (r != -ENOTSUP)
+        return r;
+    /* no io_uring here: the call in a blocking section */
+    if (off < 0)
+        BLOCKING_CALL(r, read(f->fd, buf, len));
+    else
+        BLOCKING_CALL(r, pread(f->fd, buf, len, (off_t)off));
+    return r;
+}
+
 int64_t mote_file_read(mote_file *f, void *buf, size_t len) {
     if (!f || (!buf && len))
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, buf, clamp_len(len), -1, false);
-    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
-        BLOCKING_CALL(r, read(f->fd, buf, clamp_len(len)));
-    return r;
+    for (;;) {
+        int64_t p = atomic_load(&f->pos);
+        int64_t r = read_at(f, buf, clamp_len(len), p);
+        /* An error or the end, at p: as if read before whatever moved pos. */
+        if (p < 0 || r <= 0 || atomic_compare_exchange_strong(&f->pos, &p, p + r))
+            return r;
+        /* Another read or a seek moved the position: read where it is now. */
+    }
 }
 
 int64_t mote_file_write(mote_file *f, const void *buf, size_t len) {
     if (!f || (!buf && len))
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), -1, true);
+    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), -1, true, NULL);
     if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
         BLOCKING_CALL(r, write(f->fd, buf, clamp_len(len)));
     return r;
@@ -158,16 +209,13 @@ int mote_file_write_all(mote_file *f, const void *buf, size_t len) {
 int64_t mote_file_pread(mote_file *f, void *buf, size_t len, uint64_t off) {
     if (!f || (!buf && len) || off > INT64_MAX)
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, buf, clamp_len(len), (int64_t)off, false);
-    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
-        BLOCKING_CALL(r, pread(f->fd, buf, clamp_len(len), (off_t)off));
-    return r;
+    return read_at(f, buf, clamp_len(len), (int64_t)off);
 }
 
 int64_t mote_file_pwrite(mote_file *f, const void *buf, size_t len, uint64_t off) {
     if (!f || (!buf && len) || off > INT64_MAX)
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), (int64_t)off, true);
+    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), (int64_t)off, true, NULL);
     if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
         BLOCKING_CALL(r, pwrite(f->fd, buf, clamp_len(len), (off_t)off));
     return r;
@@ -176,9 +224,24 @@ int64_t mote_file_pwrite(mote_file *f, const void *buf, size_t len, uint64_t off
 int64_t mote_file_seek(mote_file *f, int64_t off, int whence) {
     if (!f || (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END))
         return -EINVAL;
-    off_t r;
-    BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
-    return r;
+    for (;;) {
+        int64_t p = atomic_load(&f->pos);
+        off_t r;
+        if (p < 0) {
+            BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
+            return r;
+        }
+        /* The kernel checks the new position (and keeps its own in step). */
+        if (whence == SEEK_CUR && (off > 0 ? p > INT64_MAX - off : p + off < 0))
+            return -EINVAL;
+        if (whence == SEEK_CUR)
+            BLOCKING_CALL(r, lseek(f->fd, (off_t)(p + off), SEEK_SET));
+        else
+            BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
+        if (r < 0 || atomic_compare_exchange_strong(&f->pos, &p, (int64_t)r))
+            return r;
+        /* A read moved the position meanwhile: SEEK_CUR from where it is now. */
+    }
 }
 
 /* ---- Metadata ---- */

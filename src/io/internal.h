@@ -157,9 +157,19 @@ int64_t mote__uring_recv(int fd, void *buf, size_t len, int64_t deadline, _Atomi
 int64_t mote__uring_send(int fd, const void *buf, size_t len, int64_t deadline, _Atomic bool *closed);
 /* accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC) as a completion. */
 int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadline, _Atomic bool *closed);
+/* What a file's reads last found in the page cache, from off == from up
+ * to to (uring.c): a hint, never the truth. Readers update it without a
+ * lock; a stale or torn hint only sends a read the slower way, or lets a
+ * read that was thought cached wait for the disk in a blocking section. */
+typedef struct mote__file_hint {
+    _Atomic int64_t from, to;
+    _Atomic int state;
+} mote__file_hint;
 /* A file's read or write (off < 0: at the file position), without a
- * blocking section: the process parks until the completion. */
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write);
+ * blocking section: the process parks until the completion. A read at an
+ * offset with a hint may instead be a pread in a blocking section, where
+ * the page cache held its data (uring.c). */
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint);
 /* Closing fd under its callers: cancel their operations (they return
  * -EBADF once they see their closed flag). No-op without io_uring. */
 void mote__uring_abort_fd(int fd);

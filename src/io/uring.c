@@ -32,7 +32,10 @@
  */
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "io/internal.h"
 #include "poll/uring.h"
@@ -172,12 +175,98 @@ static int64_t file_op(mote__poller *p, int fd, void *buf, size_t len, int64_t o
     return uop_run(p, &u, -1, NULL, true);
 }
 
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
+/*
+ * Sequential reads at known offsets (a read-only mote_file keeps its
+ * position, file.c) ask the kernel what the page cache holds ahead of them,
+ * once per window, with cachestat(2):
+ *
+ * - CACHED: all of [off, off + 2 * TRUST) was there, so the reads in the
+ *   first TRUST bytes are plain preads in a blocking section, the cheapest
+ *   way to copy cached data (bench/RESULTS.md, "Session 5"). cachestat
+ *   counts pages that readahead has inserted but not yet filled; the
+ *   second TRUST bytes, which must be there too, keep the trusted window
+ *   behind that front (at least one readahead batch of up to TRUST bytes;
+ *   Linux's default is 128 KiB). Pages evicted meanwhile make a read wait
+ *   for the disk, inside its blocking section, as without io_uring.
+ * - MISSING: something was not: the reads of the next MISS_SPAN bytes are
+ *   io_uring reads, with no RWF_NOWAIT probe first. The probe is a
+ *   RWF_NOWAIT read, which in the kernel also means "start no I/O": it
+ *   neither starts readahead on a miss nor the next asynchronous
+ *   readahead at a marked page; the io_uring read does both.
+ * - PROBE: reads elsewhere (not continuing the window: random reads, which
+ *   a cachestat per read would slow), and reads at the file position.
+ */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* Linux 6.5; the same number on every architecture */
+#endif
+#define TRUST ((int64_t)8 << 20)
+#define MISS_SPAN ((int64_t)2 << 20)
+enum { HINT_PROBE, HINT_CACHED, HINT_MISSING };
+
+struct mote__cachestat_range {
+    uint64_t off, len;
+};
+struct mote__cachestat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+/* Whether all of [off, off + len) is in the page cache (false on any
+ * error: no cachestat before Linux 6.5, or not a regular file). */
+static bool all_cached(int fd, int64_t off, int64_t len) {
+    struct mote__cachestat_range r = {(uint64_t)off, (uint64_t)len};
+    struct mote__cachestat cs;
+    if (syscall(__NR_cachestat, fd, &r, &cs, 0) != 0)
+        return false;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    return cs.nr_cache >= ((uint64_t)(off + len - 1) / page) - (uint64_t)off / page + 1;
+}
+
+/* The way to read [off, off + len): a HINT_ state, updating the hint. */
+static int hint_way(mote__file_hint *h, int fd, int64_t off, size_t len) {
+    int64_t from = atomic_load_explicit(&h->from, memory_order_relaxed);
+    int64_t to = atomic_load_explicit(&h->to, memory_order_relaxed);
+    int64_t n = (int64_t)len, end = off + n, span = n > TRUST ? n : TRUST;
+    int way = HINT_PROBE;
+    if (off >= from && end <= to)
+        return atomic_load_explicit(&h->state, memory_order_relaxed);
+    struct stat st;
+    if (off >= from && off <= to && off <= INT64_MAX - 2 * span) { /* sequential: look ahead */
+        int64_t look = 2 * span;
+        if (fstat(fd, &st) == 0 && st.st_size - off < look)
+            look = st.st_size - off; /* what lies beyond the end is never cached */
+        if (look > 0) {
+            way = all_cached(fd, off, look) ? HINT_CACHED : HINT_MISSING;
+            end = off + (way == HINT_CACHED ? span : n > MISS_SPAN ? n : MISS_SPAN);
+        }
+    }
+    atomic_store_explicit(&h->state, way, memory_order_relaxed);
+    atomic_store_explicit(&h->from, off, memory_order_relaxed);
+    atomic_store_explicit(&h->to, end, memory_order_relaxed);
+    return way;
+}
+
+/* A pread in a blocking section, retried on EINTR. */
+static int64_t pread_section(int fd, void *buf, size_t len, int64_t off) {
+    ssize_t r;
+    mote_blocking_begin();
+    while ((r = pread(fd, buf, len, (off_t)off)) < 0 && (r = mote__errno()) == -EINTR)
+        ;
+    mote_blocking_end();
+    return r;
+}
+
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint) {
     mote__poller *p = ring_here();
     if (!p)
         return -ENOTSUP;
     if (write)
         return file_op(p, fd, buf, len, off, true);
+    len = len < MAX_IO ? len : MAX_IO;
+    int way = off >= 0 && hint ? hint_way(hint, fd, off, len) : HINT_PROBE;
+    if (way == HINT_CACHED)
+        return pread_section(fd, buf, len, off);
+    if (way == HINT_MISSING)
+        return file_op(p, fd, buf, len, off, false);
     /* What the page cache holds is copied by one preadv2(RWF_NOWAIT),
      * which never waits for the disk: a single cached read as an io_uring
      * operation costs about twice a read(2) (bench/RESULTS.md), and
@@ -187,7 +276,7 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
      * one can take a while, and a process that loops on cached reads
      * would otherwise look to the monitor like one long turn, a hog,
      * which it then samples every 50 us, at the reader's expense. */
-    struct iovec v = {buf, len < MAX_IO ? len : MAX_IO};
+    struct iovec v = {buf, len};
     int e = 0;
     mote_blocking_begin();
     ssize_t got = preadv2(fd, &v, 1, off < 0 ? -1 : off, RWF_NOWAIT);
@@ -228,8 +317,8 @@ int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadli
     return -ENOTSUP;
 }
 
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
-    (void)fd, (void)buf, (void)len, (void)off, (void)write;
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint) {
+    (void)fd, (void)buf, (void)len, (void)off, (void)write, (void)hint;
     return -ENOTSUP;
 }
 
