@@ -690,6 +690,13 @@ static int main_position(void *arg) {
     T_CHECK_EQ(mote_file_read(f, got, sizeof got), (int64_t)sizeof got);
     T_CHECK(got[0] == 0 && got[sizeof got - 1] == 0);
     T_CHECK_EQ(mote_file_close(f), 0);
+    T_CHECK_EQ(mkfifo(at(p, d, "fifo"), 0600), 0);
+    f = open_ok(p, MOTE_FILE_READ | MOTE_FILE_WRITE); /* O_RDWR: does not wait for a peer */
+    T_CHECK_EQ(mote_file_write(f, "abc", 3), 3);
+    T_CHECK_EQ(mote_file_pread(f, got, 3, 0), -ESPIPE); /* no offsets, whatever the poller */
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 3);
+    T_CHECK(memcmp(got, "abc", 3) == 0);
+    T_CHECK_EQ(mote_file_close(f), 0);
     free(want);
     return 0;
 }

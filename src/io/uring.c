@@ -210,32 +210,44 @@ struct mote__cachestat {
     uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
 
-/* Whether all of [off, off + len) is in the page cache (false on any
- * error: no cachestat before Linux 6.5, or not a regular file). */
-static bool all_cached(int fd, int64_t off, int64_t len) {
+static _Atomic bool no_cachestat; /* the kernel has none (before 6.5) */
+
+/* Whether all of [off, off + len) is in the page cache: HINT_CACHED or
+ * HINT_MISSING; HINT_PROBE where cachestat cannot tell (not a regular
+ * file, or no cachestat). */
+static int cached_way(int fd, int64_t off, int64_t len) {
     struct mote__cachestat_range r = {(uint64_t)off, (uint64_t)len};
     struct mote__cachestat cs;
-    if (syscall(__NR_cachestat, fd, &r, &cs, 0) != 0)
-        return false;
+    if (atomic_load_explicit(&no_cachestat, memory_order_relaxed))
+        return HINT_PROBE;
+    if (syscall(__NR_cachestat, fd, &r, &cs, 0) != 0) {
+        if (mote__errno() == -ENOSYS)
+            atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
+        return HINT_PROBE;
+    }
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    return cs.nr_cache >= ((uint64_t)(off + len - 1) / page) - (uint64_t)off / page + 1;
+    bool all = cs.nr_cache >= ((uint64_t)(off + len - 1) / page) - (uint64_t)off / page + 1;
+    return all ? HINT_CACHED : HINT_MISSING;
 }
 
 /* The way to read [off, off + len): a HINT_ state, updating the hint. */
 static int hint_way(mote__file_hint *h, int fd, int64_t off, size_t len) {
     int64_t from = atomic_load_explicit(&h->from, memory_order_relaxed);
     int64_t to = atomic_load_explicit(&h->to, memory_order_relaxed);
-    int64_t n = (int64_t)len, end = off + n, span = n > TRUST ? n : TRUST;
+    int64_t n = (int64_t)len, span = n > TRUST ? n : TRUST;
+    if (off > INT64_MAX - 2 * span)
+        return HINT_PROBE; /* near the largest offset: the kernel will refuse it */
+    int64_t end = off + n;
     int way = HINT_PROBE;
     if (off >= from && end <= to)
         return atomic_load_explicit(&h->state, memory_order_relaxed);
     struct stat st;
-    if (off >= from && off <= to && off <= INT64_MAX - 2 * span) { /* sequential: look ahead */
+    if (off >= from && off <= to) { /* sequential: look ahead */
         int64_t look = 2 * span;
         if (fstat(fd, &st) == 0 && st.st_size - off < look)
             look = st.st_size - off; /* what lies beyond the end is never cached */
         if (look > 0) {
-            way = all_cached(fd, off, look) ? HINT_CACHED : HINT_MISSING;
+            way = cached_way(fd, off, look);
             end = off + (way == HINT_CACHED ? span : n > MISS_SPAN ? n : MISS_SPAN);
         }
     }
