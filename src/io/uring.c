@@ -257,11 +257,14 @@ static int hint_way(mote__file_hint *h, int fd, int64_t off, size_t len) {
     return way;
 }
 
-/* A pread in a blocking section, retried on EINTR. */
+/* A pread in a blocking section, retried on EINTR. The bare system call:
+ * glibc's pread is a cancellation point, which in a multi-threaded process
+ * costs two atomic updates of the thread's cancellation state per call
+ * (about 1 % of a cached 4 KiB read), and nothing cancels mote's threads. */
 static int64_t pread_section(int fd, void *buf, size_t len, int64_t off) {
-    ssize_t r;
+    long r;
     mote_blocking_begin();
-    while ((r = pread(fd, buf, len, (off_t)off)) < 0 && (r = mote__errno()) == -EINTR)
+    while ((r = syscall(SYS_pread64, fd, buf, len, (off_t)off)) < 0 && (r = mote__errno()) == -EINTR)
         ;
     mote_blocking_end();
     return r;
