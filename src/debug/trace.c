@@ -61,18 +61,6 @@ void mote__trace_thread_name(const char *name) {
     snprintf(tls_label, sizeof tls_label, "%s", name);
 }
 
-static inline uint64_t stamp(void) {
-#if defined(__x86_64__)
-    return __builtin_ia32_rdtsc();
-#elif defined(__aarch64__)
-    uint64_t v;
-    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
-    return v;
-#else
-    return (uint64_t)mote__now();
-#endif
-}
-
 /* ---- Recording ---- */
 
 static MOTE_NOINLINE tr_buf *ring_new(uint64_t gen) {
@@ -104,28 +92,11 @@ static MOTE_NOINLINE tr_buf *ring_new(uint64_t gen) {
     return t;
 }
 
-/* Append an event to t, this thread's ring. */
-static inline void record_in(tr_buf *t, unsigned type, uint64_t a, uint64_t b, bool stamped) {
-    atomic_store_explicit(&t->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* see the head comment */
-    /* Acquire: the ring was reset (and last read) before tracing went on. */
-    if (atomic_load_explicit(&mote__tracing, memory_order_acquire)) {
-        uint64_t n = atomic_load_explicit(&t->n, memory_order_relaxed);
-        tr_event *e = &t->ev[n & (t->cap - 1)];
-        e->ts = stamped ? stamp() : 0;
-        e->a = a;
-        e->b = b;
-        e->type = type;
-        atomic_store_explicit(&t->n, n + 1, memory_order_relaxed);
-    }
-    atomic_store_explicit(&t->busy, 0, memory_order_release);
-}
-
 /* The thread's first event of this runtime: make its ring first. */
 static MOTE_NOINLINE void record_first(unsigned type, uint64_t a, uint64_t b, bool stamped) {
     tr_buf *t = ring_new(atomic_load_explicit(&TR.gen, memory_order_relaxed));
     if (t)
-        record_in(t, type, a, b, stamped);
+        mote__trace_put(t, type, a, b, stamped);
 }
 
 /* An event into this thread's ring (made on its first event). Inlined
@@ -135,7 +106,14 @@ static inline void record(unsigned type, uint64_t a, uint64_t b, bool stamped) {
     if (MOTE_UNLIKELY(!t || tls_gen != atomic_load_explicit(&TR.gen, memory_order_relaxed)))
         record_first(type, a, b, stamped);
     else
-        record_in(t, type, a, b, stamped);
+        mote__trace_put(t, type, a, b, stamped);
+}
+
+mote__trace_ring *mote__trace_ring_here(void) {
+    if (!atomic_load_explicit(&mote__tracing, memory_order_relaxed))
+        return NULL;
+    uint64_t gen = atomic_load_explicit(&TR.gen, memory_order_relaxed);
+    return tls_ring && tls_gen == gen ? tls_ring : ring_new(gen);
 }
 
 void mote__trace(unsigned type, uint64_t a, uint64_t b) {
@@ -211,7 +189,7 @@ int mote_trace_start(const char *path) {
     }
     free(v);
     TR.ns0 = mote__now();
-    TR.tsc0 = stamp();
+    TR.tsc0 = mote__trace_stamp();
     atomic_store(&mote__tracing, true);
 out:
     pthread_mutex_unlock(&TR.lock);
@@ -233,7 +211,7 @@ static void writers_settle(void) {
 static int stop_locked(void) {
     if (!TR.out)
         return -EINVAL;
-    uint64_t tsc1 = stamp();
+    uint64_t tsc1 = mote__trace_stamp();
     int64_t ns1 = mote__now();
     atomic_store(&mote__tracing, false);
     writers_settle();

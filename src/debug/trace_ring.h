@@ -12,23 +12,8 @@
 
 #include <stdio.h>
 
-typedef struct tr_event {
-    uint64_t ts; /* CPU counter; 0: unstamped (see trace.h) */
-    uint64_t a, b;
-    uint32_t type;
-} tr_event;
-
-/* One thread's ring, mapped when the thread records its first event. */
-typedef struct tr_buf {
-    struct tr_buf *next;
-    _Atomic uint32_t busy;  /* 1 while its thread writes an event */
-    _Atomic uint64_t n;     /* events written; the ring keeps the last cap */
-    size_t cap;             /* a power of two */
-    size_t map_size;
-    int tid;
-    char name[32];
-    tr_event ev[];
-} tr_buf;
+typedef mote__trace_event tr_event;
+typedef mote__trace_ring tr_buf;
 
 /* Which process id a task address held, from when (a CPU counter value;
  * 0: from before the trace). */

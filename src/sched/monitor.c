@@ -148,6 +148,7 @@ static void *backup_main(void *arg) {
         if (!w)
             break; /* stopping */
         mote__tls_worker = w;
+        w->trace = NULL; /* the ring of the thread that ran it last */
         mote__ctx_init_thread(&w->ctx);
         mote__busy_mark(w, true);
         MOTE_TRACE(MOTE__TR_BUSY, 0, 0);
