@@ -163,7 +163,7 @@ int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadli
  * read that was thought cached wait for the disk in a blocking section. */
 typedef struct mote__file_hint {
     _Atomic int64_t from, to;
-    _Atomic int state;
+    _Atomic bool cached;
 } mote__file_hint;
 /* A file's read or write (off < 0: at the file position), without a
  * blocking section: the process parks until the completion. A read at an

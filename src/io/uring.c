@@ -178,30 +178,30 @@ static int64_t file_op(mote__poller *p, int fd, void *buf, size_t len, int64_t o
 /*
  * Sequential reads at known offsets (a read-only mote_file keeps its
  * position, file.c) ask the kernel what the page cache holds ahead of them,
- * once per window, with cachestat(2):
+ * once per window of TRUST bytes, with cachestat(2). If all of
+ * [off, off + 2 * TRUST) was there, the reads in the first TRUST bytes are
+ * plain preads in a blocking section, the cheapest way to copy cached data
+ * (bench/RESULTS.md, "Session 5"). cachestat also counts pages that
+ * readahead has inserted but not yet filled; the second TRUST bytes, which
+ * must be there too, keep the trusted window behind that front (at least
+ * one readahead batch of up to TRUST bytes: read_ahead_kb, 128 KiB by
+ * default). Pages evicted meanwhile make a read wait for the disk, inside
+ * its blocking section, as without io_uring.
  *
- * - CACHED: all of [off, off + 2 * TRUST) was there, so the reads in the
- *   first TRUST bytes are plain preads in a blocking section, the cheapest
- *   way to copy cached data (bench/RESULTS.md, "Session 5"). cachestat
- *   counts pages that readahead has inserted but not yet filled; the
- *   second TRUST bytes, which must be there too, keep the trusted window
- *   behind that front (at least one readahead batch of up to TRUST bytes;
- *   Linux's default is 128 KiB). Pages evicted meanwhile make a read wait
- *   for the disk, inside its blocking section, as without io_uring.
- * - MISSING: something was not: the reads of the next MISS_SPAN bytes are
- *   io_uring reads, with no RWF_NOWAIT probe first. The probe is a
- *   RWF_NOWAIT read, which in the kernel also means "start no I/O": it
- *   neither starts readahead on a miss nor the next asynchronous
- *   readahead at a marked page; the io_uring read does both.
- * - PROBE: reads elsewhere (not continuing the window: random reads, which
- *   a cachestat per read would slow), and reads at the file position.
+ * Every other read (the window was not all cached, cachestat cannot tell,
+ * random reads, which a cachestat each would slow, reads at the kernel's
+ * position) is a RWF_NOWAIT probe, then an io_uring read of what it did not
+ * get (mote__uring_file_io). A RWF_NOWAIT read also starts no I/O in the
+ * kernel: it stops at a page marked for the next asynchronous readahead,
+ * and the io_uring read of the rest, which starts there, starts it; the
+ * readahead then runs as under blocking reads (RESULTS, traced). The probe
+ * is kept for cold files too: readahead mostly keeps ahead of a sequential
+ * reader, so the probe finds the data, at less cost than an io_uring read.
  */
 #ifndef __NR_cachestat
 #define __NR_cachestat 451 /* Linux 6.5; the same number on every architecture */
 #endif
 #define TRUST ((int64_t)8 << 20)
-#define MISS_SPAN ((int64_t)2 << 20)
-enum { HINT_PROBE, HINT_CACHED, HINT_MISSING };
 
 struct mote__cachestat_range {
     uint64_t off, len;
@@ -212,49 +212,46 @@ struct mote__cachestat {
 
 static _Atomic bool no_cachestat; /* the kernel has none (before 6.5) */
 
-/* Whether all of [off, off + len) is in the page cache: HINT_CACHED or
- * HINT_MISSING; HINT_PROBE where cachestat cannot tell (not a regular
- * file, or no cachestat). */
-static int cached_way(int fd, int64_t off, int64_t len) {
+/* Whether all of [off, off + len) is in the page cache; false where
+ * cachestat cannot tell (not a regular file, or no cachestat). */
+static bool all_cached(int fd, int64_t off, int64_t len) {
     struct mote__cachestat_range r = {(uint64_t)off, (uint64_t)len};
     struct mote__cachestat cs;
     if (atomic_load_explicit(&no_cachestat, memory_order_relaxed))
-        return HINT_PROBE;
+        return false;
     if (syscall(__NR_cachestat, fd, &r, &cs, 0) != 0) {
         if (mote__errno() == -ENOSYS)
             atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
-        return HINT_PROBE;
+        return false;
     }
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    bool all = cs.nr_cache >= ((uint64_t)(off + len - 1) / page) - (uint64_t)off / page + 1;
-    return all ? HINT_CACHED : HINT_MISSING;
+    return cs.nr_cache >= ((uint64_t)(off + len - 1) / page) - (uint64_t)off / page + 1;
 }
 
-/* The way to read [off, off + len): a HINT_ state, updating the hint. */
-static int hint_way(mote__file_hint *h, int fd, int64_t off, size_t len) {
+/* Whether [off, off + len) lies in a window found cached; updates the
+ * hint when the read leaves its window. */
+static bool hint_cached(mote__file_hint *h, int fd, int64_t off, size_t len) {
     int64_t from = atomic_load_explicit(&h->from, memory_order_relaxed);
     int64_t to = atomic_load_explicit(&h->to, memory_order_relaxed);
     int64_t n = (int64_t)len, span = n > TRUST ? n : TRUST;
     if (off > INT64_MAX - 2 * span)
-        return HINT_PROBE; /* near the largest offset: the kernel will refuse it */
+        return false; /* near the largest offset: the kernel will refuse it */
     int64_t end = off + n;
-    int way = HINT_PROBE;
     if (off >= from && end <= to)
-        return atomic_load_explicit(&h->state, memory_order_relaxed);
-    struct stat st;
+        return atomic_load_explicit(&h->cached, memory_order_relaxed);
+    bool cached = false;
     if (off >= from && off <= to) { /* sequential: look ahead */
+        struct stat st;
         int64_t look = 2 * span;
         if (fstat(fd, &st) == 0 && st.st_size - off < look)
             look = st.st_size - off; /* what lies beyond the end is never cached */
-        if (look > 0) {
-            way = cached_way(fd, off, look);
-            end = off + (way == HINT_CACHED ? span : n > MISS_SPAN ? n : MISS_SPAN);
-        }
+        cached = look > 0 && all_cached(fd, off, look);
+        end = off + span;
     }
-    atomic_store_explicit(&h->state, way, memory_order_relaxed);
+    atomic_store_explicit(&h->cached, cached, memory_order_relaxed);
     atomic_store_explicit(&h->from, off, memory_order_relaxed);
     atomic_store_explicit(&h->to, end, memory_order_relaxed);
-    return way;
+    return cached;
 }
 
 /* A pread in a blocking section, retried on EINTR. The bare system call:
@@ -277,11 +274,8 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
     if (write)
         return file_op(p, fd, buf, len, off, true);
     len = len < MAX_IO ? len : MAX_IO;
-    int way = off >= 0 && hint ? hint_way(hint, fd, off, len) : HINT_PROBE;
-    if (way == HINT_CACHED)
+    if (off >= 0 && hint && hint_cached(hint, fd, off, len))
         return pread_section(fd, buf, len, off);
-    if (way == HINT_MISSING)
-        return file_op(p, fd, buf, len, off, false);
     /* What the page cache holds is copied by one preadv2(RWF_NOWAIT),
      * which never waits for the disk: a single cached read as an io_uring
      * operation costs about twice a read(2) (bench/RESULTS.md), and
