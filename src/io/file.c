@@ -231,16 +231,24 @@ int64_t mote_file_seek(mote_file *f, int64_t off, int whence) {
             BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
             return r;
         }
-        /* The kernel checks the new position (and keeps its own in step). */
-        if (whence == SEEK_CUR && (off > 0 ? p > INT64_MAX - off : p + off < 0))
-            return -EINVAL;
-        if (whence == SEEK_CUR)
-            BLOCKING_CALL(r, lseek(f->fd, (off_t)(p + off), SEEK_SET));
+        /* SEEK_SET and SEEK_CUR leave the kernel's position alone: a
+         * concurrent mote_file_fd may have just set it, and a SEEK_CUR
+         * that then fails its swap is applied again, the kernel's way.
+         * Only a negative or overflowing position is refused (lseek would
+         * also refuse one beyond the file system's largest file size;
+         * reads there find the end of the file). SEEK_END asks the kernel
+         * for the size, and moving its position there is harmless: it is
+         * the same wherever it is applied. */
+        if (whence == SEEK_END)
+            BLOCKING_CALL(r, lseek(f->fd, (off_t)off, SEEK_END));
+        else if (whence == SEEK_SET)
+            r = off < 0 ? -EINVAL : off;
         else
-            BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
+            r = (off > 0 ? p > INT64_MAX - off : p + off < 0) ? -EINVAL : p + off;
         if (r < 0 || atomic_compare_exchange_strong(&f->pos, &p, (int64_t)r))
             return r;
-        /* A read moved the position meanwhile: SEEK_CUR from where it is now. */
+        /* A read or a seek moved the position meanwhile: SEEK_CUR from
+         * where it is now (or the kernel's way, if mote_file_fd ran). */
     }
 }
 
