@@ -667,6 +667,9 @@ static int main_position(void *arg) {
     T_CHECK_EQ(mote_file_seek(f, INT64_MAX, SEEK_CUR), -EINVAL);
     T_CHECK_EQ(mote_file_seek(f, -1, SEEK_SET), -EINVAL);
     T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), 12); /* failed seeks moved nothing */
+    T_CHECK_EQ(mote_file_seek(f, (int64_t)1 << 50, SEEK_SET), (int64_t)1 << 50); /* past it all */
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 0);
+    T_CHECK_EQ(mote_file_seek(f, 12, SEEK_SET), 12);
     /* The descriptor handed out carries the position, and from then on
      * the kernel's position is the file's, whoever moves it. */
     int fd = mote_file_fd(f);
