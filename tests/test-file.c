@@ -669,6 +669,11 @@ static int main_position(void *arg) {
     T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), 12); /* failed seeks moved nothing */
     T_CHECK_EQ(mote_file_seek(f, (int64_t)1 << 50, SEEK_SET), (int64_t)1 << 50); /* past it all */
     T_CHECK_EQ(mote_file_read(f, got, sizeof got), 0);
+    mote_file *g = open_ok(p, MOTE_FILE_READ); /* the same, then its descriptor */
+    T_CHECK_EQ(mote_file_seek(g, (int64_t)1 << 62, SEEK_SET), (int64_t)1 << 62);
+    T_CHECK(mote_file_fd(g) >= 0);
+    T_CHECK_EQ(mote_file_read(g, got, sizeof got), 0);
+    T_CHECK_EQ(mote_file_close(g), 0);
     T_CHECK_EQ(mote_file_seek(f, 12, SEEK_SET), 12);
     /* The descriptor handed out carries the position, and from then on
      * the kernel's position is the file's, whoever moves it. */

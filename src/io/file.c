@@ -146,7 +146,8 @@ int mote_file_fd(const mote_file *cf) {
          * pos meanwhile fails its swap and reads again the kernel's way. */
         off_t r;
         BLOCKING_CALL(r, lseek(f->fd, (off_t)p, SEEK_SET));
-        (void)r; /* cannot fail for a regular file at an offset it reached */
+        if (r < 0) /* beyond the largest file size (mote_file_seek allows it): */
+            BLOCKING_CALL(r, lseek(f->fd, 0, SEEK_END)); /* reads see the end all the same */
         if (atomic_compare_exchange_strong(&f->pos, &p, -1))
             break;
     }
