@@ -8,7 +8,8 @@
  *
  * Where the runtime polls with io_uring, reads and writes are io_uring
  * completions instead (uring.c): no blocking section, the process parks
- * until the completion and its worker runs the others.
+ * until the completion and its worker runs the others; reads of what the
+ * page cache holds stay system calls in blocking sections there too.
  *
  * Every call returns 0 or a count, or a negative errno. Descriptors are
  * opened close-on-exec.

@@ -243,9 +243,11 @@ static bool hint_cached(mote__file_hint *h, int fd, int64_t off, size_t len) {
     if (off >= from && off <= to) { /* sequential: look ahead */
         struct stat st;
         int64_t look = 2 * span;
+        mote_blocking_begin(); /* cachestat walks the window's pages: tens of us */
         if (fstat(fd, &st) == 0 && st.st_size - off < look)
             look = st.st_size - off; /* what lies beyond the end is never cached */
         cached = look > 0 && all_cached(fd, off, look);
+        mote_blocking_end();
         end = off + span;
     }
     atomic_store_explicit(&h->cached, cached, memory_order_relaxed);
