@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -157,16 +158,23 @@ int mote_file_fd(const mote_file *cf) {
 
 /* ---- Reading and writing ---- */
 
-/* One read at off, or at the kernel's position (off < 0). */
+/* One read at off, or at the kernel's position (off < 0). Reads in a
+ * window that io_uring's path found cached go straight to the pread. */
 static int64_t read_at(mote_file *f, void *buf, size_t len, int64_t off) {
-    ssize_t r = mote__uring_file_io(f->fd, buf, len, off, false, &f->hint);
+    int64_t r = -ENOTSUP;
+    if (off < 0 || !mote__file_hint_hit(&f->hint, off, len))
+        r = mote__uring_file_io(f->fd, buf, len, off, false, &f->hint);
     if (r != -ENOTSUP)
         return r;
-    /* no io_uring here: the call in a blocking section */
+    /* no io_uring here, or cached: the call in a blocking section. pread
+     * as the bare system call: glibc's is a cancellation point, which in a
+     * multi-threaded process costs two atomic updates of the thread's
+     * cancellation state per call (about 1 % of a cached 4 KiB read), and
+     * nothing cancels mote's threads. */
     if (off < 0)
         BLOCKING_CALL(r, read(f->fd, buf, len));
     else
-        BLOCKING_CALL(r, pread(f->fd, buf, len, (off_t)off));
+        BLOCKING_CALL(r, syscall(SYS_pread64, f->fd, buf, len, (off_t)off));
     return r;
 }
 

@@ -180,7 +180,7 @@ static int64_t file_op(mote__poller *p, int fd, void *buf, size_t len, int64_t o
  * position, file.c) ask the kernel what the page cache holds ahead of them,
  * once per window of TRUST bytes, with cachestat(2). If all of
  * [off, off + 2 * TRUST) was there, the reads in the first TRUST bytes are
- * plain preads in a blocking section, the cheapest way to copy cached data
+ * the caller's plain preads in a blocking section (file.c), the cheapest way to copy cached data
  * (bench/RESULTS.md, "Session 5"). cachestat also counts pages that
  * readahead has inserted but not yet filled; the second TRUST bytes, which
  * must be there too, keep the trusted window behind that front (at least
@@ -256,19 +256,6 @@ static bool hint_cached(mote__file_hint *h, int fd, int64_t off, size_t len) {
     return cached;
 }
 
-/* A pread in a blocking section, retried on EINTR. The bare system call:
- * glibc's pread is a cancellation point, which in a multi-threaded process
- * costs two atomic updates of the thread's cancellation state per call
- * (about 1 % of a cached 4 KiB read), and nothing cancels mote's threads. */
-static int64_t pread_section(int fd, void *buf, size_t len, int64_t off) {
-    long r;
-    mote_blocking_begin();
-    while ((r = syscall(SYS_pread64, fd, buf, len, (off_t)off)) < 0 && (r = mote__errno()) == -EINTR)
-        ;
-    mote_blocking_end();
-    return r;
-}
-
 int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint) {
     mote__poller *p = ring_here();
     if (!p)
@@ -277,7 +264,7 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
         return file_op(p, fd, buf, len, off, true);
     len = len < MAX_IO ? len : MAX_IO;
     if (off >= 0 && hint && hint_cached(hint, fd, off, len))
-        return pread_section(fd, buf, len, off);
+        return -ENOTSUP; /* the caller's pread in a blocking section */
     /* What the page cache holds is copied by one preadv2(RWF_NOWAIT),
      * which never waits for the disk: a single cached read as an io_uring
      * operation costs about twice a read(2) (bench/RESULTS.md), and
