@@ -6,7 +6,9 @@
 # (MOTE_THREADS=1) so that its CPU time per call (roundtrip_cpu) is the
 # work of the calls alone, which a busy machine disturbs less than wall
 # time. Prints markdown tables: medians, minimums, ratios and every run
-# (bench/RESULTS.md, "Session 4").
+# (bench/RESULTS.md, "Session 4"). Last, mote_trace_cost once per round:
+# the round trip with tracing off and on in alternating phases of one
+# process (the least noisy figure: same binary, heap and moment).
 #
 #   bench/overhead.sh NOHOOKS_BUILD NORMAL_BUILD [ROUNDS]
 #
@@ -38,6 +40,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
             run out "$OFF/bench/mote_$b"
         fi
     done
+    run cost "$ON/bench/mote_trace_cost" MOTE_THREADS=1
     for ((k = 0; k < 3; k++)); do # roundtrip is the traced benchmark: more runs
         if (((r + k) % 2)); then
             run traced "$ON/bench/mote_roundtrip" MOTE_THREADS=1 MOTE_TRACE="$TMP/trace.json"
@@ -70,4 +73,10 @@ def table(title, a, b):
         print(f"| {metric} | {mx:g} | {my:g} | {r1} | {lx:g} | {ly:g} | {r2} | {fmt(x)} | {fmt(y)} |")
 table("Hooks compiled out (out) against the normal build, tracing off (in):", "out", "in")
 table("Normal build, MOTE_THREADS=1, roundtrip with MOTE_TRACE=path (traced) against without (untraced):", "untraced", "traced")
+print("\nmote_trace_cost (MOTE_THREADS=1; fastest phase of each side in each run):\n")
+print("| metric | median | min | max | runs |\n|---|---:|---:|---:|---|")
+for metric in ("trace_off_cpu", "trace_on_cpu", "trace_cost"):
+    v = runs.get((metric, "cost"), [])
+    if v:
+        print(f"| {metric} | {statistics.median(v):g} | {min(v):g} | {max(v):g} | {fmt(v)} |")
 EOF

@@ -20,6 +20,7 @@
 #define MOTE_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MOTE_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define MOTE_NOINLINE __attribute__((noinline))
+#define MOTE_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MOTE_HIDDEN __attribute__((visibility("hidden")))
 #define MOTE_CACHELINE 64
 #define mote__container_of(ptr, type, member) \

@@ -22,30 +22,21 @@
  * address (no call on the hot path to ask for an id): SPAWN says which
  * process id an address holds from then on, and the writer translates. */
 enum {
-  MOTE__TR_RUN = 1, /* a turn starts here: a = task (optional, see below) */
-  MOTE__TR_STOP, /* a turn ends here: a = task, b = MOTE__TR_END_* | wait kind
-                    << 8 */
-  MOTE__TR_WAKE, /* a suspended process made runnable: a = task, b = the waker's
-                    or 0 */
-  MOTE__TR_SCHED,   /* an idle process given work (a message): a = task, b = the
-                       sender's or 0 */
-  MOTE__TR_SPAWN,   /* a = task, b = its process id */
-  MOTE__TR_STEAL,   /* a worker took work from another: a = the task it runs */
-  MOTE__TR_BLOCK,   /* a blocking section begins: a = task */
-  MOTE__TR_UNBLOCK, /* and ends: a = task */
-  MOTE__TR_HANDOFF, /* a backup worker starts for stalled workers: a = its
-                       worker id */
-  MOTE__TR_POLL,    /* a wait in the poller begins */
-  MOTE__TR_POLLED,  /* and ends: b = events */
-  MOTE__TR_IDLE,    /* a worker goes to sleep */
-  MOTE__TR_BUSY,    /* and wakes up */
+    MOTE__TR_RUN = 1, /* a turn starts here: a = task (optional, see below) */
+    MOTE__TR_STOP,    /* a turn ends here: a = task, b = MOTE__TR_END_* | wait kind << 8 */
+    MOTE__TR_WAKE,    /* a suspended process made runnable: a = task, b = the waker's or 0 */
+    MOTE__TR_SCHED,   /* an idle process given work (a message): a = task, b = the sender's or 0 */
+    MOTE__TR_SPAWN,   /* a = task, b = its process id */
+    MOTE__TR_STEAL,   /* a worker took work from another: a = the task it runs */
+    MOTE__TR_BLOCK,   /* a blocking section begins: a = task */
+    MOTE__TR_UNBLOCK, /* and ends: a = task */
+    MOTE__TR_HANDOFF, /* a backup worker starts for stalled workers: a = its worker id */
+    MOTE__TR_POLL,    /* a wait in the poller begins */
+    MOTE__TR_POLLED,  /* and ends: b = events */
+    MOTE__TR_IDLE,    /* a worker goes to sleep */
+    MOTE__TR_BUSY,    /* and wakes up */
 };
-enum {
-  MOTE__TR_END_DONE,
-  MOTE__TR_END_YIELD,
-  MOTE__TR_END_PARK,
-  MOTE__TR_END_ABANDON
-};
+enum { MOTE__TR_END_DONE, MOTE__TR_END_YIELD, MOTE__TR_END_PARK, MOTE__TR_END_ABANDON };
 
 /* How the scheduler records a STOP (sched/internal.h, trace_stop): the
  * event's type carries the MOTE__TR_END_* | wait kind << 8 above the
@@ -67,33 +58,31 @@ extern _Atomic bool mote__tracing MOTE_HIDDEN;
  * timestamp or (mark) without. */
 void mote__trace(unsigned type, uint64_t a, uint64_t b);
 void mote__trace_mark(unsigned type, uint64_t a, uint64_t b);
-#define MOTE__TR_UNSTAMPED(type)                                               \
-  ((type) == MOTE__TR_RUN || (type) == MOTE__TR_WAKE ||                        \
-   (type) == MOTE__TR_SCHED)
+#define MOTE__TR_UNSTAMPED(type)                                                                   \
+    ((type) == MOTE__TR_RUN || (type) == MOTE__TR_WAKE || (type) == MOTE__TR_SCHED)
 
 /* ---- A thread's ring ----
  * Each thread records into a ring of its own, mapped on its first event
  * of a runtime and kept until the runtime shuts down. The scheduler keeps
  * its worker's ring at hand and records inline (mote__trace_put): no call,
- * no thread-local access, which matters on the busiest trace points (a
- * round trip between two processes makes four events). Everything else
+ * no thread-local access, on the busiest trace points. Everything else
  * goes through mote__trace, which finds the ring through a thread-local. */
 
 typedef struct mote__trace_event {
-  uint64_t ts; /* CPU counter; 0: unstamped (see above) */
-  uint64_t a, b;
-  uint32_t type;
+    uint64_t ts; /* CPU counter; 0: unstamped (see above) */
+    uint64_t a, b;
+    uint32_t type;
 } mote__trace_event;
 
 typedef struct mote__trace_ring {
-  struct mote__trace_ring *next;
-  _Atomic uint32_t busy; /* 1 while its thread writes an event */
-  _Atomic uint64_t n;    /* events written; the ring keeps the last cap */
-  size_t cap;            /* a power of two */
-  size_t map_size;
-  int tid;
-  char name[32];
-  mote__trace_event ev[];
+    struct mote__trace_ring *next;
+    _Atomic uint32_t busy; /* 1 while its thread writes an event */
+    _Atomic uint64_t n;    /* events written; the ring keeps the last cap */
+    size_t cap;            /* a power of two */
+    size_t map_size;
+    int tid;
+    char name[32];
+    mote__trace_event ev[];
 } mote__trace_ring;
 
 /* The calling thread's ring, made on its first call of the runtime; NULL
@@ -103,13 +92,13 @@ mote__trace_ring *mote__trace_ring_here(void);
 /* The CPU's counter: the timestamps of a trace. */
 static inline uint64_t mote__trace_stamp(void) {
 #if defined(__x86_64__)
-  return __builtin_ia32_rdtsc();
+    return __builtin_ia32_rdtsc();
 #elif defined(__aarch64__)
-  uint64_t v;
-  __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
-  return v;
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
 #else
-  return (uint64_t)mote__now();
+    return (uint64_t)mote__now();
 #endif
 }
 
@@ -118,21 +107,21 @@ static inline uint64_t mote__trace_stamp(void) {
  * waits for each ring's busy flag to clear: a writer sets busy before it
  * re-checks that tracing is on, so it either sees it off or is waited
  * for. */
-static inline void mote__trace_put(mote__trace_ring *r, unsigned type,
-                                   uint64_t a, uint64_t b, bool stamped) {
-  atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
-  atomic_signal_fence(memory_order_seq_cst);
-  /* Acquire: the ring was reset (and last read) before tracing went on. */
-  if (atomic_load_explicit(&mote__tracing, memory_order_acquire)) {
-    uint64_t n = atomic_load_explicit(&r->n, memory_order_relaxed);
-    mote__trace_event *e = &r->ev[n & (r->cap - 1)];
-    e->ts = stamped ? mote__trace_stamp() : 0;
-    e->a = a;
-    e->b = b;
-    e->type = type;
-    atomic_store_explicit(&r->n, n + 1, memory_order_relaxed);
-  }
-  atomic_store_explicit(&r->busy, 0, memory_order_release);
+static MOTE_ALWAYS_INLINE void mote__trace_put(mote__trace_ring *r, unsigned type, uint64_t a, uint64_t b,
+                                               bool stamped) {
+    atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    /* Acquire: the ring was reset (and last read) before tracing went on. */
+    if (atomic_load_explicit(&mote__tracing, memory_order_acquire)) {
+        uint64_t n = atomic_load_explicit(&r->n, memory_order_relaxed);
+        mote__trace_event *e = &r->ev[n & (r->cap - 1)];
+        e->ts = stamped ? mote__trace_stamp() : 0;
+        e->a = a;
+        e->b = b;
+        e->type = type;
+        atomic_store_explicit(&r->n, n + 1, memory_order_relaxed);
+    }
+    atomic_store_explicit(&r->busy, 0, memory_order_release);
 }
 
 /* Arguments are evaluated only while tracing. MOTE_NO_HOOKS (cmake
@@ -141,15 +130,13 @@ static inline void mote__trace_put(mote__trace_ring *r, unsigned type,
 #ifdef MOTE_NO_HOOKS
 #define MOTE__TRACE_ON() 0
 #else
-#define MOTE__TRACE_ON()                                                       \
-  MOTE_UNLIKELY(atomic_load_explicit(&mote__tracing, memory_order_relaxed))
+#define MOTE__TRACE_ON() MOTE_UNLIKELY(atomic_load_explicit(&mote__tracing, memory_order_relaxed))
 #endif
-#define MOTE_TRACE(type, a, b)                                                 \
-  do {                                                                         \
-    if (MOTE__TRACE_ON())                                                      \
-      (MOTE__TR_UNSTAMPED(type) ? mote__trace_mark : mote__trace)((type), (a), \
-                                                                  (b));        \
-  } while (0)
+#define MOTE_TRACE(type, a, b)                                                                     \
+    do {                                                                                           \
+        if (MOTE__TRACE_ON())                                                                      \
+            (MOTE__TR_UNSTAMPED(type) ? mote__trace_mark : mote__trace)((type), (a), (b));       \
+    } while (0)
 
 /* How traces call the calling thread (default: its OS name). */
 void mote__trace_thread_name(const char *name);
