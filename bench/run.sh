@@ -58,6 +58,10 @@ read64k_uring file_read -
 read64k_uring_ratio file_read >=0.95
 read4k_uring file_read -
 read4k_uring_ratio file_read >=0.9
+read64k_plain_mt file_read -
+read64k_plain_mt_ratio file_read -
+read4k_plain_mt file_read -
+read4k_plain_mt_ratio file_read -
 cold64k    file_read  -
 cold64k_uring file_read -
 cold64k_uring_ratio file_read >=1

@@ -830,6 +830,9 @@ typedef struct mote_file_info {
  */
 MOTE_API int mote_file_open(mote_file **out, const char *path, int flags);
 MOTE_API int mote_file_close(mote_file *f);
+/* The descriptor. A file opened for reading only keeps its offset in mote
+ * (reads are preads): this call moves the descriptor's offset there, and
+ * from then on the descriptor's offset is the file's. */
 MOTE_API int mote_file_fd(const mote_file *f);
 MOTE_API int64_t mote_file_read(mote_file *f, void *buf, size_t len);
 MOTE_API int64_t mote_file_write(mote_file *f, const void *buf, size_t len);

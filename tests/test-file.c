@@ -613,3 +613,223 @@ static int main_lines(void *arg) {
 Test(file, buffered_lines_through_the_file_stream) {
     run_in_tdir(main_lines);
 }
+
+/* ---- The read position of read-only files (kept by mote, file.c) ---- */
+
+/* Run fn in a fresh directory with the default poller, then with
+ * MOTE_POLLER=uring where there is io_uring: the two read paths. */
+static void run_both_pollers(mote_main_fn fn) {
+    run_in_tdir(fn);
+    tdir d;
+    tdir_make(&d);
+    setenv("MOTE_POLLER", "uring", 1);
+    int rc = t_run(NULL, fn, &d);
+    unsetenv("MOTE_POLLER");
+    tdir_remove(&d);
+    cr_assert(rc == 0 || rc == -EINVAL, "mote_run returned %d", rc); /* -EINVAL: no io_uring */
+}
+
+/* f's next len bytes are pattern seed's from off on. */
+static void expect_read(mote_file *f, const char *want, size_t off, size_t len) {
+    char got[4096];
+    T_CHECK(len <= sizeof got);
+    T_CHECK_EQ(mote_file_read(f, got, len), (int64_t)len);
+    if (memcmp(got, want + off, len) != 0)
+        t_fail(__FILE__, __LINE__, "read %zu bytes at %zu: wrong data", len, off);
+}
+
+static int main_position(void *arg) {
+    tdir *d = arg;
+    char p[256];
+    enum { SIZE = 65536 + 123 };
+    char *want = malloc(SIZE), got[256];
+    fill_pattern(want, SIZE, 5);
+    write_pattern(at(p, d, "pos"), SIZE, 5);
+    mote_file *f = open_ok(p, MOTE_FILE_READ);
+    expect_read(f, want, 0, 1000);
+    T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), 1000);
+    expect_read(f, want, 1000, 3000);
+    T_CHECK_EQ(mote_file_pread(f, got, 100, 50000), 100); /* does not move it */
+    T_CHECK(memcmp(got, want + 50000, 100) == 0);
+    T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), 4000);
+    /* Seeks, and reads from where they went. */
+    T_CHECK_EQ(mote_file_seek(f, -10, SEEK_END), SIZE - 10);
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 10);
+    T_CHECK(memcmp(got, want + SIZE - 10, 10) == 0);
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 0);
+    T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), SIZE);
+    T_CHECK_EQ(mote_file_seek(f, 100, SEEK_END), SIZE + 100);
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 0); /* past the end */
+    T_CHECK_EQ(mote_file_seek(f, 5, SEEK_SET), 5);
+    expect_read(f, want, 5, 10);
+    T_CHECK_EQ(mote_file_seek(f, -3, SEEK_CUR), 12);
+    T_CHECK_EQ(mote_file_seek(f, -100, SEEK_CUR), -EINVAL);
+    T_CHECK_EQ(mote_file_seek(f, INT64_MAX, SEEK_CUR), -EINVAL);
+    T_CHECK_EQ(mote_file_seek(f, -1, SEEK_SET), -EINVAL);
+    T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), 12); /* failed seeks moved nothing */
+    T_CHECK_EQ(mote_file_seek(f, (int64_t)1 << 50, SEEK_SET), (int64_t)1 << 50); /* past it all */
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 0);
+    mote_file *g = open_ok(p, MOTE_FILE_READ); /* the same, then its descriptor */
+    T_CHECK_EQ(mote_file_seek(g, (int64_t)1 << 62, SEEK_SET), (int64_t)1 << 62);
+    T_CHECK(mote_file_fd(g) >= 0);
+    T_CHECK_EQ(mote_file_read(g, got, sizeof got), 0);
+    T_CHECK_EQ(mote_file_close(g), 0);
+    T_CHECK_EQ(mote_file_seek(f, 12, SEEK_SET), 12);
+    /* The descriptor handed out carries the position, and from then on
+     * the kernel's position is the file's, whoever moves it. */
+    int fd = mote_file_fd(f);
+    T_CHECK(fd >= 0);
+    T_CHECK_EQ(lseek(fd, 0, SEEK_CUR), 12);
+    T_CHECK_EQ(read(fd, got, 8), 8);
+    T_CHECK(memcmp(got, want + 12, 8) == 0);
+    expect_read(f, want, 20, 8);
+    T_CHECK_EQ(lseek(fd, 0, SEEK_CUR), 28);
+    T_CHECK_EQ(lseek(fd, 100, SEEK_SET), 100);
+    expect_read(f, want, 100, 4);
+    T_CHECK_EQ(mote_file_seek(f, 0, SEEK_CUR), 104);
+    T_CHECK_EQ(mote_file_seek(f, -4, SEEK_CUR), 100);
+    T_CHECK_EQ(lseek(fd, 0, SEEK_CUR), 100);
+    T_CHECK_EQ(mote_file_fd(f), fd);
+    T_CHECK_EQ(mote_file_close(f), 0);
+
+    /* Not a regular file: the kernel's position from the start. */
+    f = open_ok("/dev/zero", MOTE_FILE_READ);
+    memset(got, 1, sizeof got);
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), (int64_t)sizeof got);
+    T_CHECK(got[0] == 0 && got[sizeof got - 1] == 0);
+    T_CHECK_EQ(mote_file_close(f), 0);
+    T_CHECK_EQ(mkfifo(at(p, d, "fifo"), 0600), 0);
+    f = open_ok(p, MOTE_FILE_READ | MOTE_FILE_WRITE); /* O_RDWR: does not wait for a peer */
+    T_CHECK_EQ(mote_file_write(f, "abc", 3), 3);
+    T_CHECK_EQ(mote_file_pread(f, got, 3, 0), -ESPIPE); /* no offsets, whatever the poller */
+    T_CHECK_EQ(mote_file_read(f, got, sizeof got), 3);
+    T_CHECK(memcmp(got, "abc", 3) == 0);
+    T_CHECK_EQ(mote_file_close(f), 0);
+    free(want);
+    return 0;
+}
+
+Test(file, read_position_seek_and_fd) {
+    run_both_pollers(main_position);
+}
+
+/* Processes reading one file at once each get their own stretch of it:
+ * every 4-byte word of the file (which holds its own index) is read by
+ * exactly one of them. */
+#define SHARED_WORDS (1024 * 1024)
+#define READERS 6
+
+typedef struct shared_read {
+    mote_file *f;
+    _Atomic uint8_t seen[SHARED_WORDS];
+    mote_proc *report;
+} shared_read;
+
+static void fn_shared_reader(void *arg) {
+    shared_read *s = *(shared_read **)arg;
+    uint32_t words[999]; /* not a multiple of a page */
+    int64_t n, total = 0;
+    for (int reads = 1; (n = mote_file_read(s->f, words, sizeof words)) > 0; reads++) {
+        T_CHECK(n % 4 == 0);
+        for (int64_t i = 0; i < n / 4; i++) {
+            T_CHECK(words[i] < SHARED_WORDS && (i == 0 || words[i] == words[i - 1] + 1));
+            if (words[i] < SHARED_WORDS)
+                atomic_fetch_add(&s->seen[words[i]], 1);
+        }
+        total += n / 4;
+        if (reads % 4 == 0) /* both workers reading at once, mostly */
+            mote_yield();
+    }
+    T_CHECK_EQ(n, 0);
+    t_send_i64(s->report, total);
+}
+
+static void shared_round(shared_read *s, bool kernel_position) {
+    memset(s->seen, 0, sizeof s->seen);
+    T_CHECK_EQ(mote_file_seek(s->f, 0, SEEK_SET), 0);
+    if (kernel_position)
+        T_CHECK(mote_file_fd(s->f) >= 0);
+    for (int i = 0; i < READERS; i++)
+        T_CHECK_EQ(mote_spawn_fn(NULL, fn_shared_reader, &s, sizeof s), 0);
+    int64_t total = 0;
+    for (int i = 0; i < READERS; i++)
+        total += t_recv_i64();
+    T_CHECK_EQ(total, SHARED_WORDS);
+    int bad = 0;
+    for (int i = 0; i < SHARED_WORDS; i++)
+        bad += atomic_load(&s->seen[i]) != 1;
+    T_CHECK_EQ(bad, 0);
+}
+
+static int main_shared(void *arg) {
+    tdir *d = arg;
+    char p[256];
+    uint32_t *words = malloc(SHARED_WORDS * 4);
+    for (uint32_t i = 0; i < SHARED_WORDS; i++)
+        words[i] = i;
+    mote_file *f = open_ok(at(p, d, "words"), MOTE_FILE_WRITE | MOTE_FILE_CREATE);
+    T_CHECK_EQ(mote_file_write_all(f, words, SHARED_WORDS * 4), 0);
+    T_CHECK_EQ(mote_file_close(f), 0);
+    free(words);
+    shared_read *s = calloc(1, sizeof *s);
+    s->f = open_ok(p, MOTE_FILE_READ);
+    s->report = mote_self();
+    shared_round(s, false); /* the position kept by mote */
+    shared_round(s, true);  /* the kernel's, once the descriptor is out */
+    T_CHECK_EQ(mote_file_close(s->f), 0);
+    free(s);
+    return 0;
+}
+
+Test(file, concurrent_readers_share_the_position) {
+    run_both_pollers(main_shared);
+}
+
+/* A file larger than the window that io_uring reads look ahead over
+ * (uring.c), read in small and large chunks while cached, then again after
+ * its pages were dropped: the same bytes either way. */
+#define BIG_SIZE ((size_t)20 << 20)
+
+static void read_big(const char *path, const char *want, size_t chunk) {
+    mote_file *f = open_ok(path, MOTE_FILE_READ);
+    char *got = malloc(chunk);
+    size_t at_ = 0, bad = 0;
+    for (int64_t n; (n = mote_file_read(f, got, chunk)) > 0; at_ += (size_t)n)
+        bad += at_ + (size_t)n > BIG_SIZE || memcmp(got, want + at_, (size_t)n) != 0;
+    T_CHECK_EQ(at_, BIG_SIZE);
+    T_CHECK_EQ(bad, 0);
+    for (size_t off = BIG_SIZE - chunk; off < BIG_SIZE; off -= BIG_SIZE / 7) { /* jumps */
+        T_CHECK_EQ(mote_file_pread(f, got, chunk, off), (int64_t)chunk);
+        T_CHECK(memcmp(got, want + off, chunk) == 0);
+    }
+    T_CHECK_EQ(mote_file_close(f), 0);
+    free(got);
+}
+
+static void drop_pages(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    T_CHECK(fd >= 0);
+    T_CHECK_EQ(fdatasync(fd), 0);
+    T_CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+}
+
+static int main_big(void *arg) {
+    tdir *d = arg;
+    char p[256];
+    char *want = malloc(BIG_SIZE);
+    fill_pattern(want, BIG_SIZE, 9);
+    write_pattern(at(p, d, "big"), BIG_SIZE, 9);
+    read_big(p, want, 4096);
+    read_big(p, want, 65536 + 512);
+    drop_pages(p);
+    read_big(p, want, 65536);
+    drop_pages(p);
+    read_big(p, want, 4096);
+    free(want);
+    return 0;
+}
+
+Test(file, large_reads_cached_and_not) {
+    run_both_pollers(main_big);
+}

@@ -3,8 +3,8 @@
  * per-thread rings. At stop, trace_file.c writes them out as a Chrome
  * trace event file (trace_ring.h is all the two share).
  *
- * Recording (see trace.h) touches only the calling thread's ring: a
- * `busy` flag around each event, the event, and the ring's count. The
+ * Recording (see trace.h) touches only the calling thread's ring: the
+ * event, then the ring's count. The
  * ring keeps the last MOTE_TRACE_EVENTS events of each thread (default
  * 262144: 8 MiB, mapped and touched when the thread records its first
  * event, so that a thread pays its ~2,000 page faults once, up front,
@@ -14,12 +14,15 @@
  * the CPU's counter (rdtsc, cntvct), converted to nanoseconds at stop
  * against the monotonic clock read at start and stop.
  *
- * Stopping while threads record: the stopper turns tracing off, makes
+ * Stopping while threads record: the stopper turns tracing off and makes
  * every thread of the process pass a memory barrier (membarrier(2), or a
- * pause where it is missing), then waits for each ring's busy flag to
- * clear. A writer sets busy before it re-checks that tracing is on, so it
- * either sees it off or is waited for. Rings live until the runtime shuts
- * down (a thread keeps its ring's address), and start each trace empty.
+ * pause where it is missing). Each thread may then still be writing one
+ * event, into the slot at its ring's count, which the file writer leaves
+ * out (trace.h). Rings live until the runtime shuts down (a thread keeps
+ * its ring's address) and are never cleared: a trace takes each ring from
+ * the count it had at the start (`start`); an event still being written
+ * by the trace before (a thread held up for that long) is told by its
+ * timestamp, earlier than the start's, and dropped.
  */
 #include "debug/trace_ring.h"
 #include "proc/proc.h"
@@ -177,7 +180,7 @@ int mote_trace_start(const char *path) {
         pow2 <<= 1;
     /* Rings of an earlier trace in this runtime keep their size. */
     for (tr_buf *t = TR.rings; t; t = t->next)
-        atomic_store(&t->n, 0);
+        t->start = atomic_load(&t->n);
     TR.cap = TR.rings ? TR.rings->cap : pow2;
     TR.out = f;
     TR.nnames = 0;
@@ -203,15 +206,13 @@ out:
     return r;
 }
 
-/* With tracing off: wait until no thread is inside mote__trace. */
+/* With tracing off: every thread sees it off from its next trace point
+ * on (see the head comment). */
 static void writers_settle(void) {
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0) {
         struct timespec ts = {0, 2000000}; /* store buffers drain long before */
         nanosleep(&ts, NULL);
     }
-    for (tr_buf *t = TR.rings; t; t = t->next)
-        while (atomic_load_explicit(&t->busy, memory_order_acquire))
-            sched_yield();
 }
 
 /* With TR.lock held. */

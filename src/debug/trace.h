@@ -76,8 +76,8 @@ typedef struct mote__trace_event {
 
 typedef struct mote__trace_ring {
     struct mote__trace_ring *next;
-    _Atomic uint32_t busy; /* 1 while its thread writes an event */
     _Atomic uint64_t n;    /* events written; the ring keeps the last cap */
+    uint64_t start;        /* n when the current trace started */
     size_t cap;            /* a power of two */
     size_t map_size;
     int tid;
@@ -102,26 +102,24 @@ static inline uint64_t mote__trace_stamp(void) {
 #endif
 }
 
-/* Append an event to r, the calling thread's ring. The stopper of a
- * trace turns tracing off, makes every thread pass a memory barrier, then
- * waits for each ring's busy flag to clear: a writer sets busy before it
- * re-checks that tracing is on, so it either sees it off or is waited
- * for. */
+/* Append an event to r, the calling thread's ring, whose trace point saw
+ * tracing on. The event, then the count (release: a reader that sees the
+ * count sees the event). Nothing marks an event in progress: the stopper
+ * turns tracing off and makes every thread pass a memory barrier, after
+ * which each thread has at most one event in progress, the one whose
+ * trace point came before the barrier, going into the slot at the count
+ * it has not yet published; the file writer leaves that slot out
+ * (trace_file.c). An event costs no more than its own stores, and a
+ * round trip between two processes makes two (trace_stop). */
 static MOTE_ALWAYS_INLINE void mote__trace_put(mote__trace_ring *r, unsigned type, uint64_t a, uint64_t b,
                                                bool stamped) {
-    atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-    /* Acquire: the ring was reset (and last read) before tracing went on. */
-    if (atomic_load_explicit(&mote__tracing, memory_order_acquire)) {
-        uint64_t n = atomic_load_explicit(&r->n, memory_order_relaxed);
-        mote__trace_event *e = &r->ev[n & (r->cap - 1)];
-        e->ts = stamped ? mote__trace_stamp() : 0;
-        e->a = a;
-        e->b = b;
-        e->type = type;
-        atomic_store_explicit(&r->n, n + 1, memory_order_relaxed);
-    }
-    atomic_store_explicit(&r->busy, 0, memory_order_release);
+    uint64_t n = atomic_load_explicit(&r->n, memory_order_relaxed);
+    mote__trace_event *e = &r->ev[n & (r->cap - 1)];
+    e->ts = stamped ? mote__trace_stamp() : 0;
+    e->a = a;
+    e->b = b;
+    e->type = type;
+    atomic_store_explicit(&r->n, n + 1, memory_order_release);
 }
 
 /* Arguments are evaluated only while tracing. MOTE_NO_HOOKS (cmake

@@ -139,15 +139,22 @@ static void instant(writer *w, int tid, uint64_t ts, const char *cat) {
  * thread did before), any other unstamped event the next stamped time
  * after it (or the last before, at the end). A STOP that carries a
  * wake-up (MOTE__TR_WHY_SHIFT) becomes the WAKE or SCHED event it stands
- * for, then a plain STOP. A malloc'd copy. */
+ * for, then a plain STOP. The events are those of this trace (from the
+ * ring's start) but the oldest slot: a thread may still be writing the
+ * slot at the count it has not yet published, which in a full ring is
+ * the oldest one (trace.h). An event stamped before the trace began was
+ * still being written by the one before (trace.c). A malloc'd copy. */
 typedef struct ring_copy {
     const tr_buf *ring;
     tr_event *ev;
     size_t n;
 } ring_copy;
 
-static bool ring_copy_make(ring_copy *c, const tr_buf *t) {
-    uint64_t n = atomic_load(&t->n), first = n > t->cap ? n - t->cap : 0;
+static bool ring_copy_make(ring_copy *c, const tr_buf *t, uint64_t tsc0) {
+    uint64_t n = atomic_load_explicit(&t->n, memory_order_acquire);
+    uint64_t first = n >= t->cap ? n - t->cap + 1 : 0;
+    if (first < t->start)
+        first = t->start;
     size_t k = 0, room = (size_t)(n - first);
     for (uint64_t i = first; i < n; i++) {
         const tr_event *e = &t->ev[i & (t->cap - 1)];
@@ -163,6 +170,8 @@ static bool ring_copy_make(ring_copy *c, const tr_buf *t) {
     }
     for (uint64_t i = first; i < n; i++) {
         tr_event e = t->ev[i & (t->cap - 1)];
+        if (e.ts && e.ts < tsc0)
+            continue;
         if ((e.type & 0xff) == MOTE__TR_STOP) {
             if (e.b) {
                 unsigned kind = e.b & MOTE__TR_WOKE_SCHED ? MOTE__TR_SCHED : MOTE__TR_WAKE;
@@ -442,7 +451,7 @@ int mote__trace_write(FILE *f, mote__trace_data *d) {
         return -ENOMEM;
     size_t r = 0;
     for (const tr_buf *t = d->rings; t; t = t->next)
-        if (ring_copy_make(&rings[r], t))
+        if (ring_copy_make(&rings[r], t, d->tsc0))
             r++;
     nrings = r;
     taskmap tm;

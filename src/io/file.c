@@ -8,7 +8,8 @@
  *
  * Where the runtime polls with io_uring, reads and writes are io_uring
  * completions instead (uring.c): no blocking section, the process parks
- * until the completion and its worker runs the others.
+ * until the completion and its worker runs the others; reads of what the
+ * page cache holds stay system calls in blocking sections there too.
  *
  * Every call returns 0 or a count, or a negative errno. Descriptors are
  * opened close-on-exec.
@@ -21,13 +22,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "io/internal.h"
 
+/*
+ * A file opened for reading only keeps its position here (pos >= 0), not in
+ * the kernel: a read is a pread at pos, then pos moves on by a
+ * compare-and-swap, and a reader that loses the swap to another reader or
+ * to a seek reads again where the position now is, so that concurrent
+ * reads each get their own stretch of the file, as with the kernel's
+ * position. Why: the kernel serializes read(2)s of one open file through a
+ * mutex once the process has more than one thread, which a pread skips,
+ * and io_uring reads (uring.c) need the offset to ask what is cached.
+ * The kernel's position is brought up to date and then used from there on
+ * (pos == -1) once mote_file_fd hands the descriptor out, since its owner
+ * may read, seek or share it. Files opened for writing, and files that are
+ * not regular (pipes, terminals: no offsets), use the kernel's from the
+ * start.
+ */
 struct mote_file {
     int fd;
+    _Atomic int64_t pos;
+    mote__file_hint hint; /* what the reads found cached, for uring.c */
 };
 
 /* Run a system call that returns -1 and sets errno on failure inside a
@@ -96,7 +115,11 @@ int mote_file_open(mote_file **out, const char *path, int flags) {
         free(f);
         return fd;
     }
-    f->fd = fd;
+    struct stat st;
+    int r = -1;
+    if ((o & O_ACCMODE) == O_RDONLY)
+        BLOCKING_CALL(r, fstat(fd, &st));
+    *f = (mote_file){.fd = fd, .pos = r == 0 && S_ISREG(st.st_mode) ? 0 : -1};
     *out = f;
     return 0;
 }
@@ -115,25 +138,63 @@ int mote_file_close(mote_file *f) {
     return r == -EINTR ? 0 : r;
 }
 
-int mote_file_fd(const mote_file *f) {
-    return f ? f->fd : -EINVAL;
+int mote_file_fd(const mote_file *cf) {
+    if (!cf)
+        return -EINVAL;
+    mote_file *f = (mote_file *)(uintptr_t)cf; /* always malloc'ed: only the position moves */
+    int64_t p = atomic_load(&f->pos);
+    while (p >= 0) {
+        /* The kernel's position first, then the switch: a read that moved
+         * pos meanwhile fails its swap and reads again the kernel's way. */
+        off_t r;
+        BLOCKING_CALL(r, lseek(f->fd, (off_t)p, SEEK_SET));
+        if (r < 0) /* beyond the largest file size (mote_file_seek allows it): */
+            BLOCKING_CALL(r, lseek(f->fd, 0, SEEK_END)); /* reads see the end all the same */
+        if (atomic_compare_exchange_strong(&f->pos, &p, -1))
+            break;
+    }
+    return f->fd;
 }
 
 /* ---- Reading and writing ---- */
 
+/* One read at off, or at the kernel's position (off < 0). Reads in a
+ * window that io_uring's path found cached go straight to the pread. */
+static int64_t read_at(mote_file *f, void *buf, size_t len, int64_t off) {
+    int64_t r = -ENOTSUP;
+    if (off < 0 || !mote__file_hint_hit(&f->hint, off, len))
+        r = mote__uring_file_io(f->fd, buf, len, off, false, &f->hint);
+    if (r != -ENOTSUP)
+        return r;
+    /* no io_uring here, or cached: the call in a blocking section. pread
+     * as the bare system call: glibc's is a cancellation point, which in a
+     * multi-threaded process costs two atomic updates of the thread's
+     * cancellation state per call (about 1 % of a cached 4 KiB read), and
+     * nothing cancels mote's threads. */
+    if (off < 0)
+        BLOCKING_CALL(r, read(f->fd, buf, len));
+    else
+        BLOCKING_CALL(r, syscall(SYS_pread64, f->fd, buf, len, (off_t)off));
+    return r;
+}
+
 int64_t mote_file_read(mote_file *f, void *buf, size_t len) {
     if (!f || (!buf && len))
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, buf, clamp_len(len), -1, false);
-    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
-        BLOCKING_CALL(r, read(f->fd, buf, clamp_len(len)));
-    return r;
+    for (;;) {
+        int64_t p = atomic_load(&f->pos);
+        int64_t r = read_at(f, buf, clamp_len(len), p);
+        /* An error or the end, at p: as if read before whatever moved pos. */
+        if (p < 0 || r <= 0 || atomic_compare_exchange_strong(&f->pos, &p, p + r))
+            return r;
+        /* Another read or a seek moved the position: read where it is now. */
+    }
 }
 
 int64_t mote_file_write(mote_file *f, const void *buf, size_t len) {
     if (!f || (!buf && len))
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), -1, true);
+    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), -1, true, NULL);
     if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
         BLOCKING_CALL(r, write(f->fd, buf, clamp_len(len)));
     return r;
@@ -158,16 +219,13 @@ int mote_file_write_all(mote_file *f, const void *buf, size_t len) {
 int64_t mote_file_pread(mote_file *f, void *buf, size_t len, uint64_t off) {
     if (!f || (!buf && len) || off > INT64_MAX)
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, buf, clamp_len(len), (int64_t)off, false);
-    if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
-        BLOCKING_CALL(r, pread(f->fd, buf, clamp_len(len), (off_t)off));
-    return r;
+    return read_at(f, buf, clamp_len(len), (int64_t)off);
 }
 
 int64_t mote_file_pwrite(mote_file *f, const void *buf, size_t len, uint64_t off) {
     if (!f || (!buf && len) || off > INT64_MAX)
         return -EINVAL;
-    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), (int64_t)off, true);
+    ssize_t r = mote__uring_file_io(f->fd, (void *)(uintptr_t)buf, clamp_len(len), (int64_t)off, true, NULL);
     if (r == -ENOTSUP) /* no io_uring here: the call in a blocking section */
         BLOCKING_CALL(r, pwrite(f->fd, buf, clamp_len(len), (off_t)off));
     return r;
@@ -176,9 +234,32 @@ int64_t mote_file_pwrite(mote_file *f, const void *buf, size_t len, uint64_t off
 int64_t mote_file_seek(mote_file *f, int64_t off, int whence) {
     if (!f || (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END))
         return -EINVAL;
-    off_t r;
-    BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
-    return r;
+    for (;;) {
+        int64_t p = atomic_load(&f->pos);
+        off_t r;
+        if (p < 0) {
+            BLOCKING_CALL(r, lseek(f->fd, (off_t)off, whence));
+            return r;
+        }
+        /* SEEK_SET and SEEK_CUR leave the kernel's position alone: a
+         * concurrent mote_file_fd may have just set it, and a SEEK_CUR
+         * that then fails its swap is applied again, the kernel's way.
+         * Only a negative or overflowing position is refused (lseek would
+         * also refuse one beyond the file system's largest file size;
+         * reads there find the end of the file). SEEK_END asks the kernel
+         * for the size, and moving its position there is harmless: it is
+         * the same wherever it is applied. */
+        if (whence == SEEK_END)
+            BLOCKING_CALL(r, lseek(f->fd, (off_t)off, SEEK_END));
+        else if (whence == SEEK_SET)
+            r = off < 0 ? -EINVAL : off;
+        else
+            r = (off > 0 ? p > INT64_MAX - off : p + off < 0) ? -EINVAL : p + off;
+        if (r < 0 || atomic_compare_exchange_strong(&f->pos, &p, (int64_t)r))
+            return r;
+        /* A read or a seek moved the position meanwhile: SEEK_CUR from
+         * where it is now (or the kernel's way, if mote_file_fd ran). */
+    }
 }
 
 /* ---- Metadata ---- */

@@ -170,9 +170,27 @@ bool mote__socket_multishot(const mote_socket *s);
 int64_t mote__uring_send(int fd, const void *buf, size_t len, int64_t deadline, _Atomic bool *closed);
 /* accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC) as a completion. */
 int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadline, _Atomic bool *closed);
+/* What a file's reads last found in the page cache, from off == from up
+ * to to (uring.c): a hint, never the truth. Readers update it without a
+ * lock; a stale or torn hint only sends a read the slower way, or lets a
+ * read that was thought cached wait for the disk in a blocking section. */
+typedef struct mote__file_hint {
+    _Atomic int64_t from, to;
+    _Atomic bool cached;
+} mote__file_hint;
+/* Whether [off, off + len) lies in a window that the hint found cached:
+ * the caller's pread will not wait for the disk (most likely). */
+static inline bool mote__file_hint_hit(mote__file_hint *h, int64_t off, size_t len) {
+    int64_t from = atomic_load_explicit(&h->from, memory_order_relaxed);
+    int64_t to = atomic_load_explicit(&h->to, memory_order_relaxed);
+    return off >= from && off <= to && len <= (uint64_t)(to - off) &&
+           atomic_load_explicit(&h->cached, memory_order_relaxed);
+}
 /* A file's read or write (off < 0: at the file position), without a
- * blocking section: the process parks until the completion. */
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write);
+ * blocking section: the process parks until the completion. A read at an
+ * offset with a hint also returns -ENOTSUP where the page cache holds its
+ * data (uring.c): the caller's pread in a blocking section is cheaper. */
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint);
 /* Closing fd under its callers: cancel their operations (they return
  * -EBADF once they see their closed flag). No-op without io_uring. */
 void mote__uring_abort_fd(int fd);

@@ -35,7 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "io/internal.h"
 #include "poll/uring.h"
@@ -516,12 +519,96 @@ static int64_t file_op(mote__poller *p, int fd, void *buf, size_t len, int64_t o
     return uop_run(p, &u, -1, NULL, true);
 }
 
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
+/*
+ * Sequential reads at known offsets (a read-only mote_file keeps its
+ * position, file.c) ask the kernel what the page cache holds ahead of them,
+ * once per window of TRUST bytes, with cachestat(2). If all of
+ * [off, off + 2 * TRUST) was there, the reads in the first TRUST bytes are
+ * the caller's plain preads in a blocking section (file.c), the cheapest way to copy cached data
+ * (bench/RESULTS.md, "Session 5"). cachestat also counts pages that
+ * readahead has inserted but not yet filled; the second TRUST bytes, which
+ * must be there too, keep the trusted window behind that front (at least
+ * one readahead batch of up to TRUST bytes: read_ahead_kb, 128 KiB by
+ * default). Pages evicted meanwhile make a read wait for the disk, inside
+ * its blocking section, as without io_uring.
+ *
+ * Every other read (the window was not all cached, cachestat cannot tell,
+ * random reads, which a cachestat each would slow, reads at the kernel's
+ * position) is a RWF_NOWAIT probe, then an io_uring read of what it did not
+ * get (mote__uring_file_io). A RWF_NOWAIT read also starts no I/O in the
+ * kernel: it stops at a page marked for the next asynchronous readahead,
+ * and the io_uring read of the rest, which starts there, starts it; the
+ * readahead then runs as under blocking reads (RESULTS, traced). The probe
+ * is kept for cold files too: readahead mostly keeps ahead of a sequential
+ * reader, so the probe finds the data, at less cost than an io_uring read.
+ */
+#ifndef __NR_cachestat
+#define __NR_cachestat 451 /* Linux 6.5; the same number on every architecture */
+#endif
+#define TRUST ((int64_t)8 << 20)
+
+struct mote__cachestat_range {
+    uint64_t off, len;
+};
+struct mote__cachestat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+static _Atomic bool no_cachestat; /* the kernel has none (before 6.5) */
+
+/* Whether all of [off, off + len) is in the page cache; false where
+ * cachestat cannot tell (not a regular file, or no cachestat). */
+static bool all_cached(int fd, int64_t off, int64_t len) {
+    struct mote__cachestat_range r = {(uint64_t)off, (uint64_t)len};
+    struct mote__cachestat cs;
+    if (atomic_load_explicit(&no_cachestat, memory_order_relaxed))
+        return false;
+    if (syscall(__NR_cachestat, fd, &r, &cs, 0) != 0) {
+        if (mote__errno() == -ENOSYS)
+            atomic_store_explicit(&no_cachestat, true, memory_order_relaxed);
+        return false;
+    }
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    return cs.nr_cache >= ((uint64_t)(off + len - 1) / page) - (uint64_t)off / page + 1;
+}
+
+/* Whether [off, off + len) lies in a window found cached; updates the
+ * hint when the read leaves its window. */
+static bool hint_cached(mote__file_hint *h, int fd, int64_t off, size_t len) {
+    int64_t from = atomic_load_explicit(&h->from, memory_order_relaxed);
+    int64_t to = atomic_load_explicit(&h->to, memory_order_relaxed);
+    int64_t n = (int64_t)len, span = n > TRUST ? n : TRUST;
+    if (off > INT64_MAX - 2 * span)
+        return false; /* near the largest offset: the kernel will refuse it */
+    int64_t end = off + n;
+    if (off >= from && end <= to)
+        return atomic_load_explicit(&h->cached, memory_order_relaxed);
+    bool cached = false;
+    if (off >= from && off <= to) { /* sequential: look ahead */
+        struct stat st;
+        int64_t look = 2 * span;
+        mote_blocking_begin(); /* cachestat walks the window's pages: tens of us */
+        if (fstat(fd, &st) == 0 && st.st_size - off < look)
+            look = st.st_size - off; /* what lies beyond the end is never cached */
+        cached = look > 0 && all_cached(fd, off, look);
+        mote_blocking_end();
+        end = off + span;
+    }
+    atomic_store_explicit(&h->cached, cached, memory_order_relaxed);
+    atomic_store_explicit(&h->from, off, memory_order_relaxed);
+    atomic_store_explicit(&h->to, end, memory_order_relaxed);
+    return cached;
+}
+
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint) {
     mote__poller *p = ring_here();
     if (!p)
         return -ENOTSUP;
     if (write)
         return file_op(p, fd, buf, len, off, true);
+    len = len < MAX_IO ? len : MAX_IO;
+    if (off >= 0 && hint && hint_cached(hint, fd, off, len))
+        return -ENOTSUP; /* the caller's pread in a blocking section */
     /* What the page cache holds is copied by one preadv2(RWF_NOWAIT),
      * which never waits for the disk: a single cached read as an io_uring
      * operation costs about twice a read(2) (bench/RESULTS.md), and
@@ -531,7 +618,7 @@ int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool wri
      * one can take a while, and a process that loops on cached reads
      * would otherwise look to the monitor like one long turn, a hog,
      * which it then samples every 50 us, at the reader's expense. */
-    struct iovec v = {buf, len < MAX_IO ? len : MAX_IO};
+    struct iovec v = {buf, len};
     int e = 0;
     mote_blocking_begin();
     ssize_t got = preadv2(fd, &v, 1, off < 0 ? -1 : off, RWF_NOWAIT);
@@ -572,8 +659,8 @@ int64_t mote__uring_accept(int fd, void *addr, uint32_t *addrlen, int64_t deadli
     return -ENOTSUP;
 }
 
-int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write) {
-    (void)fd, (void)buf, (void)len, (void)off, (void)write;
+int64_t mote__uring_file_io(int fd, void *buf, size_t len, int64_t off, bool write, mote__file_hint *hint) {
+    (void)fd, (void)buf, (void)len, (void)off, (void)write, (void)hint;
     return -ENOTSUP;
 }
 

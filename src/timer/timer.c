@@ -1,6 +1,7 @@
 /* timer.c -- the lazily re-armed heap and the timer thread. See timer.h. */
 #include "timer/timer.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -19,13 +20,21 @@ mote__timers mote__rt_timers = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = MOTE_
  * only (tests' heaps have no thread and no workers). */
 static const mote__timer_hooks *_Atomic timer_hooks;
 
-/* Under the lock: the timer thread calls covered() holding it, so once
- * this returns no call of the old hooks is still reading the scheduler
- * (which frees its workers right after clearing them). */
+/* Callers of earliest() in progress (mote__timers_set_slow). */
+static _Atomic unsigned earliest_calls;
+
+/* Once this returns, no call of the old hooks is still reading the
+ * scheduler (which frees its workers right after clearing them): the
+ * timer thread calls covered() holding the lock, and an arming thread,
+ * which may be outside the runtime and race with its stop, calls
+ * earliest() counted in earliest_calls (seq_cst both sides: either it
+ * sees the new hooks or this sees it counted, and waits). */
 void mote__timer_set_hooks(const mote__timer_hooks *hooks) {
     pthread_mutex_lock(&T.lock);
     atomic_store(&timer_hooks, hooks);
     pthread_mutex_unlock(&T.lock);
+    while (atomic_load(&earliest_calls))
+        sched_yield();
 }
 
 /* How long after its deadline the runtime's thread fires a timer now. */
@@ -169,9 +178,13 @@ int mote__timers_set_slow(mote__timers *ts, mote__timer *t) {
         }
     }
     pthread_mutex_unlock(&ts->lock);
-    const mote__timer_hooks *h = atomic_load_explicit(&timer_hooks, memory_order_acquire);
-    if (earliest && h && ts == &T)
-        h->earliest(when);
+    if (earliest && ts == &T) { /* see mote__timer_set_hooks */
+        atomic_fetch_add(&earliest_calls, 1);
+        const mote__timer_hooks *h = atomic_load(&timer_hooks);
+        if (h)
+            h->earliest(when);
+        atomic_fetch_sub(&earliest_calls, 1);
+    }
     return r;
 }
 

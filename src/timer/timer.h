@@ -161,7 +161,8 @@ void mote__timer_run_expired(void);
  * fires a timer only 1 ms after its deadline, as a fallback: it costs the
  * workers no CPU, and the task a timer wakes runs next on the worker that
  * fired it instead of queueing behind a backlog. earliest(when) is called
- * (without the lock) when an armed timer became the earliest, so a worker
+ * (without the lock, but never after mote__timer_set_hooks replaced the
+ * hooks) when an armed timer became the earliest, so a worker
  * sleeping until a later deadline can wake up sooner. NULL: none. */
 typedef struct mote__timer_hooks {
     bool (*covered)(void);
