@@ -197,6 +197,11 @@ void mote__uring_abort_fd(int fd);
 /* Operations started and completed through io_uring so far, in this
  * process (tests). */
 void mote__uring_counts(uint64_t *started, uint64_t *completed);
+/* uring.c, for uring_recv.c (io_uring builds): the ring to run operations
+ * on from here (NULL: not a process, or the poller is not io_uring), and
+ * the operations started and completed, which mote__uring_counts reports. */
+struct mote__poller *mote__uring_here(void);
+extern _Atomic uint64_t mote__uring_started, mote__uring_completed;
 
 /* ---- signal.c, child.c: called by mote_run after the workers and the
  * poller stop, before processes are freed ---- */

@@ -34,6 +34,10 @@
  * When the kernel refuses io_uring (ENOSYS, EPERM: kernel.io_uring_disabled,
  * seccomp, a kernel older than 5.19), opening falls back to epoll silently:
  * mote__poller_name() then says "epoll".
+ *
+ * One file, a little over 600 lines: readiness, operations, the provided
+ * buffers of multishot receives and the wake-up all share the ring, its
+ * three locks and the reaper, which no other file should see.
  */
 #include "poll/poller.h"
 #include "poll/uring.h"
