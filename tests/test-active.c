@@ -185,11 +185,14 @@ Test(active, closing_by_the_owner_ends_the_calls) {
 
 /* ---- Bad arguments, and shutdown with active sockets left ------------------------ */
 
+/* Ignores data; closes in the final call, as the handle's owner must
+ * (mote_socket_activate(3)): the peer's close below may reach it before
+ * the shutdown does, and a handle left open then is the test's leak. */
 static void ignore(void *state, mote_socket *s, const void *data, int64_t n) {
     (void)state;
-    (void)s;
     (void)data;
-    (void)n;
+    if (n <= 0)
+        mote_socket_close(s);
 }
 
 static int main_edges(void *arg) {
@@ -204,7 +207,8 @@ static int main_edges(void *arg) {
     T_CHECK_EQ(mote_socket_open(&u, AF_INET, SOCK_DGRAM, 0), 0);
     T_CHECK_EQ(mote_socket_activate(u, p, ignore), -EINVAL); /* not a stream */
     mote_socket_close(u);
-    /* Left active at shutdown: the runtime closes it (LeakSanitizer checks). */
+    /* Left active at shutdown, unless the final call (the peer's close)
+     * comes first: either way nothing leaks (LeakSanitizer checks). */
     T_CHECK_EQ(mote_socket_activate(b, p, ignore), 0);
     mote_proc_release(p);
     mote_socket_close(a);
